@@ -1,0 +1,3 @@
+module github.com/ser-rl/ser
+
+go 1.26.8
