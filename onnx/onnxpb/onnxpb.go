@@ -10,9 +10,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 
+	"github.com/ser-rl/ser/internal/atomic"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -187,12 +187,12 @@ func (m *Model) WriteFile(path string) error {
 			ext[t] = [2]int64{int64(len(blob)), int64(len(t.Raw))}
 			blob = append(blob, t.Raw...)
 		}
-		if err := writeAtomic(filepath.Join(filepath.Dir(path), dataName), blob); err != nil {
+		if err := atomic.WriteFile(filepath.Join(filepath.Dir(path), dataName), blob); err != nil {
 			return err
 		}
 		m.extName = dataName
 	}
-	return writeAtomic(path, m.marshal(ext))
+	return atomic.WriteFile(path, m.marshal(ext))
 }
 
 func (m *Model) hasExternal() bool {
@@ -202,29 +202,6 @@ func (m *Model) hasExternal() bool {
 		}
 	}
 	return false
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func (m *Model) marshal(ext map[*Tensor][2]int64) []byte {

