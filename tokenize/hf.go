@@ -24,13 +24,19 @@ func LoadHF(path string) (*HF, error) {
 	return &HF{tk: tk, path: path}, nil
 }
 
-// Encode implements Tokenizer.
-func (h *HF) Encode(text string) ([]int32, error) {
+// Encode implements Tokenizer. A panic inside sugarme (its NFKC panics on some
+// texts that normalisation shortens) is returned as an error.
+func (h *HF) Encode(text string) (ids []int32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ids, err = nil, fmt.Errorf("tokenize with %s: sugarme/tokenizer failed on this text: %v", h.path, r)
+		}
+	}()
 	enc, err := h.tk.EncodeSingle(text, true)
 	if err != nil {
 		return nil, fmt.Errorf("tokenize with %s: %w", h.path, err)
 	}
-	ids := make([]int32, len(enc.Ids))
+	ids = make([]int32, len(enc.Ids))
 	for i, id := range enc.Ids {
 		ids[i] = int32(id)
 	}
