@@ -15,5 +15,6 @@ require (
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/schollz/progressbar/v2 v2.15.0 // indirect
 	github.com/sugarme/regexpset v0.0.0-20200920021344-4d4ec8eaf93c // indirect
+	github.com/yalue/onnxruntime_go v1.27.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

@@ -26,7 +26,7 @@ import (
 // The zero value is not usable; call LoadUnigram or NewUnigram.
 type Unigram struct {
 	scores []float64
-	u16len []int   // each piece's length in UTF-16 code units
+	u16len []int // each piece's length in UTF-16 code units
 	trie   map[uint64]int32
 	term   []int32 // trie node -> piece id, or -1
 	unk    int32
@@ -71,8 +71,8 @@ type tokenizerFile struct {
 	Normalizer   json.RawMessage `json:"normalizer"`
 	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
 	Model        struct {
-		Type  string              `json:"type"`
-		UnkID *int                `json:"unk_id"`
+		Type  string               `json:"type"`
+		UnkID *int                 `json:"unk_id"`
 		Vocab [][2]json.RawMessage `json:"vocab"`
 	} `json:"model"`
 }

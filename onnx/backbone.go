@@ -1,0 +1,240 @@
+package onnx
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/tokenize"
+)
+
+// Options configure a Backbone. The zero value runs on the CPU with one
+// single-threaded session per core (two single-threaded sessions were measured
+// faster than one two-threaded session on two cores), or one session with
+// every core for graphs over 1 GiB, whose copies would not fit twice.
+type Options struct {
+	Device      string // "cpu", "cuda" or "cuda:N"
+	Sessions    int    // sessions run in parallel
+	Threads     int    // intra-op threads per session
+	BatchTokens int    // padded tokens per batch (rows x longest row); default 4096 on CPU, 32768 on CUDA
+	MaxBatch    int    // rows per batch; default 64 on CPU, 256 on CUDA
+	PadLeft     bool   // dense inputs: pad on the left
+}
+
+// Backbone turns texts into feature vectors. It is safe for concurrent use.
+type Backbone struct {
+	M   *models.Manifest
+	tok tokenize.Tokenizer
+	opt Options
+
+	jobs chan job
+	wg   sync.WaitGroup
+	sess []*Session
+}
+
+type job struct {
+	rows [][]int32
+	dst  []float32
+	done chan<- error
+}
+
+// Open loads the backbone's tokenizer and opens its sessions. Init must have
+// been called.
+func Open(m *models.Manifest, opts Options) (*Backbone, error) {
+	dev, err := ParseDevice(opts.Device)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenize.Load(m.TokenizerKind, m.Path(m.Tokenizer))
+	if err != nil {
+		return nil, err
+	}
+	cpus := runtime.NumCPU()
+	if opts.Sessions <= 0 {
+		opts.Sessions = cpus
+		if dev.CUDA || graphSize(m) > 1<<30 {
+			opts.Sessions = 1
+		}
+	}
+	if opts.Threads <= 0 {
+		opts.Threads = max(1, cpus/opts.Sessions)
+	}
+	if opts.BatchTokens <= 0 {
+		opts.BatchTokens = 4096
+		if dev.CUDA {
+			opts.BatchTokens = 32768
+		}
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 64
+		if dev.CUDA {
+			opts.MaxBatch = 256
+		}
+	}
+	b := &Backbone{M: m, tok: tok, opt: opts, jobs: make(chan job)}
+	for i := 0; i < opts.Sessions; i++ {
+		s, err := NewSession(m, SessionOptions{Device: dev, Threads: opts.Threads, PadLeft: opts.PadLeft})
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		b.sess = append(b.sess, s)
+		b.wg.Add(1)
+		go b.worker(s)
+	}
+	return b, nil
+}
+
+func graphSize(m *models.Manifest) int64 {
+	var n int64
+	for _, f := range m.Files {
+		if fi, err := os.Stat(m.Path(f.Name)); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// Options returns the settings in effect.
+func (b *Backbone) Options() Options { return b.opt }
+
+// Close stops the workers and releases the sessions.
+func (b *Backbone) Close() error {
+	if b.jobs != nil {
+		close(b.jobs)
+		b.jobs = nil
+	}
+	b.wg.Wait()
+	var errs []error
+	for _, s := range b.sess {
+		errs = append(errs, s.Close())
+	}
+	b.sess = nil
+	return errors.Join(errs...)
+}
+
+func (b *Backbone) worker(s *Session) {
+	defer b.wg.Done()
+	for j := range b.jobs {
+		j.done <- runSplitting(s, j.rows, j.dst, b.M.Dim)
+	}
+}
+
+// runSplitting runs a batch; a batch that runs out of device memory is split
+// in two and each half retried, down to single rows.
+func runSplitting(s *Session, rows [][]int32, dst []float32, dim int) error {
+	err := s.Run(rows, dst)
+	if err == nil || len(rows) < 2 || !isOOM(err) {
+		return err
+	}
+	h := len(rows) / 2
+	if err := runSplitting(s, rows[:h], dst[:h*dim], dim); err != nil {
+		return err
+	}
+	return runSplitting(s, rows[h:], dst[h*dim:], dim)
+}
+
+func isOOM(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"out of memory", "failed to allocate memory", "bfcarena", "cudamalloc", "cuda failure 2"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Tokenize encodes texts in parallel and truncates each to the manifest's
+// MaxTokens, keeping the end it names.
+func (b *Backbone) Tokenize(texts []string) ([][]int32, error) {
+	ids := make([][]int32, len(texts))
+	workers := min(runtime.NumCPU(), max(1, len(texts)/16))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(texts); i += workers {
+				t, err := b.tok.Encode(texts[i])
+				if err != nil {
+					errs[w] = fmt.Errorf("text %d: %w", i, err)
+					return
+				}
+				ids[i] = tokenize.Truncate(t, b.M.MaxTokens, b.M.Truncate)
+			}
+		}(w)
+	}
+	wg.Wait()
+	return ids, errors.Join(errs...)
+}
+
+// Embed returns the feature vectors of texts, len(texts)*Dim floats in order.
+func (b *Backbone) Embed(texts []string) ([]float32, error) {
+	ids, err := b.Tokenize(texts)
+	if err != nil {
+		return nil, err
+	}
+	return b.EmbedTokens(ids)
+}
+
+// EmbedTokens embeds rows of token ids (already truncated). Rows are sorted by
+// length and cut into batches of at most BatchTokens padded tokens and
+// MaxBatch rows, so that rows of like length share a batch; the batches run
+// on all sessions at once.
+func (b *Backbone) EmbedTokens(ids [][]int32) ([]float32, error) {
+	dim := b.M.Dim
+	out := make([]float32, len(ids)*dim)
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(x, y int) bool { return len(ids[order[x]]) < len(ids[order[y]]) })
+
+	type pending struct {
+		idx  []int
+		dst  []float32
+		done chan error
+	}
+	var all []pending
+	feed := func(idx []int) {
+		rows := make([][]int32, len(idx))
+		for k, i := range idx {
+			rows[k] = ids[i]
+		}
+		p := pending{idx: idx, dst: make([]float32, len(idx)*dim), done: make(chan error, 1)}
+		all = append(all, p)
+		b.jobs <- job{rows: rows, dst: p.dst, done: p.done}
+	}
+	var cur []int
+	for _, i := range order {
+		longest := max(1, len(ids[i])) // ascending: the newest row is the longest
+		if len(cur) > 0 && ((len(cur)+1)*longest > b.opt.BatchTokens || len(cur) == b.opt.MaxBatch) {
+			feed(cur)
+			cur = nil
+		}
+		cur = append(cur, i)
+	}
+	if len(cur) > 0 {
+		feed(cur)
+	}
+	var errs []error
+	for _, p := range all {
+		if err := <-p.done; err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for k, i := range p.idx {
+			copy(out[i*dim:(i+1)*dim], p.dst[k*dim:(k+1)*dim])
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}

@@ -1,0 +1,345 @@
+package onnx
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/ser-rl/ser/models"
+)
+
+// Session is one ONNX Runtime session of a backbone's graph. It is not safe
+// for concurrent use; a Backbone runs one goroutine per Session.
+type Session struct {
+	m       *models.Manifest
+	s       *ort.DynamicAdvancedSession
+	inputs  []string
+	outType ort.TensorElementDataType
+	outRank int
+	padLeft bool
+
+	empty []float32 // sparse graphs: the vector of an empty text, made on first need
+
+	// reused buffers
+	i64a, i64b, i64c, i64d []int64
+	f32                    []float32
+	raw                    []byte
+}
+
+// SessionOptions configure one session.
+type SessionOptions struct {
+	Device  Device
+	Threads int  // intra-op threads; 0 lets ONNX Runtime choose
+	PadLeft bool // dense inputs: pad on the left (as decoder LLM servers do) instead of the right
+}
+
+// NewSession opens the manifest's graph. Init must have been called.
+func NewSession(m *models.Manifest, opts SessionOptions) (*Session, error) {
+	path := m.Path(m.Model)
+	ins, outs, err := ort.GetInputOutputInfo(path)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: %s: %w", path, err)
+	}
+	s := &Session{m: m, padLeft: opts.PadLeft}
+	have := map[string]bool{}
+	for _, in := range ins {
+		have[in.Name] = true
+	}
+	switch m.Input {
+	case models.InputSparse:
+		s.inputs = []string{"indices", "values"}
+	case models.InputDense:
+		s.inputs = []string{"input_ids", "attention_mask"}
+		for _, opt := range []string{"token_type_ids", "position_ids"} {
+			if have[opt] {
+				s.inputs = append(s.inputs, opt)
+			}
+		}
+	}
+	fed := map[string]bool{}
+	for _, name := range s.inputs {
+		fed[name] = true
+		if !have[name] {
+			return nil, fmt.Errorf("onnx: %s has no input %q, which input kind %q needs (its inputs: %s)", path, name, m.Input, names(ins))
+		}
+	}
+	for _, in := range ins {
+		if !fed[in.Name] {
+			return nil, fmt.Errorf("onnx: %s needs input %q, which ser does not feed (export the model without it: no past_key_values, no cache)", path, in.Name)
+		}
+	}
+	found := false
+	for _, o := range outs {
+		if o.Name != m.Output {
+			continue
+		}
+		found = true
+		s.outType = o.DataType
+		s.outRank = len(o.Dimensions)
+		if d := o.Dimensions; len(d) > 0 && d[len(d)-1] > 0 && int(d[len(d)-1]) != m.Dim {
+			return nil, fmt.Errorf("onnx: %s: output %q has width %d, the manifest says dim %d", path, o.Name, d[len(d)-1], m.Dim)
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("onnx: %s has no output %q (its outputs: %s)", path, m.Output, names(outs))
+	}
+	switch s.outType {
+	case ort.TensorElementDataTypeFloat, ort.TensorElementDataTypeFloat16, ort.TensorElementDataTypeBFloat16:
+	default:
+		return nil, fmt.Errorf("onnx: %s: output %q is %s; float32, float16 and bfloat16 are read", path, m.Output, s.outType)
+	}
+	wantRank := 3
+	if m.Pooling == models.PoolNone {
+		wantRank = 2
+	}
+	if s.outRank != wantRank {
+		return nil, fmt.Errorf("onnx: %s: output %q has rank %d; pooling %q needs rank %d", path, m.Output, s.outRank, m.Pooling, wantRank)
+	}
+	if m.Input == models.InputSparse && m.Pooling != models.PoolNone {
+		return nil, fmt.Errorf("onnx: %s: sparse-id graphs must pool inside the graph (pooling none)", path)
+	}
+	so, err := sessionOptions(opts.Device, opts.Threads)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	s.s, err = ort.NewDynamicAdvancedSession(path, s.inputs, []string{m.Output}, so)
+	if err != nil {
+		if opts.Device.CUDA {
+			return nil, cudaError(err)
+		}
+		return nil, fmt.Errorf("onnx: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func names(infos []ort.InputOutputInfo) string {
+	var n []string
+	for _, i := range infos {
+		n = append(n, i.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// Close releases the session.
+func (s *Session) Close() error { return s.s.Destroy() }
+
+// Run embeds a batch of token-id rows into dst, len(batch)*Dim floats, row by
+// row. Rows must already be truncated to the manifest's MaxTokens.
+func (s *Session) Run(batch [][]int32, dst []float32) error {
+	if len(dst) != len(batch)*s.m.Dim {
+		return fmt.Errorf("onnx: Run: dst has %d floats for %d rows of %d", len(dst), len(batch), s.m.Dim)
+	}
+	if s.m.Input == models.InputSparse {
+		return s.runSparse(batch, dst)
+	}
+	return s.runDense(batch, dst)
+}
+
+// runSparse feeds USE-lite's sparse input. The graph sizes its dense batch
+// from the largest row index present, so an empty row at the end would be
+// lost: empty rows are left out and get the empty-text vector instead (the
+// vector the graph gives an all-padding row, as the reference does for an
+// empty text that is not last in its batch).
+func (s *Session) runSparse(batch [][]int32, dst []float32) error {
+	dim := s.m.Dim
+	var rows []int
+	for i, r := range batch {
+		if len(r) > 0 {
+			rows = append(rows, i)
+		}
+	}
+	if len(rows) < len(batch) {
+		if err := s.ensureEmpty(); err != nil {
+			return err
+		}
+		for i, r := range batch {
+			if len(r) == 0 {
+				copy(dst[i*dim:(i+1)*dim], s.empty)
+			}
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+	}
+	n := 0
+	for _, i := range rows {
+		n += len(batch[i])
+	}
+	idx := grow64(&s.i64a, 2*n)
+	val := grow64(&s.i64b, n)
+	k := 0
+	for r, i := range rows {
+		for p, id := range batch[i] {
+			idx[2*k], idx[2*k+1] = int64(r), int64(p)
+			val[k] = int64(id)
+			k++
+		}
+	}
+	out := dst
+	if len(rows) < len(batch) {
+		out = growF32(&s.f32, len(rows)*dim)
+	}
+	if err := s.run([]int64{int64(n), 2}, idx, []int64{int64(n)}, val, nil, ort.NewShape(int64(len(rows)), int64(dim)), out); err != nil {
+		return err
+	}
+	if len(rows) < len(batch) {
+		for r, i := range rows {
+			copy(dst[i*dim:(i+1)*dim], out[r*dim:(r+1)*dim])
+		}
+	}
+	return nil
+}
+
+func (s *Session) ensureEmpty() error {
+	if s.empty != nil {
+		return nil
+	}
+	dim := s.m.Dim
+	out := make([]float32, 2*dim)
+	// one token in row 1 makes the graph build two rows; row 0 is all padding
+	if err := s.run([]int64{1, 2}, []int64{1, 0}, []int64{1}, []int64{int64(s.m.PadID)}, nil, ort.NewShape(2, int64(dim)), out); err != nil {
+		return fmt.Errorf("onnx: embedding the empty text: %w", err)
+	}
+	s.empty = out[:dim]
+	return nil
+}
+
+// runDense feeds input_ids and attention_mask [rows, longest] (and
+// token_type_ids, position_ids when the graph has them) and pools the output.
+func (s *Session) runDense(batch [][]int32, dst []float32) error {
+	b := len(batch)
+	t := 1
+	for _, r := range batch {
+		t = max(t, len(r))
+	}
+	ids := grow64(&s.i64a, b*t)
+	mask := grow64(&s.i64b, b*t)
+	for i, r := range batch {
+		off := 0
+		if s.padLeft {
+			off = t - len(r)
+		}
+		row, mrow := ids[i*t:(i+1)*t], mask[i*t:(i+1)*t]
+		for j := range row {
+			row[j], mrow[j] = int64(s.m.PadID), 0
+		}
+		for j, id := range r {
+			row[off+j], mrow[off+j] = int64(id), 1
+		}
+	}
+	var extra [][]int64
+	for _, name := range s.inputs[2:] {
+		switch name {
+		case "token_type_ids":
+			tt := grow64(&s.i64c, b*t)
+			clear(tt)
+			extra = append(extra, tt)
+		case "position_ids":
+			pos := grow64(&s.i64d, b*t)
+			for i := 0; i < b; i++ { // count kept tokens, as HF does for left padding
+				c := int64(0)
+				for j := 0; j < t; j++ {
+					if mask[i*t+j] == 1 {
+						pos[i*t+j] = c
+						c++
+					} else {
+						pos[i*t+j] = 1 // what HF's masked_fill puts under padding; never read
+					}
+				}
+			}
+			extra = append(extra, pos)
+		}
+	}
+	dim := s.m.Dim
+	if s.outRank == 2 {
+		return s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(dim)), dst)
+	}
+	hidden := growF32(&s.f32, b*t*dim)
+	if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), hidden); err != nil {
+		return err
+	}
+	pool(s.m.Pooling, hidden, mask, b, t, dim, dst)
+	return nil
+}
+
+// run executes the graph. out receives the output, converted to float32.
+func (s *Session) run(shapeA, a, shapeB, b []int64, extra [][]int64, outShape ort.Shape, out []float32) error {
+	var vals []ort.Value
+	defer func() {
+		for _, v := range vals {
+			v.Destroy()
+		}
+	}()
+	ta, err := ort.NewTensor(ort.Shape(shapeA), a)
+	if err != nil {
+		return err
+	}
+	vals = append(vals, ta)
+	tb, err := ort.NewTensor(ort.Shape(shapeB), b)
+	if err != nil {
+		return err
+	}
+	vals = append(vals, tb)
+	for _, e := range extra {
+		te, err := ort.NewTensor(ort.Shape(shapeB), e)
+		if err != nil {
+			return err
+		}
+		vals = append(vals, te)
+	}
+	inputs := append([]ort.Value(nil), vals...)
+	var o ort.Value
+	n := int(outShape.FlattenedSize())
+	switch s.outType {
+	case ort.TensorElementDataTypeFloat:
+		o, err = ort.NewTensor(outShape, out[:n])
+	default: // 16-bit floats land in bytes and are widened after the run
+		raw := growBytes(&s.raw, 2*n)
+		o, err = ort.NewCustomDataTensor(outShape, raw, s.outType)
+	}
+	if err != nil {
+		return err
+	}
+	vals = append(vals, o)
+	if err := s.s.Run(inputs, []ort.Value{o}); err != nil {
+		return err
+	}
+	switch s.outType {
+	case ort.TensorElementDataTypeFloat16:
+		raw := s.raw[:2*n]
+		for i := range out[:n] {
+			out[i] = float16to32(binary.LittleEndian.Uint16(raw[2*i:]))
+		}
+	case ort.TensorElementDataTypeBFloat16:
+		raw := s.raw[:2*n]
+		for i := range out[:n] {
+			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(raw[2*i:])) << 16)
+		}
+	}
+	return nil
+}
+
+func grow64(buf *[]int64, n int) []int64 {
+	if cap(*buf) < n {
+		*buf = make([]int64, n)
+	}
+	return (*buf)[:n]
+}
+
+func growF32(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
+	}
+	return (*buf)[:n]
+}
+
+func growBytes(buf *[]byte, n int) []byte {
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	return (*buf)[:n]
+}
