@@ -182,7 +182,7 @@ func WriteManifest(m *Manifest) error {
 // Verify checks every file's checksum.
 func (m *Manifest) Verify() error {
 	for _, f := range m.Files {
-		sum, _, err := fileSHA256(m.Path(f.Name))
+		sum, _, err := FileSHA256(m.Path(f.Name))
 		if err != nil {
 			return fmt.Errorf("backbone %s: %w", m.Name, err)
 		}
@@ -247,7 +247,8 @@ func List(home string) []Entry {
 	return out
 }
 
-func fileSHA256(path string) (string, int64, error) {
+// FileSHA256 returns a file's sha256 (hex) and size.
+func FileSHA256(path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err

@@ -70,7 +70,7 @@ func Setup(opts SetupOptions) error {
 		return err
 	}
 	lib := ORTLibPath(opts.Home)
-	if sum, _, err := fileSHA256(lib); err == nil && sum == ortLibSHA256 && !opts.Force {
+	if sum, _, err := FileSHA256(lib); err == nil && sum == ortLibSHA256 && !opts.Force {
 		logf("onnx runtime %s: installed, verified (%s)", ORTVersion, lib)
 	} else {
 		tgz, err := fetch(opts, ORTPackage, logf)
@@ -151,7 +151,7 @@ func fetch(opts SetupOptions, p Package, logf func(string, ...any)) (string, err
 	cache := filepath.Join(opts.Home, "cache", "npm")
 	name := strings.NewReplacer("@", "", "/", "-").Replace(p.Spec) + ".tgz"
 	path := filepath.Join(cache, name)
-	if sum, _, err := fileSHA256(path); err == nil && sum == p.SHA256 {
+	if sum, _, err := FileSHA256(path); err == nil && sum == p.SHA256 {
 		return path, nil
 	}
 	npm := opts.NPM
@@ -181,7 +181,7 @@ func fetch(opts SetupOptions, p Package, logf func(string, ...any)) (string, err
 		return "", fmt.Errorf("npm pack %s: unexpected output %q", p.Spec, lastLines(stdout.String(), 3))
 	}
 	got := filepath.Join(stage, filepath.Base(packed[0].Filename))
-	sum, _, err := fileSHA256(got)
+	sum, _, err := FileSHA256(got)
 	if err != nil {
 		return "", err
 	}

@@ -80,7 +80,7 @@ func ConvertUSE(distDir, outDir string) (*Manifest, error) {
 		return nil, err
 	}
 	for _, name := range []string{m.Model, m.Tokenizer} {
-		sum, size, err := fileSHA256(m.Path(name))
+		sum, size, err := FileSHA256(m.Path(name))
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,183 @@
+// Package tiny writes a tiny backbone the project makes itself: an ONNX graph
+// with the inputs of a Hugging Face / torch.onnx export (input_ids,
+// attention_mask, optionally token_type_ids and position_ids), a word-level
+// tokenizer.json, and a manifest. Its output depends on the attention mask,
+// the token order and the positions the way a decoder's does, so that padding
+// and pooling mistakes change the vectors; Expect computes what a correct
+// runtime must return.
+package tiny
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+
+	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/onnx/onnxpb"
+)
+
+// Words is the vocabulary after [PAD] (0) and [UNK] (1).
+var Words = []string{"the", "good", "bad", "answer", "is", "a", "reward", "model", "prompt", "response", "yes", "no", "maybe", "very"}
+
+// Sizes of the graph.
+const (
+	Dim       = 8
+	MaxPos    = 64
+	vocabSize = 16
+)
+
+// Options pick the graph's variant.
+type Options struct {
+	Name        string
+	Pooling     string          // models.PoolMean, PoolCLS, PoolLast
+	Out         onnxpb.DataType // onnxpb.Float (default), Float16 or BFloat16
+	TokenTypes  bool            // add a token_type_ids input
+	PositionIDs bool            // add a position_ids input (as decoder exports have)
+	External    bool            // store the weights as ONNX external data
+	MaxTokens   int             // manifest's cap (default MaxPos)
+	Truncate    string          // manifest's side
+}
+
+func table(rows, salt int) []float32 {
+	v := make([]float32, rows*Dim)
+	for i := range v {
+		v[i] = float32(math.Sin(float64(i*7+salt)) * 0.5)
+	}
+	return v
+}
+
+// Write makes the backbone in dir and returns its manifest.
+//
+// The graph: h = E[input_ids] (+ P[position_ids]) (+ T[token_type_ids]);
+// out = cumsum over positions of h * mask, times mask; so a token's output
+// sums the kept tokens up to it, padding rows are zero, and the last kept
+// token holds the sum of all.
+func Write(dir string, o Options) (*models.Manifest, error) {
+	if o.Name == "" {
+		o.Name = "tiny"
+	}
+	if o.Out == 0 {
+		o.Out = onnxpb.Float
+	}
+	if o.MaxTokens == 0 {
+		o.MaxTokens = MaxPos
+	}
+	b := onnxpb.NewBuilder("tiny", "t/")
+	dyn := []onnxpb.Dim{{Param: "batch"}, {Param: "tokens"}}
+	b.Graph.Inputs = []onnxpb.ValueInfo{{Name: "input_ids", Type: onnxpb.Int64, Shape: dyn}, {Name: "attention_mask", Type: onnxpb.Int64, Shape: dyn}}
+	emb := onnxpb.FloatTensor("embed", []int64{vocabSize, Dim}, table(vocabSize, 0))
+	emb.External = o.External
+	h := b.Op("Gather", []string{b.Init(emb), "input_ids"}, onnxpb.Int("axis", 0))
+	if o.PositionIDs {
+		b.Graph.Inputs = append(b.Graph.Inputs, onnxpb.ValueInfo{Name: "position_ids", Type: onnxpb.Int64, Shape: dyn})
+		p := b.Op("Gather", []string{b.Floats([]int64{MaxPos, Dim}, table(MaxPos, 1)), "position_ids"}, onnxpb.Int("axis", 0))
+		h = b.Op("Add", []string{h, p})
+	}
+	if o.TokenTypes {
+		b.Graph.Inputs = append(b.Graph.Inputs, onnxpb.ValueInfo{Name: "token_type_ids", Type: onnxpb.Int64, Shape: dyn})
+		tt := b.Op("Gather", []string{b.Floats([]int64{2, Dim}, table(2, 2)), "token_type_ids"}, onnxpb.Int("axis", 0))
+		h = b.Op("Add", []string{h, tt})
+	}
+	mask := b.Op("Unsqueeze", []string{b.Op("Cast", []string{"attention_mask"}, onnxpb.Int("to", int64(onnxpb.Float))), b.Ints64(-1)})
+	h = b.Op("Mul", []string{h, mask})
+	h = b.Op("CumSum", []string{h, b.Scalar64(1)})
+	h = b.Op("Mul", []string{h, mask})
+	if o.Out != onnxpb.Float {
+		h = b.Op("Cast", []string{h}, onnxpb.Int("to", int64(o.Out)))
+	}
+	b.OpTo("Identity", []string{h}, []string{"last_hidden_state"})
+	b.Graph.Outputs = []onnxpb.ValueInfo{{Name: "last_hidden_state", Type: o.Out, Shape: []onnxpb.Dim{{Param: "batch"}, {Param: "tokens"}, {Size: Dim}}}}
+	model := &onnxpb.Model{Producer: "ser internal/tiny", Graph: b.Graph}
+
+	m := &models.Manifest{
+		Name: o.Name, Description: "tiny generated test backbone",
+		Model: "model.onnx", Tokenizer: "tokenizer.json", TokenizerKind: "hf",
+		Input: models.InputDense, Output: "last_hidden_state", Pooling: o.Pooling,
+		Dim: Dim, PadID: 0, MaxTokens: o.MaxTokens, Truncate: o.Truncate,
+		PairTemplate: "{prompt} {response}", Dir: dir,
+	}
+	if err := model.WriteFile(m.Path(m.Model)); err != nil {
+		return nil, err
+	}
+	if err := atomic.WriteFile(m.Path(m.Tokenizer), tokenizerJSON()); err != nil {
+		return nil, err
+	}
+	files := []string{m.Model, m.Tokenizer}
+	if o.External {
+		files = append(files, m.Model+".data")
+	}
+	for _, f := range files {
+		sum, size, err := models.FileSHA256(m.Path(f))
+		if err != nil {
+			return nil, err
+		}
+		m.Files = append(m.Files, models.File{Name: f, SHA256: sum, Size: size})
+	}
+	return m, models.WriteManifest(m)
+}
+
+// IDs is how the tiny tokenizer splits text: on white space, unknown words to 1.
+func IDs(text string) []int32 {
+	var ids []int32
+	for _, w := range strings.Fields(text) {
+		id := int32(1)
+		for i, v := range Words {
+			if v == w {
+				id = int32(i + 2)
+			}
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Expect is the vector a correct runtime returns for ids (already truncated).
+func Expect(o Options, ids []int32) []float32 {
+	emb, pos, tt := table(vocabSize, 0), table(MaxPos, 1), table(2, 2)
+	out := make([]float64, Dim)
+	sum := make([]float64, Dim)
+	for t, id := range ids {
+		for k := 0; k < Dim; k++ {
+			x := float64(emb[int(id)*Dim+k])
+			if o.PositionIDs {
+				x += float64(pos[t*Dim+k])
+			}
+			if o.TokenTypes {
+				x += float64(tt[k])
+			}
+			sum[k] += x
+			switch {
+			case o.Pooling == models.PoolCLS && t == 0, o.Pooling == models.PoolLast && t == len(ids)-1:
+				out[k] = sum[k]
+			case o.Pooling == models.PoolMean:
+				out[k] += sum[k] / float64(len(ids))
+			}
+		}
+	}
+	v := make([]float32, Dim)
+	for k := range v {
+		v[k] = float32(out[k])
+	}
+	return v
+}
+
+func tokenizerJSON() []byte {
+	vocab := map[string]int{"[PAD]": 0, "[UNK]": 1}
+	for i, w := range Words {
+		vocab[w] = i + 2
+	}
+	doc := map[string]any{
+		"version":        "1.0",
+		"truncation":     nil,
+		"padding":        nil,
+		"added_tokens":   []any{},
+		"normalizer":     nil,
+		"pre_tokenizer":  map[string]any{"type": "WhitespaceSplit"},
+		"post_processor": nil,
+		"decoder":        nil,
+		"model":          map[string]any{"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+	}
+	raw, _ := json.MarshalIndent(doc, "", " ")
+	return raw
+}

@@ -1,0 +1,117 @@
+package onnx_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/tiny"
+	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/onnx"
+	"github.com/ser-rl/ser/onnx/onnxpb"
+)
+
+var tinyTexts = []string{
+	"the good answer",
+	"a",
+	"the reward model is very good yes",
+	"",
+	"bad bad bad",
+	"prompt response maybe no unknownword",
+	"very very very very very very very very very very very very good",
+}
+
+// TestDensePooling runs the generated tiny graph with the inputs of a Hugging
+// Face export, for each pooling, padding side and optional input, and compares
+// with what the graph computes by construction (tiny.Expect). Ragged texts in
+// one batch make padding matter: a mask or side mistake changes the vectors.
+func TestDensePooling(t *testing.T) {
+	home := testenv.Home(t)
+	if err := onnx.Init(testenv.ORTLib(t, home)); err != nil {
+		t.Fatal(err)
+	}
+	type variant struct {
+		o    tiny.Options
+		tol  float64
+		left bool
+	}
+	var vs []variant
+	for _, pool := range []string{models.PoolMean, models.PoolCLS, models.PoolLast} {
+		for _, left := range []bool{false, true} {
+			vs = append(vs, variant{o: tiny.Options{Pooling: pool}, tol: 1e-5, left: left})
+		}
+	}
+	vs = append(vs,
+		variant{o: tiny.Options{Pooling: models.PoolLast, PositionIDs: true}, tol: 1e-5, left: true},
+		variant{o: tiny.Options{Pooling: models.PoolLast, PositionIDs: true}, tol: 1e-5},
+		variant{o: tiny.Options{Pooling: models.PoolMean, TokenTypes: true}, tol: 1e-5},
+		// 16-bit outputs read back as float32: half keeps 11 significant bits, bfloat16 8,
+		// on values up to about 8 here
+		variant{o: tiny.Options{Pooling: models.PoolLast, Out: onnxpb.Float16}, tol: 8 * 0x1p-11, left: true},
+		variant{o: tiny.Options{Pooling: models.PoolMean, Out: onnxpb.BFloat16}, tol: 8 * 0x1p-8},
+		variant{o: tiny.Options{Pooling: models.PoolCLS, External: true}, tol: 1e-5},
+		variant{o: tiny.Options{Pooling: models.PoolLast, MaxTokens: 4, Truncate: "tail"}, tol: 1e-5, left: true},
+		variant{o: tiny.Options{Pooling: models.PoolLast, MaxTokens: 4, Truncate: "head"}, tol: 1e-5},
+	)
+	for _, v := range vs {
+		m, err := tiny.Write(t.TempDir(), v.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := onnx.Open(m, onnx.Options{PadLeft: v.left, MaxBatch: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.Embed(tinyTexts)
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, text := range tinyTexts {
+			ids := tiny.IDs(text)
+			if v.o.MaxTokens > 0 && len(ids) > v.o.MaxTokens {
+				if v.o.Truncate == "tail" {
+					ids = ids[len(ids)-v.o.MaxTokens:]
+				} else {
+					ids = ids[:v.o.MaxTokens]
+				}
+			}
+			want := tiny.Expect(v.o, ids)
+			for k, w := range want {
+				if d := math.Abs(float64(got[i*tiny.Dim+k] - w)); d > v.tol {
+					t.Fatalf("%+v left=%v: text %q component %d: got %g, want %g", v.o, v.left, text, k, got[i*tiny.Dim+k], w)
+				}
+			}
+		}
+	}
+}
+
+// TestOpenErrors checks that a graph that does not fit the manifest is refused with a reason.
+func TestOpenErrors(t *testing.T) {
+	home := testenv.Home(t)
+	if err := onnx.Init(testenv.ORTLib(t, home)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := tiny.Write(t.TempDir(), tiny.Options{Pooling: models.PoolMean})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := *m
+	bad.Output = "logits"
+	if _, err := onnx.Open(&bad, onnx.Options{}); err == nil {
+		t.Error("a missing output was accepted")
+	}
+	bad = *m
+	bad.Pooling = models.PoolNone
+	if _, err := onnx.Open(&bad, onnx.Options{}); err == nil {
+		t.Error("pooling none on a [batch, tokens, dim] output was accepted")
+	}
+	bad = *m
+	bad.Input = models.InputSparse
+	if _, err := onnx.Open(&bad, onnx.Options{}); err == nil {
+		t.Error("sparse input on a dense graph was accepted")
+	}
+	if _, err := onnx.Open(m, onnx.Options{Device: "tpu"}); err == nil {
+		t.Error("device tpu was accepted")
+	}
+}
