@@ -1,0 +1,114 @@
+// Package data reads preference data: HH-RLHF transcripts, UltraFeedback (raw
+// and binarized), generic {prompt, chosen, rejected} pairs and unlabelled
+// {prompt, response_a, response_b} pairs, each as JSONL, JSONL.gz or Parquet.
+//
+// Reading streams: a Reader holds one record at a time, so a file of any size
+// reads in constant memory. Bad input is an error that names the file, the
+// line (the row, for Parquet) and the field; with SkipBad the record is
+// skipped and counted by reason instead.
+package data
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Formats. Auto detects the format from the first record.
+const (
+	Auto         = ""
+	HH           = "hh"           // {"chosen": transcript, "rejected": transcript}
+	UFRaw        = "uf-raw"       // openbmb/UltraFeedback: {source, instruction, completions: [...]}
+	UFBinarized  = "uf-binarized" // {prompt, chosen: [{role, content}] or str, rejected: ..., score_chosen, score_rejected}
+	Pairs        = "pairs"        // {prompt, chosen, rejected}
+	Unlabelled   = "unlabelled"   // {prompt, response_a, response_b}
+	formatsKnown = "hh, uf-raw, uf-binarized, pairs, unlabelled"
+)
+
+// Pair is one preference pair. When Labelled is false (unlabelled data),
+// Chosen and Rejected are only the two responses A and B, in file order.
+type Pair struct {
+	Prompt   string
+	Chosen   string
+	Rejected string
+	Labelled bool
+	// Subset is the HH-RLHF subset (from the folder name) or the UltraFeedback source.
+	Subset string
+	// Scores of the two responses when the data has ratings (UltraFeedback).
+	HasScores                   bool
+	ScoreChosen, ScoreRejected float64
+	// Where the pair came from: file, and line (JSONL) or row (Parquet), 1-based.
+	File string
+	Line int
+}
+
+// Where names the pair's origin for messages.
+func (p *Pair) Where() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+
+// Problem is why the pair cannot count in an accuracy figure, or "".
+// A tie in ratings has no preferred answer; identical responses cannot be told apart.
+func (p *Pair) Problem() string {
+	switch {
+	case p.Chosen == p.Rejected:
+		return "identical responses"
+	case p.HasScores && p.ScoreChosen == p.ScoreRejected:
+		return "tied scores"
+	}
+	return ""
+}
+
+// Options configure reading.
+type Options struct {
+	Format  string // Auto or one of the format names
+	SkipBad bool   // skip malformed records (counted in Stats) instead of failing
+	// MaxRecords stops after this many records (lines or rows); 0 reads all.
+	MaxRecords int
+}
+
+// Stats counts what a read kept and skipped.
+type Stats struct {
+	Records int            // lines or rows read
+	Pairs   int            // pairs returned
+	Skipped map[string]int // bad records skipped, by reason (SkipBad)
+	Dropped map[string]int // records that yield no pair by design (UltraFeedback ties), by reason
+	Kept    map[string]int // oddities kept, by kind ("empty response")
+}
+
+func (s *Stats) add(m *map[string]int, why string) {
+	if *m == nil {
+		*m = map[string]int{}
+	}
+	(*m)[why]++
+}
+
+// Error is a located input error.
+type Error struct {
+	File  string
+	Line  int // line (JSONL) or row (Parquet), 1-based; 0 for the file as a whole
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Field != "" {
+		fmt.Fprintf(&b, ": field %q", e.Field)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// subsetFromPath is the parent folder's name, as HH-RLHF names its subsets
+// (harmless-base/test.jsonl.gz).
+func subsetFromPath(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	return filepath.Base(filepath.Dir(abs))
+}
