@@ -35,7 +35,7 @@ type Pair struct {
 	// Subset is the HH-RLHF subset (from the folder name) or the UltraFeedback source.
 	Subset string
 	// Scores of the two responses when the data has ratings (UltraFeedback).
-	HasScores                   bool
+	HasScores                  bool
 	ScoreChosen, ScoreRejected float64
 	// Where the pair came from: file, and line (JSONL) or row (Parquet), 1-based.
 	File string

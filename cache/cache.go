@@ -1,0 +1,342 @@
+// Package cache stores backbone feature vectors on disk, content-addressed:
+// a vector's key is a hash of the backbone's fingerprint (its files'
+// checksums, its truncation and pooling) and the exact text fed to it, so a
+// text shared by several datasets is embedded once.
+//
+// One cache is one file of fixed-size records appended in batches:
+//
+//	header   64 bytes: "SERFEAT1", dim (uint32), record size (uint32), fingerprint
+//	record   key (16 bytes) | crc32c of key and vector (4 bytes) | dim float32, little-endian
+//
+// A record whose checksum fails (torn by a crash, or corrupted on disk) is
+// never returned: it is left out of the index and its text is embedded again.
+// A crash, kill -9 or full disk in the middle of an append leaves a torn tail,
+// which the next writer cuts off; everything appended before stays. The file
+// is memory-mapped for reading, so a whole dataset's matrix is a copy out of
+// the page cache.
+package cache
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+const (
+	magic      = "SERFEAT1"
+	headerSize = 64
+	keySize    = 16
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Key addresses one vector.
+type Key [keySize]byte
+
+// KeyOf is the key of text under a backbone fingerprint.
+func KeyOf(fingerprint, text string) Key {
+	h := sha256.New()
+	h.Write([]byte(fingerprint))
+	h.Write([]byte{0})
+	h.Write([]byte(text))
+	var k Key
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// Cache is one feature file. Reads are safe for concurrent use; Put must not
+// run concurrently with itself.
+type Cache struct {
+	path        string
+	fingerprint string
+	dim         int
+	recSize     int
+	writable    bool
+
+	f     *os.File
+	mu    sync.RWMutex
+	index map[Key]int64 // record offset
+	mm    []byte        // the mapped file, up to a record boundary
+	end   int64         // offset after the last record written or indexed
+
+	Corrupt int // records left out because their checksum failed
+}
+
+// File is the cache file for a backbone under dir.
+func File(dir, name, fingerprint string) string {
+	return filepath.Join(dir, name+"-"+fingerprint+".feat")
+}
+
+// Open opens (creating, when writable) the cache file at path. A writable
+// cache takes an exclusive lock: one writer per file.
+func Open(path, fingerprint string, dim int, writable bool) (*Cache, error) {
+	if len(fingerprint) > headerSize-16 {
+		return nil, fmt.Errorf("cache: fingerprint %q too long", fingerprint)
+	}
+	c := &Cache{path: path, fingerprint: fingerprint, dim: dim, recSize: keySize + 4 + 4*dim, writable: writable, index: map[Key]int64{}}
+	flag := os.O_RDONLY
+	if writable {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		flag = os.O_RDWR | os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	c.f = f
+	if writable {
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cache %s: another ser process is writing it (%v)", path, err)
+		}
+	}
+	if err := c.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cache) header() []byte {
+	h := make([]byte, headerSize)
+	copy(h, magic)
+	binary.LittleEndian.PutUint32(h[8:], uint32(c.dim))
+	binary.LittleEndian.PutUint32(h[12:], uint32(c.recSize))
+	copy(h[16:], c.fingerprint)
+	return h
+}
+
+// load checks the header, cuts a torn tail (when writable) and indexes every
+// record whose checksum holds.
+func (c *Cache) load() error {
+	fi, err := c.f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if size < headerSize {
+		if !c.writable {
+			if size == 0 {
+				return nil // an empty cache
+			}
+			return fmt.Errorf("cache %s: %d bytes, shorter than its header", c.path, size)
+		}
+		// new, or torn before the header was complete: start over
+		if err := c.f.Truncate(0); err != nil {
+			return err
+		}
+		if _, err := c.f.WriteAt(c.header(), 0); err != nil {
+			return err
+		}
+		if err := c.f.Sync(); err != nil {
+			return err
+		}
+		c.end = headerSize
+		return nil
+	}
+	h := make([]byte, headerSize)
+	if _, err := c.f.ReadAt(h, 0); err != nil {
+		return err
+	}
+	if !bytes.Equal(h, c.header()) {
+		return fmt.Errorf("cache %s: header is not that of a %d-d cache of backbone %s", c.path, c.dim, c.fingerprint)
+	}
+	n := (size - headerSize) / int64(c.recSize)
+	c.end = headerSize + n*int64(c.recSize)
+	if c.end != size && c.writable {
+		if err := c.f.Truncate(c.end); err != nil { // a torn last record: cut it off
+			return err
+		}
+	}
+	if err := c.remap(); err != nil {
+		return err
+	}
+	for off := int64(headerSize); off < c.end; off += int64(c.recSize) {
+		rec := c.mm[off : off+int64(c.recSize)]
+		if !c.valid(rec) {
+			c.Corrupt++
+			continue
+		}
+		var k Key
+		copy(k[:], rec)
+		c.index[k] = off
+	}
+	return nil
+}
+
+func (c *Cache) valid(rec []byte) bool {
+	sum := binary.LittleEndian.Uint32(rec[keySize:])
+	crc := crc32.Update(crc32.Checksum(rec[:keySize], castagnoli), castagnoli, rec[keySize+4:])
+	return sum == crc
+}
+
+func (c *Cache) remap() error {
+	if c.mm != nil {
+		if err := syscall.Munmap(c.mm); err != nil {
+			return err
+		}
+		c.mm = nil
+	}
+	if c.end <= headerSize {
+		return nil
+	}
+	mm, err := syscall.Mmap(int(c.f.Fd()), 0, int(c.end), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("cache %s: mmap: %w", c.path, err)
+	}
+	c.mm = mm
+	return nil
+}
+
+// Dim is the length of one vector.
+func (c *Cache) Dim() int { return c.dim }
+
+// Len is the number of valid records.
+func (c *Cache) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.index)
+}
+
+// Has reports whether k's vector is stored.
+func (c *Cache) Has(k Key) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.index[k]
+	return ok
+}
+
+// Get copies k's vector into dst (len Dim) and reports whether it was there.
+func (c *Cache) Get(k Key, dst []float32) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	off, ok := c.index[k]
+	if !ok {
+		return false
+	}
+	decode(c.mm[off+keySize+4:off+int64(c.recSize)], dst)
+	return true
+}
+
+// decode copies a stored vector out. Vectors sit at 4-byte aligned offsets
+// (64 + k*record + 20), so on a little-endian machine the bytes are the floats.
+func decode(raw []byte, dst []float32) {
+	if littleEndian {
+		copy(dst, unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), len(dst)))
+		return
+	}
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+}
+
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// ErrMissing is wrapped by Matrix for keys not in the cache.
+var ErrMissing = errors.New("not in the feature cache")
+
+// Matrix returns the vectors of keys as one row-major matrix [len(keys), Dim].
+func (c *Cache) Matrix(keys []Key) ([]float32, error) {
+	out := make([]float32, len(keys)*c.dim)
+	missing := 0
+	for i, k := range keys {
+		if !c.Get(k, out[i*c.dim:(i+1)*c.dim]) {
+			missing++
+		}
+	}
+	if missing > 0 {
+		return nil, fmt.Errorf("cache %s: %d of %d vectors: %w (run `ser embed` on the data first)", c.path, missing, len(keys), ErrMissing)
+	}
+	return out, nil
+}
+
+// Put appends a batch of vectors (len(keys)*Dim floats) with one write and
+// one fsync. Keys already stored are skipped.
+func (c *Cache) Put(keys []Key, vecs []float32) error {
+	if !c.writable {
+		return fmt.Errorf("cache %s: opened read-only", c.path)
+	}
+	if len(vecs) != len(keys)*c.dim {
+		return fmt.Errorf("cache: Put: %d floats for %d keys of %d", len(vecs), len(keys), c.dim)
+	}
+	buf := make([]byte, 0, len(keys)*c.recSize)
+	var added []Key
+	seen := map[Key]bool{}
+	for i, k := range keys {
+		if c.Has(k) || seen[k] {
+			continue
+		}
+		seen[k] = true
+		rec := make([]byte, c.recSize)
+		copy(rec, k[:])
+		for j, v := range vecs[i*c.dim : (i+1)*c.dim] {
+			binary.LittleEndian.PutUint32(rec[keySize+4+4*j:], math.Float32bits(v))
+		}
+		crc := crc32.Update(crc32.Checksum(rec[:keySize], castagnoli), castagnoli, rec[keySize+4:])
+		binary.LittleEndian.PutUint32(rec[keySize:], crc)
+		buf = append(buf, rec...)
+		added = append(added, k)
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	if _, err := c.f.WriteAt(buf, c.end); err != nil {
+		c.f.Truncate(c.end) // leave no partial batch behind (a full disk)
+		return fmt.Errorf("cache %s: %w", c.path, err)
+	}
+	if err := c.f.Sync(); err != nil {
+		return fmt.Errorf("cache %s: %w", c.path, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, k := range added {
+		c.index[k] = c.end + int64(i*c.recSize)
+	}
+	c.end += int64(len(buf))
+	return c.remap()
+}
+
+// Each calls fn for every valid record, in file order.
+func (c *Cache) Each(fn func(k Key, vec []float32) error) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	vec := make([]float32, c.dim)
+	for off := int64(headerSize); off < c.end; off += int64(c.recSize) {
+		rec := c.mm[off : off+int64(c.recSize)]
+		var k Key
+		copy(k[:], rec)
+		if c.index[k] != off {
+			continue // corrupt, or a duplicate
+		}
+		decode(rec[keySize+4:], vec)
+		if err := fn(k, vec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close unmaps and closes the file (releasing the writer's lock).
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mm != nil {
+		syscall.Munmap(c.mm)
+		c.mm = nil
+	}
+	return c.f.Close()
+}

@@ -1,0 +1,232 @@
+package cache_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ser-rl/ser/cache"
+)
+
+const dim = 4
+
+// fake embeds a text as (len, first byte, last byte, calls) and counts its work.
+type fake struct {
+	calls, texts int
+}
+
+func (f *fake) Tokenize(texts []string) ([][]int32, error) {
+	ids := make([][]int32, len(texts))
+	for i, t := range texts {
+		for _, r := range t {
+			ids[i] = append(ids[i], int32(r))
+		}
+	}
+	return ids, nil
+}
+
+func (f *fake) EmbedTokens(ids [][]int32) ([]float32, error) {
+	f.calls++
+	f.texts += len(ids)
+	out := make([]float32, len(ids)*dim)
+	for i, r := range ids {
+		out[i*dim] = float32(len(r))
+		if len(r) > 0 {
+			out[i*dim+1], out[i*dim+2] = float32(r[0]), float32(r[len(r)-1])
+		}
+		out[i*dim+3] = 1
+	}
+	return out, nil
+}
+
+func texts(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("text number %d %s", i, strings.Repeat("x", i%17))
+	}
+	return out
+}
+
+func TestFillAndReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.feat")
+	c, err := cache.Open(path, "fp1", dim, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fake{}
+	in := append(texts(1000), texts(10)...) // 10 repeats
+	st, err := cache.Fill(c, f, in, cache.FillOptions{Chunk: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Unique != 1000 || st.Embedded != 1000 || f.texts != 1000 || c.Len() != 1000 {
+		t.Fatalf("first fill: %+v, fake embedded %d, cache holds %d", st, f.texts, c.Len())
+	}
+	st, _ = cache.Fill(c, f, in, cache.FillOptions{})
+	if st.Embedded != 0 || st.Cached != 1000 || f.texts != 1000 {
+		t.Fatalf("second fill did backbone work: %+v", st)
+	}
+	c.Close()
+
+	r, err := cache.Open(path, "fp1", dim, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	keys := make([]cache.Key, len(in))
+	for i, s := range in {
+		keys[i] = cache.KeyOf("fp1", s)
+	}
+	m, err := r.Matrix(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := f.EmbedTokens(mustTok(f, in))
+	for i := range want {
+		if m[i] != want[i] {
+			t.Fatalf("matrix[%d] = %g, want %g", i, m[i], want[i])
+		}
+	}
+	if _, err := r.Matrix([]cache.Key{cache.KeyOf("fp2", in[0])}); err == nil {
+		t.Error("a key of another fingerprint was found")
+	}
+}
+
+func mustTok(f *fake, in []string) [][]int32 {
+	ids, _ := f.Tokenize(in)
+	return ids
+}
+
+// TestTornTail appends half a record, as a crash during a write leaves it:
+// the next writer cuts it off and keeps every complete record.
+func TestTornTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.feat")
+	c, _ := cache.Open(path, "fp", dim, true)
+	f := &fake{}
+	cache.Fill(c, f, texts(100), cache.FillOptions{})
+	c.Close()
+	fi, _ := os.Stat(path)
+	fh, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	fh.Write([]byte("torn record bytes"))
+	fh.Close()
+
+	c, err := cache.Open(path, "fp", dim, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != 100 {
+		t.Fatalf("after a torn tail: %d records, want 100", c.Len())
+	}
+	if fi2, _ := os.Stat(path); fi2.Size() != fi.Size() {
+		t.Errorf("torn tail not cut: %d bytes, want %d", fi2.Size(), fi.Size())
+	}
+	st, _ := cache.Fill(c, f, texts(120), cache.FillOptions{})
+	if st.Embedded != 20 || c.Len() != 120 {
+		t.Errorf("after the cut: %+v, %d records", st, c.Len())
+	}
+	c.Close()
+}
+
+// TestCorruptRecord flips a byte inside a stored vector: the record is never
+// returned, and Fill embeds its text again.
+func TestCorruptRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.feat")
+	c, _ := cache.Open(path, "fp", dim, true)
+	f := &fake{}
+	in := texts(50)
+	cache.Fill(c, f, in, cache.FillOptions{})
+	c.Close()
+	raw, _ := os.ReadFile(path)
+	raw[64+10*(16+4+4*dim)+30] ^= 0x40 // inside record 10's vector
+	os.WriteFile(path, raw, 0o644)
+
+	c, _ = cache.Open(path, "fp", dim, true)
+	defer c.Close()
+	if c.Corrupt != 1 || c.Len() != 49 {
+		t.Fatalf("corrupt %d, len %d; want 1 and 49", c.Corrupt, c.Len())
+	}
+	st, _ := cache.Fill(c, f, in, cache.FillOptions{})
+	if st.Embedded != 1 || c.Len() != 50 {
+		t.Errorf("re-embedding: %+v", st)
+	}
+	keys := make([]cache.Key, len(in))
+	for i, s := range in {
+		keys[i] = cache.KeyOf("fp", s)
+	}
+	if _, err := c.Matrix(keys); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestOpenChecks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.feat")
+	c, err := cache.Open(path, "fp", dim, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.Open(path, "fp", dim, true); err == nil || !strings.Contains(err.Error(), "another ser process") {
+		t.Errorf("second writer: %v", err)
+	}
+	cache.Fill(c, &fake{}, texts(3), cache.FillOptions{})
+	c.Close()
+	if _, err := cache.Open(path, "fp", dim+1, false); err == nil {
+		t.Error("a cache of another width was opened")
+	}
+	if _, err := cache.Open(path, "other", dim, false); err == nil {
+		t.Error("a cache of another backbone was opened")
+	}
+	r, err := cache.Open(filepath.Join(t.TempDir(), "none.feat"), "fp", dim, false)
+	if err == nil {
+		r.Close()
+		t.Error("a missing cache opened read-only")
+	}
+}
+
+// BenchmarkMatrix reads a 20,000 x 512 matrix (41 MB) out of a warm cache;
+// the figure to read is MB/s.
+func BenchmarkMatrix(b *testing.B) {
+	const n, d = 20000, 512
+	path := filepath.Join(b.TempDir(), "c.feat")
+	c, _ := cache.Open(path, "fp", d, true)
+	keys := make([]cache.Key, n)
+	vecs := make([]float32, n*d)
+	for i := range keys {
+		keys[i] = cache.KeyOf("fp", fmt.Sprint(i))
+		vecs[i*d] = float32(i)
+	}
+	if err := c.Put(keys, vecs); err != nil {
+		b.Fatal(err)
+	}
+	c.Close()
+	r, _ := cache.Open(path, "fp", d, false)
+	defer r.Close()
+	b.SetBytes(n * d * 4)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := r.Matrix(keys); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPut measures the cache's overhead per text: hashing the key,
+// encoding and checksumming a 512-d record, one write and fsync per 256.
+func BenchmarkPut(b *testing.B) {
+	const chunk, d = 256, 512
+	c, _ := cache.Open(filepath.Join(b.TempDir(), "c.feat"), "fp", d, true)
+	defer c.Close()
+	vecs := make([]float32, chunk*d)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		keys := make([]cache.Key, chunk)
+		for j := range keys {
+			keys[j] = cache.KeyOf("fp", fmt.Sprintf("text %d %d", i, j))
+		}
+		if err := c.Put(keys, vecs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*chunk), "ns/text")
+}
