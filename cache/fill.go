@@ -127,3 +127,35 @@ func Fill(c *Cache, e Embedder, texts []string, opt FillOptions) (FillStats, err
 	}
 	return st, nil
 }
+
+// Missing counts the distinct texts whose vectors are not stored.
+func (c *Cache) Missing(texts []string) int {
+	seen := map[Key]bool{}
+	n := 0
+	for _, t := range texts {
+		k := KeyOf(c.fingerprint, t)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if !c.Has(k) {
+			n++
+		}
+	}
+	return n
+}
+
+// InShard reports whether text belongs to shard i of n: texts are dealt by
+// their key, so the split is deterministic, balanced, and a text repeated
+// across datasets always lands in the same shard.
+func InShard(fingerprint, text string, i, n int) bool {
+	if n <= 1 {
+		return true
+	}
+	k := KeyOf(fingerprint, text)
+	var h uint64
+	for _, b := range k[:8] {
+		h = h<<8 | uint64(b)
+	}
+	return h%uint64(n) == uint64(i)
+}

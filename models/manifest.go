@@ -70,6 +70,9 @@ type Manifest struct {
 	// backbone reads, for features of the joint form: {prompt} and
 	// {response} are replaced (for a chat LLM, its chat format).
 	PairTemplate string `json:"pair_template"`
+	// Features is the pair-feature form heads use by default: "separate"
+	// (response and prompt vectors) or "joint" (the template's vector), or "both".
+	Features string `json:"features,omitempty"`
 
 	// Dir is the folder the manifest was read from (not stored).
 	Dir string `json:"-"`
@@ -91,6 +94,14 @@ func (m *Manifest) Fingerprint() string {
 	fmt.Fprintf(h, "input=%s output=%s pooling=%s max=%d truncate=%s pad=%d tok=%s\n",
 		m.Input, m.Output, m.Pooling, m.MaxTokens, m.Truncate, m.PadID, m.TokenizerKind)
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// FeatureForm is the manifest's default feature form ("joint" when unset).
+func (m *Manifest) FeatureForm() string {
+	if m.Features == "" {
+		return "joint"
+	}
+	return m.Features
 }
 
 // FormatPair renders the pair template.
@@ -131,6 +142,11 @@ func (m *Manifest) Validate() error {
 	case "unigram", "hf":
 	default:
 		return bad("tokenizer_kind", fmt.Sprintf("%q is not unigram or hf", m.TokenizerKind))
+	}
+	switch m.Features {
+	case "", "separate", "joint", "both":
+	default:
+		return bad("features", fmt.Sprintf("%q is not separate, joint or both", m.Features))
 	}
 	if m.Dim <= 0 {
 		return bad("dim", "must be positive")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/ser-rl/ser/internal/atomic"
@@ -92,6 +93,14 @@ func Setup(opts SetupOptions) error {
 
 	dir := filepath.Join(opts.Home, "models", DefaultName)
 	if m, err := ReadManifest(dir); err == nil && !opts.Force && m.Verify() == nil && pinned(m) {
+		want := NewUSEManifest(dir)
+		want.Files = m.Files
+		if !reflect.DeepEqual(m, want) { // settings from an older ser: the files stay
+			if err := WriteManifest(want); err != nil {
+				return err
+			}
+			logf("backbone %s: manifest updated", DefaultName)
+		}
 		logf("backbone %s: installed, verified (%s)", DefaultName, dir)
 		return nil
 	}

@@ -44,6 +44,7 @@ func NewUSEManifest(dir string) *Manifest {
 		MaxTokens:     useMaxTokens,
 		Truncate:      "head",
 		PairTemplate:  "{prompt}\n\n{response}",
+		Features:      "separate",
 		Dir:           dir,
 	}
 }

