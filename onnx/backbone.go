@@ -32,9 +32,10 @@ type Backbone struct {
 	tok tokenize.Tokenizer
 	opt Options
 
-	jobs chan job
-	wg   sync.WaitGroup
-	sess []*Session
+	jobs      chan job
+	wg        sync.WaitGroup
+	sess      []*Session
+	closeOnce sync.Once
 }
 
 type job struct {
@@ -85,7 +86,7 @@ func Open(m *models.Manifest, opts Options) (*Backbone, error) {
 		}
 		b.sess = append(b.sess, s)
 		b.wg.Add(1)
-		go b.worker(s)
+		go b.worker(s, b.jobs)
 	}
 	return b, nil
 }
@@ -105,10 +106,7 @@ func (b *Backbone) Options() Options { return b.opt }
 
 // Close stops the workers and releases the sessions.
 func (b *Backbone) Close() error {
-	if b.jobs != nil {
-		close(b.jobs)
-		b.jobs = nil
-	}
+	b.closeOnce.Do(func() { close(b.jobs) })
 	b.wg.Wait()
 	var errs []error
 	for _, s := range b.sess {
@@ -118,9 +116,9 @@ func (b *Backbone) Close() error {
 	return errors.Join(errs...)
 }
 
-func (b *Backbone) worker(s *Session) {
+func (b *Backbone) worker(s *Session, jobs <-chan job) {
 	defer b.wg.Done()
-	for j := range b.jobs {
+	for j := range jobs {
 		j.done <- runSplitting(s, j.rows, j.dst, b.M.Dim)
 	}
 }
@@ -183,18 +181,36 @@ func (b *Backbone) Embed(texts []string) ([]float32, error) {
 	return b.EmbedTokens(ids)
 }
 
-// EmbedTokens embeds rows of token ids (already truncated). Rows are sorted by
-// length and cut into batches of at most BatchTokens padded tokens and
-// MaxBatch rows, so that rows of like length share a batch; the batches run
-// on all sessions at once.
-func (b *Backbone) EmbedTokens(ids [][]int32) ([]float32, error) {
-	dim := b.M.Dim
-	out := make([]float32, len(ids)*dim)
+// Batches plans how rows of token ids are batched: sorted by length and cut
+// into batches of at most BatchTokens padded tokens and MaxBatch rows, so that
+// rows of like length share a batch. It returns row indices per batch.
+func (b *Backbone) Batches(ids [][]int32) [][]int {
 	order := make([]int, len(ids))
 	for i := range order {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(x, y int) bool { return len(ids[order[x]]) < len(ids[order[y]]) })
+	var out [][]int
+	var cur []int
+	for _, i := range order {
+		longest := max(1, len(ids[i])) // ascending: the newest row is the longest
+		if len(cur) > 0 && ((len(cur)+1)*longest > b.opt.BatchTokens || len(cur) == b.opt.MaxBatch) {
+			out = append(out, cur)
+			cur = nil
+		}
+		cur = append(cur, i)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// EmbedTokens embeds rows of token ids (already truncated), batched as
+// Batches plans; the batches run on all sessions at once.
+func (b *Backbone) EmbedTokens(ids [][]int32) ([]float32, error) {
+	dim := b.M.Dim
+	out := make([]float32, len(ids)*dim)
 
 	type pending struct {
 		idx  []int
@@ -202,7 +218,7 @@ func (b *Backbone) EmbedTokens(ids [][]int32) ([]float32, error) {
 		done chan error
 	}
 	var all []pending
-	feed := func(idx []int) {
+	for _, idx := range b.Batches(ids) {
 		rows := make([][]int32, len(idx))
 		for k, i := range idx {
 			rows[k] = ids[i]
@@ -210,18 +226,6 @@ func (b *Backbone) EmbedTokens(ids [][]int32) ([]float32, error) {
 		p := pending{idx: idx, dst: make([]float32, len(idx)*dim), done: make(chan error, 1)}
 		all = append(all, p)
 		b.jobs <- job{rows: rows, dst: p.dst, done: p.done}
-	}
-	var cur []int
-	for _, i := range order {
-		longest := max(1, len(ids[i])) // ascending: the newest row is the longest
-		if len(cur) > 0 && ((len(cur)+1)*longest > b.opt.BatchTokens || len(cur) == b.opt.MaxBatch) {
-			feed(cur)
-			cur = nil
-		}
-		cur = append(cur, i)
-	}
-	if len(cur) > 0 {
-		feed(cur)
 	}
 	var errs []error
 	for _, p := range all {

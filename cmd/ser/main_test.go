@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var serBin string
+
+// TestMain builds the ser binary once for the tests that run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ser-bin")
+	if err != nil {
+		panic(err)
+	}
+	serBin = filepath.Join(dir, "ser")
+	if out, err := exec.Command("go", "build", "-o", serBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building ser: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// ser runs the binary with the test home and returns stdout, stderr and the error.
+func ser(t *testing.T, home string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(serBin, append([]string{"--home", home}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+var words = strings.Fields(`the a reward model answer question helpful harmless honest assistant user
+explain how why what when good bad better worse step first then finally because however example code
+python recipe bread oven travel city history science energy music garden health sleep money budget`)
+
+// synthPairs writes n generic pairs of made-up sentences (distinct texts) and returns the file.
+func synthPairs(t *testing.T, dir string, n int, seed uint64) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	sentence := func(k int) string {
+		w := make([]string, k)
+		for i := range w {
+			w[i] = words[rng.IntN(len(words))]
+		}
+		return strings.Join(w, " ")
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for i := 0; i < n; i++ {
+		enc.Encode(map[string]string{
+			"prompt":   fmt.Sprintf("Q%d: %s?", i, sentence(4+rng.IntN(12))),
+			"chosen":   sentence(5 + rng.IntN(60)),
+			"rejected": sentence(3 + rng.IntN(40)),
+		})
+	}
+	path := filepath.Join(dir, "pairs.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
