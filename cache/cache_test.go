@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ser-rl/ser/cache"
@@ -14,6 +15,7 @@ const dim = 4
 
 // fake embeds a text as (len, first byte, last byte, calls) and counts its work.
 type fake struct {
+	mu           sync.Mutex
 	calls, texts int
 }
 
@@ -28,8 +30,10 @@ func (f *fake) Tokenize(texts []string) ([][]int32, error) {
 }
 
 func (f *fake) EmbedTokens(ids [][]int32) ([]float32, error) {
+	f.mu.Lock()
 	f.calls++
 	f.texts += len(ids)
+	f.mu.Unlock()
 	out := make([]float32, len(ids)*dim)
 	for i, r := range ids {
 		out[i*dim] = float32(len(r))

@@ -6,7 +6,8 @@ import (
 	"sync/atomic"
 )
 
-// Embedder is what Fill needs of a backbone (an *onnx.Backbone).
+// Embedder is what Fill needs of a backbone (an *onnx.Backbone). Fill calls
+// EmbedTokens from several goroutines at once.
 type Embedder interface {
 	Tokenize(texts []string) ([][]int32, error)
 	EmbedTokens(ids [][]int32) ([]float32, error)
