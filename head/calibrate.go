@@ -1,0 +1,110 @@
+package head
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Calibrate fits the map a*r + b from raw rewards to calibrated ones on
+// pairs x (chosen first), by one of three documented methods:
+//
+//   - "platt": a and b by logistic regression of "this response is the
+//     preferred one of its pair" on r, over both responses of every pair, so
+//     sigmoid(a*r + b) estimates that probability for one response alone;
+//     this is what SER's thresholds on sigmoid(r) need (the default);
+//   - "temperature": a by logistic regression of "the first response is
+//     preferred" on the difference r_a - r_b, so sigmoid(a*(r_a - r_b)) is a
+//     calibrated pair probability, and b centres the rewards at 0;
+//   - "none": a = 1, b centres the rewards at 0.
+//
+// ECE is the expected calibration error of sigmoid(a*r + b) per response
+// (10 equal-width bins) on x.
+func Calibrate(h *Head, x *Pairs, method string) Calibration {
+	ra, rb := h.Raw(x.A), h.Raw(x.B)
+	r := append(append([]float64(nil), ra...), rb...)
+	y := make([]float64, len(r))
+	for i := range ra {
+		y[i] = 1
+	}
+	mean := 0.0
+	for _, v := range r {
+		mean += v
+	}
+	mean /= float64(len(r))
+	c := Calibration{Method: method, A: 1, B: -mean}
+	switch method {
+	case "platt":
+		c.A, c.B = logistic2(r, y)
+	case "temperature":
+		d := make([]float64, 2*len(ra))
+		yd := make([]float64, 2*len(ra))
+		for i := range ra { // both orders, so the fit has two classes
+			d[i], yd[i] = ra[i]-rb[i], 1
+			d[len(ra)+i], yd[len(ra)+i] = rb[i]-ra[i], 0
+		}
+		c.A, _ = logistic2(d, yd)
+		c.B = -c.A * mean
+	default:
+		c.Method = "none"
+	}
+	p := make([]float64, len(r))
+	for i, v := range r {
+		p[i] = sigmoid(c.A*v + c.B)
+	}
+	c.ECE = ECE(p, y, 10)
+	return c
+}
+
+// logistic2 fits y ~ sigmoid(a*x + b) by Newton's method, with a small ridge
+// (1e-6) so that separable data still gives finite numbers.
+func logistic2(x, y []float64) (a, b float64) {
+	a, b = 1, 0
+	for it := 0; it < 50; it++ {
+		var ga, gb, haa, hab, hbb float64
+		for i, xi := range x {
+			p := sigmoid(a*xi + b)
+			e := p - y[i]
+			w := p * (1 - p)
+			ga += e * xi
+			gb += e
+			haa += w * xi * xi
+			hab += w * xi
+			hbb += w
+		}
+		haa += 1e-6
+		hbb += 1e-6
+		h := mat.NewSymDense(2, []float64{haa, hab, hab, hbb})
+		var step mat.VecDense
+		if err := step.SolveVec(h, mat.NewVecDense(2, []float64{ga, gb})); err != nil {
+			break
+		}
+		a -= step.AtVec(0)
+		b -= step.AtVec(1)
+		if math.Abs(step.AtVec(0))+math.Abs(step.AtVec(1)) < 1e-10 {
+			break
+		}
+	}
+	return a, b
+}
+
+// ECE is the expected calibration error of probabilities p for binary
+// outcomes y over equal-width bins: the bins' |mean p - mean y|, weighted by size.
+func ECE(p, y []float64, bins int) float64 {
+	sumP := make([]float64, bins)
+	sumY := make([]float64, bins)
+	count := make([]float64, bins)
+	for i, v := range p {
+		k := min(int(v*float64(bins)), bins-1)
+		sumP[k] += v
+		sumY[k] += y[i]
+		count[k]++
+	}
+	e := 0.0
+	for k := range count {
+		if count[k] > 0 {
+			e += math.Abs(sumP[k]-sumY[k]) / float64(len(p))
+		}
+	}
+	return e
+}
