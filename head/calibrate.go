@@ -56,11 +56,37 @@ func Calibrate(h *Head, x *Pairs, method string) Calibration {
 	return c
 }
 
-// logistic2 fits y ~ sigmoid(a*x + b) by Newton's method, with a small ridge
-// (1e-6) so that separable data still gives finite numbers.
+// logistic2 fits y ~ sigmoid(a*x + b) by Newton's method with a backtracking
+// line search (raw rewards can be large enough to saturate the sigmoid, where
+// a plain Newton step overshoots), and a small ridge (1e-6) so that separable
+// data still gives finite numbers. It starts from a = 1/sd(x), b = 0.
 func logistic2(x, y []float64) (a, b float64) {
+	loss := func(a, b float64) float64 {
+		l := 1e-6 / 2 * (a*a + b*b)
+		for i, xi := range x {
+			z := a*xi + b
+			if y[i] > 0.5 {
+				l += softplus(-z)
+			} else {
+				l += softplus(z)
+			}
+		}
+		return l
+	}
+	var m, v float64
+	for _, xi := range x {
+		m += xi
+	}
+	m /= float64(len(x))
+	for _, xi := range x {
+		v += (xi - m) * (xi - m)
+	}
 	a, b = 1, 0
-	for it := 0; it < 50; it++ {
+	if sd := math.Sqrt(v / float64(len(x))); sd > 0 {
+		a = 1 / sd
+	}
+	cur := loss(a, b)
+	for it := 0; it < 100; it++ {
 		var ga, gb, haa, hab, hbb float64
 		for i, xi := range x {
 			p := sigmoid(a*xi + b)
@@ -72,16 +98,23 @@ func logistic2(x, y []float64) (a, b float64) {
 			hab += w * xi
 			hbb += w
 		}
+		ga += 1e-6 * a
+		gb += 1e-6 * b
 		haa += 1e-6
 		hbb += 1e-6
-		h := mat.NewSymDense(2, []float64{haa, hab, hab, hbb})
 		var step mat.VecDense
-		if err := step.SolveVec(h, mat.NewVecDense(2, []float64{ga, gb})); err != nil {
+		if err := step.SolveVec(mat.NewSymDense(2, []float64{haa, hab, hab, hbb}), mat.NewVecDense(2, []float64{ga, gb})); err != nil {
 			break
 		}
-		a -= step.AtVec(0)
-		b -= step.AtVec(1)
-		if math.Abs(step.AtVec(0))+math.Abs(step.AtVec(1)) < 1e-10 {
+		t := 1.0
+		for ; t > 1e-10; t /= 2 {
+			na, nb := a-t*step.AtVec(0), b-t*step.AtVec(1)
+			if l := loss(na, nb); l <= cur {
+				a, b, cur = na, nb, l
+				break
+			}
+		}
+		if t <= 1e-10 || t*(math.Abs(step.AtVec(0))+math.Abs(step.AtVec(1))) < 1e-12 {
 			break
 		}
 	}

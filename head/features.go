@@ -88,8 +88,7 @@ func Build(form string, m *models.Manifest, c *cache.Cache, pairs []data.Pair) (
 		return nil, err
 	}
 	fp := m.Fingerprint()
-	per := len(pairTexts(form, m, &data.Pair{}))
-	keys := make([]cache.Key, 0, len(pairs)*per)
+	keys := make([]cache.Key, 0, len(pairs)*textsPerPair(form))
 	for i := range pairs {
 		for _, t := range pairTexts(form, m, &pairs[i]) {
 			keys = append(keys, cache.KeyOf(fp, t))
@@ -99,11 +98,21 @@ func Build(form string, m *models.Manifest, c *cache.Cache, pairs []data.Pair) (
 	if err != nil {
 		return nil, err
 	}
-	d := m.Dim
+	return Assemble(form, m.Dim, len(pairs), vecs), nil
+}
+
+// Assemble builds n pairs' features from their texts' vectors, laid out as
+// Texts lists them (per pair: prompt, first, second response for the
+// separate form; the two templates for the joint form; both for both).
+func Assemble(form string, d, n int, vecs []float32) *Pairs {
+	if n == 0 {
+		return &Pairs{}
+	}
+	per := textsPerPair(form)
 	fd := FeatureDim(form, d)
-	a, b := mat.NewDense(max(1, len(pairs)), fd, nil), mat.NewDense(max(1, len(pairs)), fd, nil)
+	a, b := mat.NewDense(n, fd, nil), mat.NewDense(n, fd, nil)
 	vec := func(i, k int) []float32 { return vecs[(i*per+k)*d : (i*per+k+1)*d] }
-	for i := range pairs {
+	for i := 0; i < n; i++ {
 		ra, rb := a.RawRowView(i), b.RawRowView(i)
 		off := 0
 		if form != Joint {
@@ -121,8 +130,21 @@ func Build(form string, m *models.Manifest, c *cache.Cache, pairs []data.Pair) (
 			}
 		}
 	}
-	if len(pairs) == 0 {
-		return &Pairs{}, nil
+	return &Pairs{A: a, B: b}
+}
+
+func textsPerPair(form string) int {
+	switch form {
+	case Separate:
+		return 3
+	case Joint:
+		return 2
 	}
-	return &Pairs{A: a, B: b}, nil
+	return 5
+}
+
+// Rows returns pairs i..j-1 (sharing the matrices' memory).
+func (p *Pairs) Rows(i, j int) *Pairs {
+	_, d := p.A.Dims()
+	return &Pairs{A: p.A.Slice(i, j, 0, d).(*mat.Dense), B: p.B.Slice(i, j, 0, d).(*mat.Dense)}
 }

@@ -300,7 +300,7 @@ func trainLBFGS(h *Head, tr, vl *prepared, opt *TrainOptions, record map[string]
 	if opt.L2 == 0 {
 		grid = opt.L2Grid
 		if len(grid) == 0 {
-			grid = []float64{0.1, 0.03, 0.01, 0.003, 0.001, 0.0003}
+			grid = []float64{3, 1, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003}
 		}
 		if vl == nil {
 			grid = []float64{1e-3}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ser-rl/ser/cache"
+	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/internal/progress"
+	"github.com/ser-rl/ser/models"
+)
+
+// pairFeatures returns the pairs' features under form, embedding through the
+// feature cache only the texts it lacks (the backbone is not even opened when
+// nothing is missing).
+func pairFeatures(c *cli.Context, m *models.Manifest, form string, pairs []data.Pair) (*head.Pairs, error) {
+	cc, err := openCache(c, m, true)
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Close()
+	texts := head.Texts(form, m, pairs)
+	if missing := cc.Missing(texts); missing > 0 {
+		b, err := openBackbone(c, m)
+		if err != nil {
+			return nil, err
+		}
+		defer b.Close()
+		bar := progress.New(stderr(c), "embed", "texts", missing, c.Bool("quiet"))
+		start := time.Now()
+		st, err := cache.Fill(cc, b, texts, cache.FillOptions{Progress: func(done, _ int) { bar.Set(done) }})
+		bar.Done()
+		if err != nil {
+			return nil, err
+		}
+		notef(c, "embedded %d new texts (%d were cached) in %.1fs", st.Embedded, st.Cached, time.Since(start).Seconds())
+	}
+	return head.Build(form, m, cc, pairs)
+}
+
+// usable keeps the labelled pairs that can teach or test a preference
+// (not tied, not identical) and notes how many were set aside.
+func usable(c *cli.Context, pairs []data.Pair) []data.Pair {
+	var out []data.Pair
+	why := map[string]int{}
+	for _, p := range pairs {
+		switch {
+		case !p.Labelled:
+			why["unlabelled"]++
+		case p.Problem() != "":
+			why[p.Problem()]++
+		default:
+			out = append(out, p)
+		}
+	}
+	for w, n := range why {
+		notef(c, "set aside %d pairs: %s", n, w)
+	}
+	return out
+}

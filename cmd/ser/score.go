@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ser-rl/ser/cache"
+	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/onnx"
+)
+
+func scoreCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "score",
+		Usage: "add rewards to a JSONL file of {prompt, response} (or {prompt, chosen, rejected}) rows, streaming, order kept",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "head", Required: true, Usage: "head file"},
+			&cli.StringFlag{Name: "in", Value: "-", Usage: "input JSONL, - for stdin"},
+			&cli.StringFlag{Name: "out", Value: "-", Usage: "output JSONL, - for stdout (a file is written atomically)"},
+			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names)"},
+			&cli.StringFlag{Name: "cache", Usage: "feature cache to read vectors from when present (default: the backbone's)"},
+			&cli.IntFlag{Name: "batch", Value: 512, Usage: "rows scored at a time"},
+		},
+		Action: func(c *cli.Context) error {
+			h, err := head.Load(c.String("head"))
+			if err != nil {
+				return err
+			}
+			name := c.String("model")
+			if name == "" {
+				name = h.Backbone.Name
+			}
+			m, err := manifest(c, name)
+			if err != nil {
+				return err
+			}
+			if err := h.Check(m); err != nil {
+				return err
+			}
+			in, inName := io.Reader(os.Stdin), "<stdin>"
+			if p := c.String("in"); p != "-" {
+				f, err := os.Open(p)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				in, inName = f, p
+			}
+			s := &scorer{c: c, h: h, m: m}
+			defer s.close()
+			if p := c.String("out"); p != "-" {
+				return atomic.Write(p, func(w io.Writer) error { return s.stream(in, inName, w, c.Int("batch")) })
+			}
+			return s.stream(in, inName, c.App.Writer, c.Int("batch"))
+		},
+	}
+}
+
+// scorer embeds what the cache lacks (without writing to it) and applies the head.
+type scorer struct {
+	c  *cli.Context
+	h  *head.Head
+	m  *models.Manifest
+	cc *cache.Cache
+	b  *onnx.Backbone
+	n  int
+}
+
+func (s *scorer) close() {
+	if s.cc != nil {
+		s.cc.Close()
+	}
+	if s.b != nil {
+		s.b.Close()
+	}
+}
+
+type scoreRow struct {
+	raw          []byte
+	line         int
+	pair         bool // chosen/rejected rather than response
+	prompt, a, b string
+}
+
+func (s *scorer) stream(in io.Reader, name string, out io.Writer, batch int) error {
+	if p, err := cachePath(s.c, s.m); err == nil {
+		if cc, err := cache.Open(p, s.m.Fingerprint(), s.m.Dim, false); err == nil {
+			s.cc = cc
+		}
+	}
+	br := bufio.NewReaderSize(in, 1<<20)
+	bw := bufio.NewWriter(out)
+	var rows []scoreRow
+	line := 0
+	for {
+		raw, err := br.ReadBytes('\n')
+		if len(raw) > 0 {
+			line++
+			if t := bytes.TrimSpace(raw); len(t) > 0 {
+				r, perr := parseScoreRow(t, name, line)
+				if perr != nil {
+					return perr
+				}
+				rows = append(rows, r)
+			}
+		}
+		if len(rows) >= batch || (err != nil && len(rows) > 0) {
+			if err := s.score(rows, bw); err != nil {
+				return err
+			}
+			rows = rows[:0]
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", name, line+1, err)
+		}
+	}
+	notef(s.c, "scored %d rows", s.n)
+	return bw.Flush()
+}
+
+func parseScoreRow(raw []byte, name string, line int) (scoreRow, error) {
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return scoreRow{}, &data.Error{File: name, Line: line, Msg: "not a JSON object"}
+	}
+	str := func(field string) (string, error) {
+		v, ok := obj[field]
+		if !ok {
+			return "", &data.Error{File: name, Line: line, Field: field, Msg: "missing"}
+		}
+		s, ok := v.(string)
+		if !ok {
+			return "", &data.Error{File: name, Line: line, Field: field, Msg: "is not a string"}
+		}
+		return s, nil
+	}
+	r := scoreRow{raw: raw, line: line}
+	var err error
+	if r.prompt, err = str("prompt"); err != nil {
+		return r, err
+	}
+	if _, ok := obj["response"]; ok {
+		r.a, err = str("response")
+		return r, err
+	}
+	if _, ok := obj["chosen"]; !ok {
+		return r, &data.Error{File: name, Line: line, Field: "response", Msg: "missing (give response, or chosen and rejected)"}
+	}
+	r.pair = true
+	if r.a, err = str("chosen"); err != nil {
+		return r, err
+	}
+	r.b, err = str("rejected")
+	return r, err
+}
+
+func (s *scorer) score(rows []scoreRow, w io.Writer) error {
+	pairs := make([]data.Pair, len(rows))
+	for i, r := range rows {
+		pairs[i] = data.Pair{Prompt: r.prompt, Chosen: r.a, Rejected: r.b}
+		if !r.pair {
+			pairs[i].Rejected = r.a // a single response: both columns hold it
+		}
+	}
+	texts := head.Texts(s.h.Features, s.m, pairs)
+	vecs, err := s.vectors(texts)
+	if err != nil {
+		return err
+	}
+	x := head.Assemble(s.h.Features, s.m.Dim, len(pairs), vecs)
+	ra, rb := s.h.Rewards(x.A), s.h.Rewards(x.B)
+	for i, r := range rows {
+		obj := bytes.TrimSuffix(r.raw, []byte("}"))
+		sep := ","
+		if bytes.HasSuffix(bytes.TrimSpace(obj), []byte("{")) {
+			sep = ""
+		}
+		var add string
+		if r.pair {
+			add = fmt.Sprintf(`%s"reward_chosen":%s,"reward_rejected":%s}`, sep, num(ra[i]), num(rb[i]))
+		} else {
+			add = fmt.Sprintf(`%s"reward":%s}`, sep, num(ra[i]))
+		}
+		if _, err := fmt.Fprintf(w, "%s%s\n", obj, add); err != nil {
+			return err
+		}
+	}
+	s.n += len(rows)
+	return nil
+}
+
+func num(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+// vectors returns the texts' backbone vectors: from the cache when there,
+// else from the backbone (opened on first need).
+func (s *scorer) vectors(texts []string) ([]float32, error) {
+	d := s.m.Dim
+	out := make([]float32, len(texts)*d)
+	fp := s.m.Fingerprint()
+	var todo []string
+	var where []int
+	for i, t := range texts {
+		if s.cc != nil && s.cc.Get(cache.KeyOf(fp, t), out[i*d:(i+1)*d]) {
+			continue
+		}
+		todo = append(todo, t)
+		where = append(where, i)
+	}
+	if len(todo) == 0 {
+		return out, nil
+	}
+	if s.b == nil {
+		b, err := openBackbone(s.c, s.m)
+		if err != nil {
+			return nil, err
+		}
+		s.b = b
+	}
+	v, err := s.b.Embed(todo)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range where {
+		copy(out[i*d:(i+1)*d], v[k*d:(k+1)*d])
+	}
+	return out, nil
+}

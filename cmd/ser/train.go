@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/models"
+)
+
+// headFlags are the training settings shared by train and evolve.
+func headFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "model", Usage: "backbone name or folder", Value: models.DefaultName},
+		&cli.StringFlag{Name: "head", Value: head.Linear, Usage: "linear or mlp"},
+		&cli.IntSliceFlag{Name: "hidden", Usage: "MLP hidden sizes, one or two (default 64)"},
+		&cli.StringFlag{Name: "features", Usage: "pair features: separate, joint or both (default: the backbone's)"},
+		&cli.Float64Flag{Name: "l2", Usage: "weight decay (default: chosen on the validation pairs for linear, 1e-2 for mlp)"},
+		&cli.Float64Flag{Name: "margin", Usage: "margin from score differences (UltraFeedback ratings): loss -log sigmoid(dr - margin*(s_c - s_r))"},
+		&cli.StringFlag{Name: "optimizer", Usage: "lbfgs (full batch) or adamw (default: lbfgs for linear, adamw for mlp)"},
+		&cli.StringFlag{Name: "calibration", Value: "platt", Usage: "platt, temperature or none"},
+		&cli.Float64Flag{Name: "val-frac", Value: 0.1, Usage: "share of labelled pairs held out for early stopping and calibration"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of every random choice"},
+	}
+}
+
+func trainOptions(c *cli.Context) head.TrainOptions {
+	return head.TrainOptions{Kind: c.String("head"), Hidden: c.IntSlice("hidden"), L2: c.Float64("l2"), Margin: c.Float64("margin"),
+		Optimizer: c.String("optimizer"), Calibration: c.String("calibration"), Seed: c.Uint64("seed")}
+}
+
+func featureForm(c *cli.Context, m *models.Manifest) (string, error) {
+	form := c.String("features")
+	if form == "" {
+		form = m.FeatureForm()
+	}
+	return form, head.CheckForm(form)
+}
+
+// margins are the pairs' score differences, when the data has ratings.
+func margins(pairs []data.Pair) []float64 {
+	out := make([]float64, len(pairs))
+	for i, p := range pairs {
+		if p.HasScores {
+			out[i] = p.ScoreChosen - p.ScoreRejected
+		}
+	}
+	return out
+}
+
+func trainCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "train",
+		Usage: "train a reward head on labelled pairs",
+		Flags: append(append(dataFlags("labelled pairs to train on"),
+			&cli.StringFlag{Name: "out", Required: true, Usage: "head file to write"},
+			&cli.StringFlag{Name: "init", Usage: "warm-start from this head (retraining as the data changes)"},
+			&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's)"},
+		), headFlags()...),
+		Action: func(c *cli.Context) error {
+			m, err := manifest(c, c.String("model"))
+			if err != nil {
+				return err
+			}
+			form, err := featureForm(c, m)
+			if err != nil {
+				return err
+			}
+			opt := trainOptions(c)
+			if p := c.String("init"); p != "" {
+				init, err := head.Load(p)
+				if err != nil {
+					return err
+				}
+				if err := init.Check(m); err != nil {
+					return fmt.Errorf("--init %s: %w", p, err)
+				}
+				if init.Features != form {
+					return fmt.Errorf("--init %s uses %s features, this training %s", p, init.Features, form)
+				}
+				opt.Init, opt.Kind = init, init.Kind
+			}
+			all, err := readData(c, "data")
+			if err != nil {
+				return err
+			}
+			pairs := usable(c, all)
+			if len(pairs) < 2 {
+				return fmt.Errorf("%d usable labelled pairs: too few to train", len(pairs))
+			}
+			trainP, valP := splitPairs(pairs, c.Float64("val-frac"), c.Uint64("seed"))
+			x, err := pairFeatures(c, m, form, append(append([]data.Pair(nil), trainP...), valP...))
+			if err != nil {
+				return err
+			}
+			tr := head.Data{X: x.Rows(0, len(trainP)), Margins: margins(trainP)}
+			var val *head.Data
+			if len(valP) > 0 {
+				val = &head.Data{X: x.Rows(len(trainP), len(pairs)), Margins: margins(valP)}
+			}
+			h, err := head.Train(tr, val, head.Backbone{Name: m.Name, Fingerprint: m.Fingerprint(), Dim: m.Dim}, form, opt)
+			if err != nil {
+				return err
+			}
+			if err := h.Save(c.String("out")); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %s: %s head on %d %s features of %s; %d training pairs, train accuracy %.4f",
+				c.String("out"), h.Kind, h.FeatureDim(), form, m.Name, len(trainP), h.Training["train_accuracy"])
+			if v, ok := h.Training["val_accuracy"]; ok {
+				fmt.Fprintf(c.App.Writer, ", validation accuracy %.4f (%d pairs)", v, len(valP))
+			}
+			fmt.Fprintf(c.App.Writer, "; calibration %s (ECE %.4f); %.2fs\n", h.Calib.Method, h.Calib.ECE, h.Training["seconds"])
+			return nil
+		},
+	}
+}
+
+// splitPairs shuffles with the seed and holds out a share for validation.
+func splitPairs(pairs []data.Pair, valFrac float64, seed uint64) (train, val []data.Pair) {
+	idx := rand.New(rand.NewPCG(seed, 0x5711)).Perm(len(pairs))
+	nVal := int(valFrac * float64(len(pairs)))
+	for k, i := range idx {
+		if k < nVal {
+			val = append(val, pairs[i])
+		} else {
+			train = append(train, pairs[i])
+		}
+	}
+	return train, val
+}
