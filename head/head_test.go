@@ -123,7 +123,7 @@ func TestTrainLinearAndMLP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	la, ma := pairAccuracy(lin, nval.X), pairAccuracy(mlp, nval.X)
+	la, ma := Accuracy(lin, nval.X), Accuracy(mlp, nval.X)
 	t.Logf("nonlinear teacher: linear %.3f, mlp %.3f", la, ma)
 	if ma < la+0.05 {
 		t.Errorf("MLP (%.3f) is not clearly better than linear (%.3f) on a nonlinear teacher", ma, la)

@@ -115,9 +115,9 @@ func Train(train Data, val *Data, bb Backbone, form string, opt TrainOptions) (*
 		calib = val.X
 	}
 	h.Calib = Calibrate(h, calib, opt.Calibration)
-	record["train_accuracy"] = pairAccuracy(h, train.X)
+	record["train_accuracy"] = Accuracy(h, train.X)
 	if val != nil && val.X.Len() > 0 {
-		record["val_accuracy"] = pairAccuracy(h, val.X)
+		record["val_accuracy"] = Accuracy(h, val.X)
 	}
 	record["seconds"] = time.Since(start).Seconds()
 	h.Training = record
@@ -515,8 +515,12 @@ func trainAdamW(h *Head, tr, vl *prepared, opt *TrainOptions, record map[string]
 	return nil
 }
 
-// pairAccuracy is the share of pairs whose first response gets the higher reward.
-func pairAccuracy(h *Head, x *Pairs) float64 {
+// Accuracy is the share of pairs whose first response gets the higher
+// reward (a tie counts as wrong); NaN for no pairs.
+func Accuracy(h *Head, x *Pairs) float64 {
+	if x.Len() == 0 {
+		return math.NaN()
+	}
 	ra, rb := h.Raw(x.A), h.Raw(x.B)
 	ok := 0
 	for i := range ra {

@@ -1,0 +1,275 @@
+// Command heads measures ser's reward heads against their peers on the same
+// features of the default backbone, side by side in one run:
+//
+//   - accuracy: the linear and MLP heads against scikit-learn's
+//     LogisticRegression (C=1, the reference) on an 80/20 split of the 8,552
+//     HH-RLHF pairs and 5-fold cross-validation on the 1,200 UltraFeedback pairs;
+//   - speed: the linear head's training (L-BFGS, at scikit-learn's
+//     regularisation) against LogisticRegression.fit, and the MLP head's
+//     (AdamW, early stopping) against a PyTorch MLP of the same shape and
+//     schedule, on the HH-RLHF split; and the head's scoring rate.
+//
+// The Python peers run in bench/heads/peer.py on features exported as .npy.
+//
+//	go run ./bench/heads
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/ser-rl/ser/cache"
+	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/onnx"
+)
+
+func main() {
+	home := flag.String("home", os.Getenv("SER_HOME"), "ser home")
+	shared := flag.String("shared", "../shared/data", "the shared data folder")
+	python := flag.String("python", "/usr/bin/python3", "a Python with scikit-learn and PyTorch (Debian's python3-sklearn, python3-torch)")
+	flag.Parse()
+	if err := run(*home, *shared, *python); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type dataset struct {
+	name  string
+	pairs []data.Pair
+	x     *head.Pairs
+}
+
+// Load reads the shared data and the features of its pairs, embedding what the cache lacks.
+func load(home, shared string) ([]dataset, *models.Manifest, error) {
+	m, err := models.Find(home, models.DefaultName)
+	if err != nil {
+		return nil, nil, err
+	}
+	hh, _ := filepath.Glob(filepath.Join(shared, "hh-rlhf", "*", "test.jsonl.gz"))
+	uf := filepath.Join(shared, "ultrafeedback-binarized-sample1200")
+	sets := []dataset{{name: "HH-RLHF"}, {name: "UltraFeedback"}}
+	for i, files := range [][]string{hh, {filepath.Join(uf, "train_clean.jsonl"), filepath.Join(uf, "eval_clean.jsonl")}} {
+		all, _, err := data.ReadAll(files, data.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, p := range all {
+			if p.Problem() == "" {
+				sets[i].pairs = append(sets[i].pairs, p)
+			}
+		}
+	}
+	cc, err := cache.Open(cache.File(filepath.Join(home, "cache", "features"), m.Name, m.Fingerprint()), m.Fingerprint(), m.Dim, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cc.Close()
+	for i := range sets {
+		texts := head.Texts(head.Separate, m, sets[i].pairs)
+		if n := cc.Missing(texts); n > 0 {
+			fmt.Fprintf(os.Stderr, "embedding %d texts of %s (once; cached afterwards)\n", n, sets[i].name)
+			if err := onnx.Init(models.ORTLibPath(home)); err != nil {
+				return nil, nil, err
+			}
+			b, err := onnx.Open(m, onnx.Options{})
+			if err != nil {
+				return nil, nil, err
+			}
+			_, err = cache.Fill(cc, b, texts, cache.FillOptions{})
+			b.Close()
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+		if sets[i].x, err = head.Build(head.Separate, m, cc, sets[i].pairs); err != nil {
+			return nil, nil, err
+		}
+	}
+	return sets, m, nil
+}
+
+type job struct {
+	Name    string  `json:"name"`
+	Train   []int   `json:"train"`
+	Val     []int   `json:"val,omitempty"`
+	Test    []int   `json:"test"`
+	Sklearn bool    `json:"sklearn"`
+	C       float64 `json:"C"`
+	Torch   bool    `json:"torch"`
+	Hidden  int     `json:"hidden,omitempty"`
+	Seed    int     `json:"seed"`
+}
+
+type peerResult struct {
+	Name       string  `json:"name"`
+	SklearnAcc float64 `json:"sklearn_acc"`
+	SklearnS   float64 `json:"sklearn_s"`
+	TorchAcc   float64 `json:"torch_acc"`
+	TorchS     float64 `json:"torch_s"`
+	TorchEp    int     `json:"torch_epochs"`
+}
+
+func rows(p *head.Pairs, idx []int) *head.Pairs {
+	_, d := p.A.Dims()
+	a, b := mat.NewDense(len(idx), d, nil), mat.NewDense(len(idx), d, nil)
+	for k, i := range idx {
+		copy(a.RawRowView(k), p.A.RawRowView(i))
+		copy(b.RawRowView(k), p.B.RawRowView(i))
+	}
+	return &head.Pairs{A: a, B: b}
+}
+
+func export(dir string, x *head.Pairs, jobs []job) error {
+	n, d := x.A.Dims()
+	for name, m := range map[string]*mat.Dense{"a.npy": x.A, "b.npy": x.B} {
+		v := make([]float32, n*d)
+		for i := 0; i < n; i++ {
+			for k, f := range m.RawRowView(i) {
+				v[i*d+k] = float32(f)
+			}
+		}
+		if err := cache.WriteNPY(filepath.Join(dir, name), []int{n, d}, v); err != nil {
+			return err
+		}
+	}
+	raw, _ := json.Marshal(jobs)
+	return os.WriteFile(filepath.Join(dir, "splits.json"), raw, 0o644)
+}
+
+func peers(python string, x *head.Pairs, jobs []job) ([]peerResult, error) {
+	dir, err := os.MkdirTemp("", "ser-heads")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := export(dir, x, jobs); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(python, filepath.Join("bench", "heads", "peer.py"), dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("python peer: %w", err)
+	}
+	var res []peerResult
+	return res, json.Unmarshal(out, &res)
+}
+
+func split(n int, seed uint64, testFrac float64) (train, test []int) {
+	perm := rand.New(rand.NewPCG(seed, 0x5711)).Perm(n)
+	k := int(testFrac * float64(n))
+	return perm[k:], perm[:k]
+}
+
+// trainHead trains on idx, holding out the last tenth of it for validation, as `ser train` does.
+func trainHead(x *head.Pairs, idx []int, opt head.TrainOptions) (*head.Head, float64, []int, []int) {
+	nv := len(idx) / 10
+	tr, va := idx[:len(idx)-nv], idx[len(idx)-nv:]
+	start := time.Now()
+	h, err := head.Train(head.Data{X: rows(x, tr)}, &head.Data{X: rows(x, va)}, head.Backbone{}, head.Separate, opt)
+	if err != nil {
+		panic(err)
+	}
+	return h, time.Since(start).Seconds(), tr, va
+}
+
+func run(home, shared, python string) error {
+	sets, m, err := load(home, shared)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("backbone: %s (Universal Sentence Encoder lite), separate features (%d per response)\n\n", m.Name, head.FeatureDim(head.Separate, m.Dim))
+
+	// HH-RLHF: one 80/20 split; accuracy and speed.
+	hh := sets[0]
+	trIdx, teIdx := split(len(hh.pairs), 1, 0.2)
+	lin, linS, tr, va := trainHead(hh.x, trIdx, head.TrainOptions{Seed: 1})
+	mlp, mlpS, _, _ := trainHead(hh.x, trIdx, head.TrainOptions{Kind: head.MLP, Hidden: []int{64}, Seed: 1})
+	// the same objective as LogisticRegression(C=1) on each pair in both orders: l2 = 1/(2 C n)
+	fixed, fixedS, _, _ := trainHead(hh.x, trIdx, head.TrainOptions{Seed: 1, L2: 1 / (2 * float64(len(tr)))})
+	hhJobs := []job{
+		{Name: "hh-lr", Train: tr, Test: teIdx, Sklearn: true, C: 1},
+		{Name: "hh-mlp", Train: tr, Val: va, Test: teIdx, Torch: true, Hidden: 64, Seed: 1},
+	}
+	pr, err := peers(python, hh.x, hhJobs)
+	if err != nil {
+		return err
+	}
+	te := rows(hh.x, teIdx)
+	fmt.Printf("HH-RLHF, %d pairs, 80/20 split (train %d, of which 10%% validation; test %d)\n", len(hh.pairs), len(trIdx), len(teIdx))
+	fmt.Printf("  %-52s %9s %10s\n", "", "test acc", "train s")
+	fmt.Printf("  %-52s %9.4f %10.3f\n", "scikit-learn LogisticRegression(C=1)  [reference]", pr[0].SklearnAcc, pr[0].SklearnS)
+	fmt.Printf("  %-52s %9.4f %10.3f\n", "ser linear head, l2 = 1/(2Cn) (same objective)", head.Accuracy(fixed, te), fixedS)
+	fmt.Printf("  %-52s %9.4f %10.3f\n", fmt.Sprintf("ser linear head, default (l2 %v by validation)", lin.Training["l2"]), head.Accuracy(lin, te), linS)
+	fmt.Printf("  %-52s %9.4f %10.3f\n", fmt.Sprintf("PyTorch MLP 64, AdamW, early stopping (%d epochs)", pr[1].TorchEp), pr[1].TorchAcc, pr[1].TorchS)
+	fmt.Printf("  %-52s %9.4f %10.3f\n", fmt.Sprintf("ser MLP head 64, AdamW, early stopping (%v epochs)", mlp.Training["epochs"]), head.Accuracy(mlp, te), mlpS)
+	fmt.Printf("  speed: linear %.1fx scikit-learn (same objective), MLP %.1fx PyTorch\n", pr[0].SklearnS/fixedS, pr[1].TorchS/mlpS)
+	start := time.Now()
+	reps := 0
+	for time.Since(start) < time.Second {
+		lin.Rewards(te.A)
+		mlp.Rewards(te.A)
+		reps++
+	}
+	perRow := time.Since(start).Seconds() / float64(2*reps*len(teIdx))
+	fmt.Printf("  head scoring: %.0f rows/s (linear and MLP alike; the backbone embeds about 170 texts/s here)\n\n", 1/perRow)
+
+	// UltraFeedback: 5-fold cross-validation, accuracy only.
+	uf := sets[1]
+	perm := rand.New(rand.NewPCG(1, 0x5711)).Perm(len(uf.pairs))
+	var jobs []job
+	var linAcc, mlpAcc []float64
+	for f := 0; f < 5; f++ {
+		var trI, teI []int
+		for k, i := range perm {
+			if k%5 == f {
+				teI = append(teI, i)
+			} else {
+				trI = append(trI, i)
+			}
+		}
+		jobs = append(jobs, job{Name: fmt.Sprintf("uf-%d", f), Train: trI, Test: teI, Sklearn: true, C: 1})
+		h, _, _, _ := trainHead(uf.x, trI, head.TrainOptions{Seed: 1})
+		linAcc = append(linAcc, head.Accuracy(h, rows(uf.x, teI)))
+		h, _, _, _ = trainHead(uf.x, trI, head.TrainOptions{Kind: head.MLP, Hidden: []int{64}, Seed: 1})
+		mlpAcc = append(mlpAcc, head.Accuracy(h, rows(uf.x, teI)))
+	}
+	ur, err := peers(python, uf.x, jobs)
+	if err != nil {
+		return err
+	}
+	var sk []float64
+	for _, r := range ur {
+		sk = append(sk, r.SklearnAcc)
+	}
+	fmt.Printf("UltraFeedback sample, %d pairs without ties, 5-fold cross-validation (mean +- sd over folds)\n", len(uf.pairs))
+	fmt.Printf("  %-52s %s\n", "scikit-learn LogisticRegression(C=1)  [reference]", meanSD(sk))
+	fmt.Printf("  %-52s %s\n", "ser linear head, default", meanSD(linAcc))
+	fmt.Printf("  %-52s %s\n", "ser MLP head 64", meanSD(mlpAcc))
+	return nil
+}
+
+func meanSD(x []float64) string {
+	m := 0.0
+	for _, v := range x {
+		m += v
+	}
+	m /= float64(len(x))
+	s := 0.0
+	for _, v := range x {
+		s += (v - m) * (v - m)
+	}
+	return fmt.Sprintf("%.4f +- %.4f", m, math.Sqrt(s/float64(len(x))))
+}

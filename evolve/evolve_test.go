@@ -1,0 +1,115 @@
+package evolve
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/head"
+)
+
+// planted makes n labelled pairs of d Gaussian features in two subsets, labels
+// drawn from a Bradley-Terry teacher r* = beta * w.x.
+func planted(n, d int, beta float64, seed uint64) Set {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	w := make([]float64, d)
+	for i := range w {
+		w[i] = rng.NormFloat64() / math.Sqrt(float64(d))
+	}
+	a, b := mat.NewDense(n, d, nil), mat.NewDense(n, d, nil)
+	pairs := make([]data.Pair, n)
+	for i := 0; i < n; i++ {
+		ra, rb := a.RawRowView(i), b.RawRowView(i)
+		diff := 0.0
+		for k := 0; k < d; k++ {
+			ra[k], rb[k] = rng.NormFloat64(), rng.NormFloat64()
+			diff += w[k] * (ra[k] - rb[k])
+		}
+		if rng.Float64() > 1/(1+math.Exp(-beta*diff)) {
+			for k := 0; k < d; k++ {
+				ra[k], rb[k] = rb[k], ra[k]
+			}
+		}
+		pairs[i] = data.Pair{Prompt: fmt.Sprint(i), Chosen: "a", Rejected: "b", Labelled: true, Subset: []string{"x", "y"}[i%2]}
+	}
+	return Set{X: &head.Pairs{A: a, B: b}, Pairs: pairs}
+}
+
+func TestRunMechanics(t *testing.T) {
+	set := planted(4000, 10, 6, 1)
+	rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Seed: 1, FullData: true}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Split
+	if s.Test != 800 || s.Seed+s.Val+s.Pool != 3200 || s.Val != 96 {
+		t.Errorf("split %+v: want test 800, seed+val+pool 3200, val 96 (20%% of a 15%% seed)", s)
+	}
+	if len(rep.Loops) < 2 || rep.Loops[1].Selected == 0 {
+		t.Fatalf("no pseudo-labels selected: %+v", rep.Loops)
+	}
+	// a confident, well-fitted head on an easy teacher labels what it selects correctly
+	if p := rep.Loops[1].TruePrec; p < 0.85 {
+		t.Errorf("pseudo-label accuracy %.3f, want >= 0.85", p)
+	}
+	if rep.FullData == nil || *rep.FullData < rep.SeedOnly-0.02 {
+		t.Errorf("full data %v against seed-only %.3f", rep.FullData, rep.SeedOnly)
+	}
+	again, _ := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Seed: 1, FullData: true}, nil)
+	for i := range rep.Loops {
+		rep.Loops[i].Seconds, again.Loops[i].Seconds = 0, 0
+	}
+	if !reflect.DeepEqual(rep.Loops, again.Loops) {
+		t.Error("two runs with one seed differ")
+	}
+}
+
+// TestValve: a rule that cannot reach the demanded precision adds nothing and says why.
+func TestValve(t *testing.T) {
+	set := planted(3000, 10, 0.5, 2) // a weak signal
+	rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Seed: 1, MinPrecision: 0.99}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := rep.Loops[len(rep.Loops)-1]
+	if last.Added || !strings.Contains(last.Note, "safety valve") || len(rep.Heads) != 1 {
+		t.Errorf("valve did not close: %+v", rep.Loops)
+	}
+	if rep.Final != rep.SeedOnly {
+		t.Errorf("final %.4f should be the seed head's %.4f", rep.Final, rep.SeedOnly)
+	}
+}
+
+func TestStatusesAndUnlabelled(t *testing.T) {
+	set := planted(3000, 10, 6, 3)
+	for _, st := range []string{Status1, Status2, StatusStaged} {
+		rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Seed: 1, Statuses: st, Stop: StopDry, NoValve: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := rep.Loops[1]
+		if st == Status1 && l.Status2 != 0 || st == Status2 && l.Selected == 0 {
+			t.Errorf("statuses %s: loop 1 %+v", st, l)
+		}
+	}
+	pool := planted(1000, 10, 6, 4)
+	for i := range pool.Pairs {
+		pool.Pairs[i].Labelled = false
+	}
+	rep, err := Run(set, &pool, nil, head.Backbone{}, head.Separate, Options{Seed: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Split.PoolLabelled || rep.Split.Pool != 1000 || rep.Loops[1].TruePrec != -1 {
+		t.Errorf("an unlabelled pool: %+v, loop 1 %+v", rep.Split, rep.Loops[1])
+	}
+	if _, err := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Statuses: "3"}, nil); err == nil {
+		t.Error("statuses 3 accepted")
+	}
+}
