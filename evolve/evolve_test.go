@@ -1,9 +1,12 @@
 package evolve
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -111,5 +114,39 @@ func TestStatusesAndUnlabelled(t *testing.T) {
 	}
 	if _, err := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Statuses: "3"}, nil); err == nil {
 		t.Error("statuses 3 accepted")
+	}
+}
+
+func TestWrite(t *testing.T) {
+	set := planted(2000, 10, 6, 5)
+	rep, err := Run(set, nil, nil, head.Backbone{Name: "synthetic"}, head.Separate, Options{Seed: 1, FullData: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := rep.Write(dir, "synthetic"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"report.json", "report.md", "accuracy.png", "accuracy.svg", "loop-0.head.json", "final.head.json", "full-data.head.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "report.json"))
+	var j map[string]any
+	if err := json.Unmarshal(raw, &j); err != nil {
+		t.Fatal(err)
+	}
+	loops, _ := j["loops"].([]any)
+	first, _ := loops[0].(map[string]any)
+	for _, k := range []string{"loop", "train_pairs", "selected", "val_accuracy", "test_accuracy"} {
+		if _, ok := first[k]; !ok {
+			t.Errorf("report.json loops[0] lacks %q", k)
+		}
+	}
+	for _, k := range []string{"seed_only", "final", "full_data"} {
+		if _, ok := j[k]; !ok {
+			t.Errorf("report.json lacks %q", k)
+		}
 	}
 }

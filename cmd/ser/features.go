@@ -16,12 +16,20 @@ import (
 // feature cache only the texts it lacks (the backbone is not even opened when
 // nothing is missing).
 func pairFeatures(c *cli.Context, m *models.Manifest, form string, pairs []data.Pair) (*head.Pairs, error) {
+	texts := head.Texts(form, m, pairs)
+	// Reading needs no lock: only when texts are missing is the cache opened for writing.
+	if cc, err := openCache(c, m, false); err == nil {
+		if cc.Missing(texts) == 0 {
+			defer cc.Close()
+			return head.Build(form, m, cc, pairs)
+		}
+		cc.Close()
+	}
 	cc, err := openCache(c, m, true)
 	if err != nil {
 		return nil, err
 	}
 	defer cc.Close()
-	texts := head.Texts(form, m, pairs)
 	if missing := cc.Missing(texts); missing > 0 {
 		b, err := openBackbone(c, m)
 		if err != nil {

@@ -158,7 +158,12 @@ func dataFlags(usage string) []cli.Flag {
 
 // readData reads the files named by a data flag.
 func readData(c *cli.Context, flag string) ([]data.Pair, error) {
-	files, err := expand(c.StringSlice(flag))
+	return readFiles(c, c.StringSlice(flag))
+}
+
+// readFiles reads data files and folders, noting what was skipped.
+func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
+	files, err := expand(paths)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/evolve"
+	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/models"
+)
+
+func evolveFlags() []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringSliceFlag{Name: "test", Usage: "labelled test pairs (default: --test-frac of --data is held out)"},
+		&cli.StringSliceFlag{Name: "unlabelled", Usage: "a truly unlabelled pool ({prompt, response_a, response_b}); default: --data beyond the seed, labels hidden"},
+		&cli.Float64Flag{Name: "seed-frac", Value: 0.15, Usage: "share of the labelled pairs used as the seed, stratified by subset"},
+		&cli.Float64Flag{Name: "seed-val-frac", Value: 0.2, Usage: "share of the seed held out for validation, precision estimates and calibration"},
+		&cli.Float64Flag{Name: "test-frac", Value: 0.2, Usage: "share of --data held out as the test set when --test is not given"},
+		&cli.IntFlag{Name: "max-loops", Value: 3, Usage: "SER loops after loop 0"},
+		&cli.Float64Flag{Name: "tau-high", Value: 0.55, Usage: "status 1: the good answer's sigmoid(r) must exceed this"},
+		&cli.Float64Flag{Name: "tau-low", Value: 0.45, Usage: "status 1: the bad answer's sigmoid(r) must be below this"},
+		&cli.Float64Flag{Name: "tau-delta", Value: 0.3, Usage: "status 2: the scores must differ by more than this"},
+		&cli.StringFlag{Name: "statuses", Value: evolve.StatusBoth, Usage: "both (status 1 or 2, the official code), 1, 2, or staged (1 until dry, then 2)"},
+		&cli.Float64Flag{Name: "min-precision", Value: 0.65, Usage: "safety valve: stop when the rule's precision on the labelled validation pairs is below this"},
+		&cli.BoolFlag{Name: "no-valve", Usage: "run without the safety valve, as the paper does"},
+		&cli.BoolFlag{Name: "warm", Usage: "warm-start each loop from the previous head (default: retrain from scratch)"},
+		&cli.BoolFlag{Name: "drop-seed", Usage: "train loops after 0 on the pseudo-labels alone"},
+		&cli.StringFlag{Name: "stop", Value: evolve.StopVal, Usage: "val (stop when validation accuracy stops improving) or dry (only when the selection runs dry)"},
+		&cli.BoolFlag{Name: "full-data", Value: true, Usage: "also train on every labelled pair as a reference"},
+		&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's)"},
+	}, headFlags()...)
+}
+
+func evolveOptions(c *cli.Context) evolve.Options {
+	return evolve.Options{
+		SeedFrac: c.Float64("seed-frac"), ValFrac: c.Float64("seed-val-frac"), TestFrac: c.Float64("test-frac"), MaxLoops: c.Int("max-loops"),
+		TauHigh: c.Float64("tau-high"), TauLow: c.Float64("tau-low"), TauDelta: c.Float64("tau-delta"), Statuses: c.String("statuses"),
+		MinPrecision: c.Float64("min-precision"), NoValve: c.Bool("no-valve"), Warm: c.Bool("warm"), DropSeed: c.Bool("drop-seed"),
+		Stop: c.String("stop"), Head: trainOptions(c), Seed: c.Uint64("seed"), FullData: c.Bool("full-data"),
+	}
+}
+
+func evolveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "evolve",
+		Usage: "grow a reward head from a labelled seed by self-labelling (SER); writes each loop's head, report.json, report.md and a chart",
+		Flags: append(append(dataFlags("labelled pairs: the seed (and, without --unlabelled, the pool)"),
+			&cli.StringFlag{Name: "out", Value: "ser-evolve", Usage: "folder for the heads, the report and the chart"},
+		), evolveFlags()...),
+		Action: func(c *cli.Context) error {
+			m, err := manifest(c, c.String("model"))
+			if err != nil {
+				return err
+			}
+			rep, err := runEvolve(c, m, c.StringSlice("data"))
+			if err != nil {
+				return err
+			}
+			return writeEvolve(c, rep, m, strings.Join(c.StringSlice("data"), ", "))
+		},
+	}
+}
+
+// runEvolve reads the data, fills the feature cache and runs the loop.
+func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string) (*evolve.Report, error) {
+	form, err := featureForm(c, m)
+	if err != nil {
+		return nil, err
+	}
+	all, err := readFiles(c, dataFiles)
+	if err != nil {
+		return nil, err
+	}
+	labelled := usable(c, all)
+	var sets []*[]data.Pair
+	var testPairs, poolPairs []data.Pair
+	sets = append(sets, &labelled)
+	if t := c.StringSlice("test"); len(t) > 0 {
+		tp, err := readFiles(c, t)
+		if err != nil {
+			return nil, err
+		}
+		testPairs = usable(c, tp)
+		sets = append(sets, &testPairs)
+	}
+	if u := c.StringSlice("unlabelled"); len(u) > 0 {
+		if poolPairs, err = readFiles(c, u); err != nil {
+			return nil, err
+		}
+		sets = append(sets, &poolPairs)
+	}
+	// one pass through the cache for every set
+	var joined []data.Pair
+	for _, s := range sets {
+		joined = append(joined, (*s)...)
+	}
+	x, err := pairFeatures(c, m, form, joined)
+	if err != nil {
+		return nil, err
+	}
+	off := 0
+	part := func(n int) *evolve.Set {
+		s := &evolve.Set{X: x.Rows(off, off+n), Pairs: joined[off : off+n]}
+		off += n
+		return s
+	}
+	lab := part(len(labelled))
+	var test, pool *evolve.Set
+	if len(testPairs) > 0 {
+		test = part(len(testPairs))
+	}
+	if len(poolPairs) > 0 {
+		pool = part(len(poolPairs))
+	}
+	bb := head.Backbone{Name: m.Name, Fingerprint: m.Fingerprint(), Dim: m.Dim}
+	return evolve.Run(*lab, pool, test, bb, form, evolveOptions(c), func(f string, a ...any) { notef(c, f, a...) })
+}
+
+func writeEvolve(c *cli.Context, rep *evolve.Report, m *models.Manifest, what string) error {
+	out := c.String("out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	title := fmt.Sprintf("%s, backbone %s", what, m.Name)
+	if err := rep.Write(out, title); err != nil {
+		return err
+	}
+	if err := rep.Markdown(c.App.Writer, title); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(out)
+	fmt.Fprintf(c.App.Writer, "\nreport: %s (report.md, report.json), chart: %s, heads: %s\n",
+		abs, filepath.Join(abs, "accuracy.png"), filepath.Join(abs, "final.head.json"))
+	return nil
+}
