@@ -9,10 +9,13 @@ import (
 // Sample generates n preference pairs the project makes itself, for
 // `ser demo` and tests: a question on one of twenty everyday topics, a
 // chosen answer of specific, on-topic advice, and a rejected answer that
-// fails in one of five ways (another topic's advice, a refusal, a brush-off,
-// vague filler, or a half answer padded with filler). The subset is the
-// failure kind. The same seed gives the same pairs.
-func Sample(n int, seed uint64) []Pair {
+// fails in one of six ways: another topic's advice, a refusal, vague filler,
+// a half answer padded with filler, a thin answer (one sentence of advice
+// where the chosen has three), or a mixed one (half on-topic, half another
+// topic's). The subset is the failure kind. noise is the share of pairs whose
+// label is flipped, as a careless annotator would; the same seed gives the
+// same pairs.
+func Sample(n int, seed uint64, noise float64) []Pair {
 	rng := rand.New(rand.NewPCG(seed, 0xdea))
 	out := make([]Pair, n)
 	for i := range out {
@@ -20,31 +23,37 @@ func Sample(n int, seed uint64) []Pair {
 		q := t.questions[rng.IntN(len(t.questions))]
 		good := advice(t, 2+rng.IntN(2), rng)
 		kind := sampleFailures[rng.IntN(len(sampleFailures))]
+		other := t
+		for other.name == t.name {
+			other = sampleTopics[rng.IntN(len(sampleTopics))]
+		}
 		var bad string
 		switch kind {
 		case "off-topic":
-			o := t
-			for o.name == t.name {
-				o = sampleTopics[rng.IntN(len(sampleTopics))]
-			}
-			bad = advice(o, 2+rng.IntN(2), rng)
+			bad = advice(other, 2+rng.IntN(2), rng)
 		case "refusal":
 			bad = pickOne(rng, "I'm sorry, but I can't help with that.", "I am not able to answer questions like this one.",
-				"Unfortunately that is outside what I can assist with.", "I'd rather not give advice on this topic.")
-		case "brush-off":
-			bad = pickOne(rng, "Just search online, it's easy to find.", "Why would you even ask that? Figure it out yourself.",
-				"Ask someone else, I don't care.", "That's a silly question, everyone knows this.")
+				"Unfortunately that is outside what I can assist with.", "Just search online, it's easy to find.")
 		case "vague":
 			bad = strings.Join(pickN(rng, sampleFiller, 2+rng.IntN(2)), " ")
 		case "half":
 			bad = advice(t, 1, rng) + " " + strings.Join(pickN(rng, sampleFiller, 2), " ")
+		case "thin":
+			good = advice(t, 3, rng)
+			bad = advice(t, 1, rng)
+		case "mixed":
+			bad = advice(t, 1, rng) + " " + advice(other, 1, rng)
 		}
-		out[i] = Pair{Prompt: q, Chosen: good, Rejected: bad, Labelled: true, Subset: kind, File: "sample", Line: i + 1}
+		p := Pair{Prompt: q, Chosen: good, Rejected: bad, Labelled: true, Subset: kind, File: "sample", Line: i + 1}
+		if rng.Float64() < noise {
+			p.Chosen, p.Rejected = p.Rejected, p.Chosen
+		}
+		out[i] = p
 	}
 	return out
 }
 
-var sampleFailures = []string{"off-topic", "refusal", "brush-off", "vague", "half"}
+var sampleFailures = []string{"off-topic", "refusal", "vague", "half", "thin", "mixed"}
 
 func advice(t sampleTopic, k int, rng *rand.Rand) string {
 	return strings.Join(pickN(rng, t.advice, k), " ")

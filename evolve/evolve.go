@@ -46,7 +46,7 @@ const (
 // Options configure a run. Zero fields take the documented defaults.
 type Options struct {
 	SeedFrac float64 // share of the labelled pairs used as the seed (default 0.15), stratified by subset
-	ValFrac  float64 // share of the seed held out for validation, precision estimates and calibration (default 0.2)
+	ValFrac  float64 // share of the seed held out for validation, precision estimates and calibration (default 0.3)
 	TestFrac float64 // share of the labelled pairs held out as the test set when no test set is given (default 0.2)
 	MaxLoops int     // SER loops after loop 0 (default 3, as the paper shows)
 
@@ -80,7 +80,7 @@ func (o *Options) defaults() {
 		}
 	}
 	def(&o.SeedFrac, 0.15)
-	def(&o.ValFrac, 0.2)
+	def(&o.ValFrac, 0.3)
 	def(&o.TestFrac, 0.2)
 	def(&o.TauHigh, 0.55)
 	def(&o.TauLow, 0.45)
@@ -262,7 +262,9 @@ func Run(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string
 	rep.SeedOnly = l0.TestAcc
 	logf("loop 0: seed %d pairs, validation accuracy %.4f, test accuracy %.4f", len(seedTrain), l0.ValAcc, l0.TestAcc)
 
-	best, bestVal := 0, l0.ValAcc
+	// a loop improves when its validation accuracy is higher, or equal with a
+	// lower validation loss (small validation sets tie often)
+	best, bestVal, bestLoss := 0, l0.ValAcc, head.Loss(h, val)
 	var pseudo []selected // pseudo-labels trained on so far
 	status := opt.Statuses
 	if status == StatusStaged {
@@ -324,8 +326,8 @@ func Run(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string
 			k, lp.PoolSize, lp.Selected, lp.Status1, lp.Status2, lp.EstPrec, lp.EstN, fmtPrec(lp.TruePrec), lp.TrainPairs, lp.ValAcc, lp.TestAcc)
 		pool = remove(pool, sel)
 		h = nh
-		if lp.ValAcc > bestVal {
-			best, bestVal = len(rep.Heads)-1, lp.ValAcc
+		if loss := head.Loss(nh, val); lp.ValAcc > bestVal || (lp.ValAcc == bestVal && loss < bestLoss) {
+			best, bestVal, bestLoss = len(rep.Heads)-1, lp.ValAcc, loss
 		} else if opt.Stop == StopVal {
 			lp.Note = "validation accuracy did not improve"
 			rep.Loops = append(rep.Loops, lp)

@@ -51,8 +51,8 @@ func TestRunMechanics(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := rep.Split
-	if s.Test != 800 || s.Seed+s.Val+s.Pool != 3200 || s.Val != 96 {
-		t.Errorf("split %+v: want test 800, seed+val+pool 3200, val 96 (20%% of a 15%% seed)", s)
+	if s.Test != 800 || s.Seed+s.Val+s.Pool != 3200 || s.Val != 144 {
+		t.Errorf("split %+v: want test 800, seed+val+pool 3200, val 144 (30%% of a 15%% seed)", s)
 	}
 	if len(rep.Loops) < 2 || rep.Loops[1].Selected == 0 {
 		t.Fatalf("no pseudo-labels selected: %+v", rep.Loops)

@@ -339,6 +339,20 @@ func trainLBFGS(h *Head, tr, vl *prepared, opt *TrainOptions, record map[string]
 	return nil
 }
 
+// Loss is the mean Bradley-Terry loss of the head's calibrated rewards on d.
+func Loss(h *Head, d Data) float64 {
+	ra, rb := h.Rewards(d.X.A), h.Rewards(d.X.B)
+	l := 0.0
+	for i := range ra {
+		m := 0.0
+		if d.Margins != nil {
+			m = d.Margins[i]
+		}
+		l += softplus(m - (ra[i] - rb[i]))
+	}
+	return l / float64(len(ra))
+}
+
 // pairLoss is the mean Bradley-Terry loss of the head's raw rewards on prepared pairs.
 func pairLoss(h *Head, p *prepared) float64 {
 	r := forwardRaw(h.Layers, p.z, nil)

@@ -23,6 +23,7 @@ func demoCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Value: "ser-demo", Usage: "folder for the sample, the heads, the report and the chart"},
 			&cli.IntFlag{Name: "pairs", Value: 1500, Usage: "sample pairs to generate for the seed and pool"},
 			&cli.IntFlag{Name: "test-pairs", Value: 500, Usage: "sample pairs to generate for the test set"},
+			&cli.Float64Flag{Name: "label-noise", Value: 0.1, Usage: "share of the sample's labels flipped, as a careless annotator would (the test labels stay true)"},
 		}, evolveFlags()...),
 		Action: func(c *cli.Context) error {
 			start := time.Now()
@@ -40,10 +41,10 @@ func demoCommand() *cli.Command {
 			}
 			seed := c.Uint64("seed")
 			trainFile, testFile := filepath.Join(out, "sample.jsonl"), filepath.Join(out, "sample-test.jsonl")
-			if err := writeSample(trainFile, data.Sample(c.Int("pairs"), seed)); err != nil {
+			if err := writeSample(trainFile, data.Sample(c.Int("pairs"), seed, c.Float64("label-noise"))); err != nil {
 				return err
 			}
-			if err := writeSample(testFile, data.Sample(c.Int("test-pairs"), seed+1000)); err != nil {
+			if err := writeSample(testFile, data.Sample(c.Int("test-pairs"), seed+1000, 0)); err != nil {
 				return err
 			}
 			notef(c, "2/4 sample: %s, in %s and %s", data.SampleDescription(c.Int("pairs")+c.Int("test-pairs")), trainFile, testFile)

@@ -19,7 +19,7 @@ func evolveFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "test", Usage: "labelled test pairs (default: --test-frac of --data is held out)"},
 		&cli.StringSliceFlag{Name: "unlabelled", Usage: "a truly unlabelled pool ({prompt, response_a, response_b}); default: --data beyond the seed, labels hidden"},
 		&cli.Float64Flag{Name: "seed-frac", Value: 0.15, Usage: "share of the labelled pairs used as the seed, stratified by subset"},
-		&cli.Float64Flag{Name: "seed-val-frac", Value: 0.2, Usage: "share of the seed held out for validation, precision estimates and calibration"},
+		&cli.Float64Flag{Name: "seed-val-frac", Value: 0.3, Usage: "share of the seed held out for validation, precision estimates and calibration"},
 		&cli.Float64Flag{Name: "test-frac", Value: 0.2, Usage: "share of --data held out as the test set when --test is not given"},
 		&cli.IntFlag{Name: "max-loops", Value: 3, Usage: "SER loops after loop 0"},
 		&cli.Float64Flag{Name: "tau-high", Value: 0.55, Usage: "status 1: the good answer's sigmoid(r) must exceed this"},
