@@ -66,19 +66,26 @@ type Head struct {
 func (h *Head) FeatureDim() int { return len(h.Mean) }
 
 // Raw returns the uncalibrated rewards of the rows of x (n x FeatureDim).
+// The standardisation is folded into the first layer (W' = W diag(scale),
+// b' = b - W' mean), so the input is never copied.
 func (h *Head) Raw(x *mat.Dense) []float64 {
-	n, d := x.Dims()
-	if d != h.FeatureDim() {
+	if _, d := x.Dims(); d != h.FeatureDim() {
 		panic(fmt.Sprintf("head: %d features, the head takes %d", d, h.FeatureDim()))
 	}
-	z := mat.NewDense(n, d, nil)
-	for i := 0; i < n; i++ {
-		src, dst := x.RawRowView(i), z.RawRowView(i)
+	layers := append([]Layer(nil), h.Layers...)
+	first := h.Layers[0]
+	out, in := first.W.Dims()
+	w := mat.NewDense(out, in, nil)
+	b := append([]float64(nil), first.B...)
+	for o := 0; o < out; o++ {
+		src, dst := first.W.RawRowView(o), w.RawRowView(o)
 		for k := range dst {
-			dst[k] = (src[k] - h.Mean[k]) * h.Scale[k]
+			dst[k] = src[k] * h.Scale[k]
+			b[o] -= dst[k] * h.Mean[k]
 		}
 	}
-	return forwardRaw(h.Layers, z, nil)
+	layers[0] = Layer{W: w, B: b}
+	return forwardRaw(layers, x, nil)
 }
 
 // Rewards returns the calibrated rewards a*r + b of the rows of x; sigmoid of

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -85,7 +87,10 @@ func Train(train Data, val *Data, bb Backbone, form string, opt TrainOptions) (*
 	} else {
 		h.Layers = initLayers(d, opt, rand.New(rand.NewPCG(opt.Seed, 0x5e5)))
 	}
-	tr := prepare(h, train)
+	var tr *prepared
+	if opt.Optimizer != "lbfgs" { // L-BFGS on a linear head needs only the differences
+		tr = prepare(h, train)
+	}
 	var vl *prepared
 	if val != nil && val.X.Len() > 0 {
 		vl = prepare(h, *val)
@@ -98,7 +103,7 @@ func Train(train Data, val *Data, bb Backbone, form string, opt TrainOptions) (*
 	var err error
 	switch opt.Optimizer {
 	case "lbfgs":
-		err = trainLBFGS(h, tr, vl, &opt, record)
+		err = trainLBFGS(h, newLBFGSProblem(h, train), vl, &opt, record)
 	case "adamw":
 		err = trainAdamW(h, tr, vl, &opt, record)
 	default:
@@ -124,6 +129,9 @@ func Train(train Data, val *Data, bb Backbone, form string, opt TrainOptions) (*
 	return h, nil
 }
 
+// standardisation returns the mean and 1/sd of every feature over both
+// responses of every pair, in one pass (sums of values and squares, in
+// float64; backbone features are of order 1, so nothing cancels badly).
 func standardisation(x *Pairs) (mean, scale []float64) {
 	n, d := x.A.Dims()
 	mean, scale = make([]float64, d), make([]float64, d)
@@ -131,21 +139,15 @@ func standardisation(x *Pairs) (mean, scale []float64) {
 		for i := 0; i < n; i++ {
 			for k, v := range m.RawRowView(i) {
 				mean[k] += v
+				scale[k] += v * v
 			}
 		}
 	}
 	for k := range mean {
 		mean[k] /= float64(2 * n)
 	}
-	for _, m := range []*mat.Dense{x.A, x.B} {
-		for i := 0; i < n; i++ {
-			for k, v := range m.RawRowView(i) {
-				scale[k] += (v - mean[k]) * (v - mean[k])
-			}
-		}
-	}
 	for k := range scale {
-		sd := math.Sqrt(scale[k] / float64(2*n))
+		sd := math.Sqrt(math.Max(scale[k]/float64(2*n)-mean[k]*mean[k], 0))
 		if sd < 1e-8 {
 			scale[k] = 0 // a constant feature carries nothing
 		} else {
@@ -248,29 +250,70 @@ func softplus(x float64) float64 {
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 // lbfgsProblem is the linear head's objective on difference features D = Za - Zb (n x d):
-// f(w) = mean softplus(m - D w) + l2/2 |w|^2.
+// f(w) = mean softplus(m - D w) + l2/2 |w|^2, its gradient -D^T sigmoid(m - D w)/n + l2 w.
+// The two products with D run on row blocks in parallel; the gradient's block
+// sums are added in block order, so results do not depend on scheduling.
 type lbfgsProblem struct {
 	dm     *mat.Dense
 	margin []float64
 	l2     float64
-	dw, g  *mat.VecDense // buffers: n and n
+	blocks [][2]int
+	parts  [][]float64 // per block: its share of D^T g (d)
+	g      []float64   // n
 }
 
-func newLBFGSProblem(p *prepared) *lbfgsProblem {
-	_, d := p.z.Dims()
-	dm := mat.NewDense(p.n, d, nil)
-	dm.Sub(p.z.Slice(0, p.n, 0, d), p.z.Slice(p.n, 2*p.n, 0, d))
-	return &lbfgsProblem{dm: dm, margin: p.margin, dw: mat.NewVecDense(p.n, nil), g: mat.NewVecDense(p.n, nil)}
+// newLBFGSProblem builds D from the raw features: standardising a and b
+// subtracts the same mean from both, so D's rows are (a - b) * scale.
+func newLBFGSProblem(h *Head, data Data) *lbfgsProblem {
+	n, d := data.X.A.Dims()
+	dm := mat.NewDense(n, d, nil)
+	for i := 0; i < n; i++ {
+		a, b, row := data.X.A.RawRowView(i), data.X.B.RawRowView(i), dm.RawRowView(i)
+		for k := range row {
+			row[k] = (a[k] - b[k]) * h.Scale[k]
+		}
+	}
+	margin := make([]float64, n)
+	if data.Margins != nil {
+		copy(margin, data.Margins)
+	}
+	q := &lbfgsProblem{dm: dm, margin: margin, g: make([]float64, n)}
+	workers := max(1, min(runtime.GOMAXPROCS(0), n/256))
+	for b := 0; b < workers; b++ {
+		q.blocks = append(q.blocks, [2]int{b * n / workers, (b + 1) * n / workers})
+		q.parts = append(q.parts, make([]float64, d))
+	}
+	return q
 }
 
 func (q *lbfgsProblem) eval(w []float64, grad []float64) float64 {
-	n, _ := q.dm.Dims()
-	q.dw.MulVec(q.dm, mat.NewVecDense(len(w), w))
+	n, d := q.dm.Dims()
+	wv := mat.NewVecDense(d, w)
+	fs := make([]float64, len(q.blocks))
+	var wg sync.WaitGroup
+	for bi, blk := range q.blocks {
+		wg.Add(1)
+		go func(bi, lo, hi int) {
+			defer wg.Done()
+			rows := q.dm.Slice(lo, hi, 0, d).(*mat.Dense)
+			dw := mat.NewVecDense(hi-lo, nil)
+			dw.MulVec(rows, wv)
+			gv := mat.NewVecDense(hi-lo, q.g[lo:hi])
+			for i := lo; i < hi; i++ {
+				t := q.margin[i] - dw.AtVec(i-lo)
+				fs[bi] += softplus(t)
+				gv.SetVec(i-lo, -sigmoid(t)/float64(n))
+			}
+			if grad != nil {
+				part := mat.NewVecDense(d, q.parts[bi])
+				part.MulVec(rows.T(), gv)
+			}
+		}(bi, blk[0], blk[1])
+	}
+	wg.Wait()
 	f := 0.0
-	for i := 0; i < n; i++ {
-		t := q.margin[i] - q.dw.AtVec(i)
-		f += softplus(t)
-		q.g.SetVec(i, -sigmoid(t)/float64(n))
+	for _, v := range fs {
+		f += v
 	}
 	f /= float64(n)
 	reg := 0.0
@@ -279,10 +322,13 @@ func (q *lbfgsProblem) eval(w []float64, grad []float64) float64 {
 	}
 	f += q.l2 / 2 * reg
 	if grad != nil {
-		gv := mat.NewVecDense(len(grad), grad)
-		gv.MulVec(q.dm.T(), q.g)
 		for k := range grad {
-			grad[k] += q.l2 * w[k]
+			grad[k] = q.l2 * w[k]
+		}
+		for _, part := range q.parts {
+			for k, v := range part {
+				grad[k] += v
+			}
 		}
 	}
 	return f
@@ -291,11 +337,10 @@ func (q *lbfgsProblem) eval(w []float64, grad []float64) float64 {
 // trainLBFGS fits the linear head (or an MLP, full batch) by L-BFGS; without
 // a given L2 it tries each of L2Grid, warm-starting along it, and keeps the
 // one with the lowest validation log-loss.
-func trainLBFGS(h *Head, tr, vl *prepared, opt *TrainOptions, record map[string]any) error {
+func trainLBFGS(h *Head, q *lbfgsProblem, vl *prepared, opt *TrainOptions, record map[string]any) error {
 	if h.Kind != Linear {
 		return errors.New("head: lbfgs trains linear heads; use adamw for an MLP")
 	}
-	q := newLBFGSProblem(tr)
 	grid := []float64{opt.L2}
 	if opt.L2 == 0 {
 		grid = opt.L2Grid
@@ -313,12 +358,9 @@ func trainLBFGS(h *Head, tr, vl *prepared, opt *TrainOptions, record map[string]
 	for _, l2 := range grid {
 		q.l2 = l2
 		res, err := optimize.Minimize(optimize.Problem{Func: func(x []float64) float64 { return q.eval(x, nil) },
-			Grad: func(grad, x []float64) {
-				for i := range grad {
-					grad[i] = 0
-				}
-				q.eval(x, grad)
-			}}, w, &optimize.Settings{GradientThreshold: 1e-6, MajorIterations: 1000}, &optimize.LBFGS{})
+			Grad: func(grad, x []float64) { q.eval(x, grad) }},
+			// scikit-learn's tolerance on the gradient of the mean loss
+			w, &optimize.Settings{GradientThreshold: 1e-4, MajorIterations: 1000}, &optimize.LBFGS{})
 		if err != nil && res == nil {
 			return fmt.Errorf("head: L-BFGS: %w", err)
 		}
