@@ -44,15 +44,19 @@ func TestEmbedCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	clean := filepath.Join(dir, "clean.feat")
+	began := time.Now()
 	if _, stderr, err := ser(t, home, "--quiet", "embed", "--data", data, "--cache", clean); err != nil {
 		t.Fatalf("uninterrupted run: %v\n%s", err, stderr)
 	}
+	full := time.Since(began)
 	want := readCache(t, clean, m)
 
 	crashed := filepath.Join(dir, "crashed.feat")
 	rng := rand.New(rand.NewPCG(1, 2))
 	kills := 0
-	for attempt := 0; attempt < 40; attempt++ {
+	// Eight runs are killed at random moments between 5% and 50% of an
+	// uninterrupted run's time (start-up included), then one runs to the end.
+	for attempt := 0; ; attempt++ {
 		cmd := exec.Command(serBin, "--home", home, "--quiet", "embed", "--data", data, "--cache", crashed)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -61,20 +65,25 @@ func TestEmbedCrash(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
+		var timeout <-chan time.Time
+		if attempt < 8 {
+			timeout = time.After(time.Duration((0.05 + 0.45*rng.Float64()) * float64(full)))
+		}
 		select {
 		case err := <-done:
 			if err != nil {
 				t.Fatalf("run %d failed: %v\n%s", attempt, err, stderr.String())
 			}
-			attempt = 1 << 30 // completed
-		case <-time.After(time.Duration(200+rng.IntN(1300)) * time.Millisecond):
+		case <-timeout:
 			cmd.Process.Kill()
 			<-done
 			kills++
+			continue
 		}
+		break
 	}
-	if kills == 0 {
-		t.Fatal("no run was killed: the test proves nothing (the data embeds too fast)")
+	if kills < 3 {
+		t.Fatalf("only %d runs were killed: the test proves little (the data embeds too fast)", kills)
 	}
 	got := readCache(t, crashed, m)
 	if len(got) != len(want) {

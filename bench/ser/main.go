@@ -1,10 +1,18 @@
-// Command planted runs SER where its premise holds by construction: the real
-// features (default backbone) of the 8,552 HH-RLHF pairs, relabelled by a
-// hidden Bradley-Terry teacher (evolve.Plant) whose noise puts full-data
-// accuracy near 70-75% and seed-only near 62-65%, the paper's regime. It
-// reports seed-only, SER and full-data test accuracy over several seeds.
+// Command ser measures the SER loop over several seeds, with the default
+// backbone's cached features, on
 //
-//	go run ./bench/planted -beta 2.5 -seeds 3
+//   - real data: the 8,552 HH-RLHF pairs (-data hh) or the 1,200
+//     UltraFeedback pairs (-data uf), labels as published;
+//   - planted data (-data planted): the HH-RLHF pairs' real features,
+//     relabelled by a hidden Bradley-Terry teacher (evolve.PlantWith) whose
+//     noise (-beta) puts full-data accuracy near 70-75% and seed-only near
+//     62-65%, the paper's regime;
+//
+// and reports seed-only, SER-final and full-data test accuracy (mean and
+// spread over seeds) for each -variants ablation.
+//
+//	go run ./bench/ser -data planted -beta 2.5 -seeds 3 -variants default,status1,status2
+//	go run ./bench/ser -data hh -seeds 3
 package main
 
 import (
@@ -25,7 +33,8 @@ import (
 func main() {
 	home := flag.String("home", os.Getenv("SER_HOME"), "ser home (its feature cache must hold the HH-RLHF features: run `ser embed --data ../shared/data/hh-rlhf` once)")
 	shared := flag.String("shared", "../shared/data", "the shared data folder")
-	beta := flag.Float64("beta", 2.5, "the teacher's sharpness")
+	which := flag.String("data", "planted", "hh, uf or planted")
+	beta := flag.Float64("beta", 2.5, "planted: the teacher's sharpness")
 	clusters := flag.Int("clusters", 0, "teacher: a quality per k-means cluster of responses (0: a linear teacher)")
 	within := flag.Float64("within", 0, "teacher: weight of a linear term inside clusters")
 	seeds := flag.Int("seeds", 3, "seeds (each draws its own teacher labels and split)")
@@ -35,7 +44,7 @@ func main() {
 	if *verbose {
 		logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 	}
-	if err := run(*home, *shared, evolve.PlantOptions{Beta: *beta, Clusters: *clusters, Within: *within}, *seeds, strings.Split(*variants, ",")); err != nil {
+	if err := run(*home, *shared, *which, evolve.PlantOptions{Beta: *beta, Clusters: *clusters, Within: *within}, *seeds, strings.Split(*variants, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "planted:", err)
 		os.Exit(1)
 	}
@@ -79,13 +88,17 @@ func Variant(name string, o *evolve.Options) {
 
 var logf func(string, ...any)
 
-func run(home, shared string, po evolve.PlantOptions, seeds int, variants []string) error {
+func run(home, shared, which string, po evolve.PlantOptions, seeds int, variants []string) error {
 
 	m, err := models.Find(home, models.DefaultName)
 	if err != nil {
 		return err
 	}
 	files, _ := filepath.Glob(filepath.Join(shared, "hh-rlhf", "*", "test.jsonl.gz"))
+	if which == "uf" {
+		uf := filepath.Join(shared, "ultrafeedback-binarized-sample1200")
+		files = []string{filepath.Join(uf, "train_clean.jsonl"), filepath.Join(uf, "eval_clean.jsonl")}
+	}
 	all, _, err := data.ReadAll(files, data.Options{})
 	if err != nil {
 		return err
@@ -105,14 +118,21 @@ func run(home, shared string, po evolve.PlantOptions, seeds int, variants []stri
 	if err != nil {
 		return err
 	}
-	fmt.Printf("planted benchmark: %d HH-RLHF pairs, default backbone's separate features, teacher %+v, %d seeds\n", len(pairs), po, seeds)
+	if which == "planted" {
+		fmt.Printf("planted benchmark: %d HH-RLHF pairs' real features (default backbone, separate form), labels from a hidden teacher %+v; %d seeds\n", len(pairs), po, seeds)
+	} else {
+		fmt.Printf("%s: %d pairs, default backbone (separate features), published labels; %d seeds\n", which, len(pairs), seeds)
+	}
 	fmt.Printf("%-12s %22s %22s %22s %14s %s\n", "variant", "seed-only", "SER final", "full data", "gap closed", "loops kept / pseudo-label acc")
 	for _, v := range variants {
 		var so, fi, fu, closed []float64
 		var notes []string
 		for s := 1; s <= seeds; s++ {
-			po.Seed, po.Dim = uint64(s), m.Dim
-			set := evolve.PlantWith(x, pairs, po)
+			set := evolve.Set{X: x, Pairs: pairs}
+			if which == "planted" {
+				po.Seed, po.Dim = uint64(s), m.Dim
+				set = evolve.PlantWith(x, pairs, po)
+			}
 			o := evolve.Options{Seed: uint64(s), FullData: true}
 			Variant(v, &o)
 			rep, err := evolve.Run(set, nil, nil, head.Backbone{Name: m.Name, Fingerprint: m.Fingerprint(), Dim: m.Dim}, head.Separate, o, logf)
@@ -120,7 +140,9 @@ func run(home, shared string, po evolve.PlantOptions, seeds int, variants []stri
 				return err
 			}
 			so, fi, fu = append(so, rep.SeedOnly), append(fi, rep.Final), append(fu, *rep.FullData)
-			closed = append(closed, (rep.Final-rep.SeedOnly)/(*rep.FullData-rep.SeedOnly))
+			if gap := *rep.FullData - rep.SeedOnly; gap > 0.005 {
+				closed = append(closed, (rep.Final-rep.SeedOnly)/gap)
+			}
 			tp := "-"
 			if len(rep.Loops) > 1 && rep.Loops[1].TruePrec >= 0 {
 				tp = fmt.Sprintf("%.2f", rep.Loops[1].TruePrec)
@@ -133,6 +155,9 @@ func run(home, shared string, po evolve.PlantOptions, seeds int, variants []stri
 }
 
 func ms(x []float64) string {
+	if len(x) == 0 {
+		return "n/a (no gap)"
+	}
 	m := 0.0
 	for _, v := range x {
 		m += v
