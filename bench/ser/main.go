@@ -38,7 +38,7 @@ func main() {
 	clusters := flag.Int("clusters", 0, "teacher: a quality per k-means cluster of responses (0: a linear teacher)")
 	within := flag.Float64("within", 0, "teacher: weight of a linear term inside clusters")
 	seeds := flag.Int("seeds", 3, "seeds (each draws its own teacher labels and split)")
-	variants := flag.String("variants", "default", "comma-separated: default, status1, status2, staged, novalve, tau-wide, tau-narrow, temperature, warm, dry, loops10, seed5, seed10, seed25")
+	variants := flag.String("variants", "default", "comma-separated: default, status1, status2, staged, novalve, tau-wide, tau-narrow, temperature, calib-none, warm, dry, loops10, seed5, seed10, seed25")
 	verbose := flag.Bool("v", false, "log each loop")
 	flag.Parse()
 	if *verbose {
@@ -67,6 +67,8 @@ func Variant(name string, o *evolve.Options) {
 		o.TauHigh, o.TauLow, o.TauDelta = 0.52, 0.48, 0.15
 	case "temperature":
 		o.Head.Calibration = "temperature"
+	case "calib-none":
+		o.Head.Calibration = "none"
 	case "warm":
 		o.Warm = true
 	case "dry":

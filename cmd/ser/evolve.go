@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -72,6 +73,7 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string) (*evolve.
 	if err != nil {
 		return nil, err
 	}
+	t0 := time.Now()
 	all, err := readFiles(c, dataFiles)
 	if err != nil {
 		return nil, err
@@ -99,10 +101,16 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string) (*evolve.
 	for _, s := range sets {
 		joined = append(joined, (*s)...)
 	}
+	t1 := time.Now()
 	x, err := pairFeatures(c, m, form, joined)
 	if err != nil {
 		return nil, err
 	}
+	t2 := time.Now()
+	defer func() {
+		notef(c, "time: reading %d pairs %.2fs, features (cache and any embedding) %.2fs, SER loops and references %.2fs",
+			len(joined), t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), time.Since(t2).Seconds())
+	}()
 	off := 0
 	part := func(n int) *evolve.Set {
 		s := &evolve.Set{X: x.Rows(off, off+n), Pairs: joined[off : off+n]}
