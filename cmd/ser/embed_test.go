@@ -49,13 +49,28 @@ func TestEmbedCrash(t *testing.T) {
 		t.Fatalf("uninterrupted run: %v\n%s", err, stderr)
 	}
 	full := time.Since(began)
+	began = time.Now()
+	if _, stderr, err := ser(t, home, "--quiet", "embed", "--data", data, "--cache", clean); err != nil {
+		t.Fatalf("rerun: %v\n%s", err, stderr)
+	}
+	startup := time.Since(began) // reading the data and the cache, no backbone work
+	work := full - startup
 	want := readCache(t, clean, m)
 
 	crashed := filepath.Join(dir, "crashed.feat")
 	rng := rand.New(rand.NewPCG(1, 2))
 	kills := 0
-	// Eight runs are killed at random moments between 5% and 50% of an
-	// uninterrupted run's time (start-up included), then one runs to the end.
+	// Runs are killed at a random point of the work that remains (after
+	// start-up, judged by what the cache already holds), until little is
+	// left; then one runs to the end.
+	records := func() int {
+		c, err := cache.Open(crashed, m.Fingerprint(), m.Dim, false)
+		if err != nil {
+			return 0
+		}
+		defer c.Close()
+		return c.Len()
+	}
 	for attempt := 0; ; attempt++ {
 		cmd := exec.Command(serBin, "--home", home, "--quiet", "embed", "--data", data, "--cache", crashed)
 		var stderr bytes.Buffer
@@ -66,8 +81,8 @@ func TestEmbedCrash(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		var timeout <-chan time.Time
-		if attempt < 8 {
-			timeout = time.After(time.Duration((0.05 + 0.45*rng.Float64()) * float64(full)))
+		if left := float64(len(want)-records()) / float64(len(want)); kills < 10 && left > 0.1 {
+			timeout = time.After(startup + time.Duration((0.1+0.8*rng.Float64())*left*float64(work)))
 		}
 		select {
 		case err := <-done:
