@@ -24,6 +24,10 @@ type Options struct {
 	BatchTokens int    // padded tokens per batch (rows x longest row); default 4096 on CPU, 32768 on CUDA
 	MaxBatch    int    // rows per batch; default 64 on CPU, 256 on CUDA
 	PadLeft     bool   // dense inputs: pad on the left
+	// NoWarmup skips the one-row batch each session runs when it opens on
+	// CUDA, which takes library handles and first allocations out of the
+	// first real batch (and out of throughput figures).
+	NoWarmup bool
 }
 
 // Backbone turns texts into feature vectors. It is safe for concurrent use.
@@ -85,6 +89,12 @@ func Open(m *models.Manifest, opts Options) (*Backbone, error) {
 			return nil, err
 		}
 		b.sess = append(b.sess, s)
+		if dev.CUDA && !opts.NoWarmup {
+			if err := s.Run([][]int32{{1, 1, 1, 1}}, make([]float32, m.Dim)); err != nil {
+				b.Close()
+				return nil, fmt.Errorf("onnx: warm-up batch on %s: %w", dev, err)
+			}
+		}
 		b.wg.Add(1)
 		go b.worker(s, b.jobs)
 	}

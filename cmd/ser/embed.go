@@ -86,7 +86,7 @@ func embedCommand() *cli.Command {
 					return err
 				}
 				el := time.Since(start).Seconds()
-				notef(c, "%d pairs: %d distinct texts, %d were cached, embedded %d (%d tokens) in %.1fs: %.1f texts/s, %.0f tokens/s (%s, %s)",
+				notef(c, "%d pairs: %d distinct texts, %d were cached, embedded %d (%d tokens) in %.2fs: %.1f texts/s, %.0f tokens/s (%s, %s)",
 					len(pairs), st.Unique, st.Cached, st.Embedded, st.Tokens, el, float64(st.Embedded)/el, float64(st.Tokens)/el, m.Name, b.Options().Device)
 			}
 			if out := c.String("out"); out != "" {
