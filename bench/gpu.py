@@ -76,7 +76,12 @@ def export(a):
         kw["external_data"] = True
     start = time.time()
     with torch.no_grad():
-        torch.onnx.export(wrapped, (ids, mask), path, **kw)
+        try:
+            torch.onnx.export(wrapped, (ids, mask), path, **kw)
+        except Exception as e:  # the TorchScript exporter may not trace this model: try the dynamo one
+            print(f"TorchScript export failed ({e}); trying dynamo=True", file=sys.stderr)
+            kw["dynamo"] = True
+            torch.onnx.export(wrapped, (ids, mask), path, **kw)
     took = time.time() - start
     shutil.copy(a.tokenizer, os.path.join(a.out, "tokenizer.json"))
     s = SHAPES[a.kind]

@@ -26,7 +26,7 @@ python3 -c "import torch, transformers, onnx; print('torch', torch.__version__, 
 
 # exports run in the background while the default backbone is checked
 for m in bert-fp32 bert-fp16 llama-fp32 llama-fp16; do
-  (timeout 330 python3 bench/gpu.py export --kind "${m%-*}" --dtype "${m#*-}" --out "$H/models/$m" \
+  (timeout 240 python3 bench/gpu.py export --kind "${m%-*}" --dtype "${m#*-}" --out "$H/models/$m" \
      --tokenizer "$H/models/default/tokenizer.json" > "$OUT/export-$m.json" 2> "$OUT/export-$m.err") &
 done
 
@@ -35,13 +35,17 @@ done
 python3 bench/gpu.py compare "$OUT/use-cpu.npy" "$OUT/use-cuda.npy" > "$OUT/use-compare.json" 2>> "$OUT/use-cuda.err"
 tail -2 "$OUT/use-cpu.err" "$OUT/use-cuda.err"
 wait
+head -1000 "$K/pairs.jsonl" > "$K/pairs-1k.jsonl"
 for m in bert-fp32 bert-fp16 llama-fp32 llama-fp16; do
+  P="$K/pairs.jsonl"
+  [ "${m%-*}" = llama ] && P="$K/pairs-1k.jsonl"
   tail -1 "$OUT/export-$m.json" "$OUT/export-$m.err" 2>/dev/null | cut -c1-300
   [ -f "$H/models/$m/manifest.json" ] || continue
-  timeout 150 "${SER[@]}" --device cuda embed --model "$H/models/$m" --data "$K/pairs.jsonl" --cache "$H/$m.feat" > /dev/null 2> "$OUT/ser-$m.err"
+  timeout 120 "${SER[@]}" --device cuda embed --model "$H/models/$m" --data "$P" --cache "$H/$m.feat" > /dev/null 2> "$OUT/ser-$m.err"
   tail -1 "$OUT/ser-$m.err" | cut -c1-300
-  timeout 150 python3 bench/gpu.py eager --kind "${m%-*}" --dtype "${m#*-}" --pairs "$K/pairs.jsonl" \
+  timeout 120 python3 bench/gpu.py eager --kind "${m%-*}" --dtype "${m#*-}" --pairs "$P" \
      --tokenizer "$H/models/default/tokenizer.json" > "$OUT/eager-$m.json" 2> "$OUT/eager-$m.err"
   tail -1 "$OUT/eager-$m.json" "$OUT/eager-$m.err" | cut -c1-300
+  python3 bench/gpu.py table "$OUT" > "$OUT/table.txt"
 done
 python3 bench/gpu.py table "$OUT" | tee "$OUT/table.txt"
