@@ -1,9 +1,7 @@
 package onnx
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -258,15 +256,26 @@ func (s *Session) runDense(batch [][]int32, dst []float32) error {
 	if s.outRank == 2 {
 		return s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(dim)), dst)
 	}
-	hidden := growF32(&s.f32, b*t*dim)
-	if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), hidden); err != nil {
-		return err
+	// [b, t, dim] stays as the graph wrote it (16-bit values are not widened
+	// here): pooling reads only the rows it needs.
+	hidden := hiddenOutput{typ: s.outType, t: t, dim: dim}
+	if s.outType == ort.TensorElementDataTypeFloat {
+		hidden.f32 = growF32(&s.f32, b*t*dim)
+		if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), hidden.f32); err != nil {
+			return err
+		}
+	} else {
+		if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), nil); err != nil {
+			return err
+		}
+		hidden.raw = s.raw[:2*b*t*dim]
 	}
 	pool(s.m.Pooling, hidden, mask, b, t, dim, dst)
 	return nil
 }
 
-// run executes the graph. out receives the output, converted to float32.
+// run executes the graph. out receives the output, converted to float32; a
+// 16-bit output with out nil is left in s.raw as the graph wrote it.
 func (s *Session) run(shapeA, a, shapeB, b []int64, extra [][]int64, outShape ort.Shape, out []float32) error {
 	var vals []ort.Value
 	defer func() {
@@ -294,12 +303,13 @@ func (s *Session) run(shapeA, a, shapeB, b []int64, extra [][]int64, outShape or
 	inputs := append([]ort.Value(nil), vals...)
 	var o ort.Value
 	n := int(outShape.FlattenedSize())
-	switch s.outType {
+	typ := s.outType
+	switch typ {
 	case ort.TensorElementDataTypeFloat:
 		o, err = ort.NewTensor(outShape, out[:n])
-	default: // 16-bit floats land in bytes and are widened after the run
+	default: // 16-bit floats land in bytes
 		raw := growBytes(&s.raw, 2*n)
-		o, err = ort.NewCustomDataTensor(outShape, raw, s.outType)
+		o, err = ort.NewCustomDataTensor(outShape, raw, typ)
 	}
 	if err != nil {
 		return err
@@ -308,17 +318,8 @@ func (s *Session) run(shapeA, a, shapeB, b []int64, extra [][]int64, outShape or
 	if err := s.s.Run(inputs, []ort.Value{o}); err != nil {
 		return err
 	}
-	switch s.outType {
-	case ort.TensorElementDataTypeFloat16:
-		raw := s.raw[:2*n]
-		for i := range out[:n] {
-			out[i] = float16to32(binary.LittleEndian.Uint16(raw[2*i:]))
-		}
-	case ort.TensorElementDataTypeBFloat16:
-		raw := s.raw[:2*n]
-		for i := range out[:n] {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(raw[2*i:])) << 16)
-		}
+	if out != nil && typ != ort.TensorElementDataTypeFloat {
+		widen16(typ, s.raw[:2*n], out[:n])
 	}
 	return nil
 }
