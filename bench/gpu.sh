@@ -49,3 +49,5 @@ for m in bert-fp32 bert-fp16 llama-fp32 llama-fp16; do
   python3 bench/gpu.py table "$OUT" > "$OUT/table.txt"
 done
 python3 bench/gpu.py table "$OUT" | tee "$OUT/table.txt"
+# the device tool brings back at most 8 files: the logs travel as one archive
+(cd "$OUT" && tar czf logs.tgz --exclude=table.txt --exclude=logs.tgz --exclude='*.npy' . && find . -type f ! -name table.txt ! -name logs.tgz -delete)
