@@ -29,6 +29,18 @@ func (f *fake) Tokenize(texts []string) ([][]int32, error) {
 	return ids, nil
 }
 
+func (f *fake) Batches(ids [][]int32) [][]int {
+	var out [][]int
+	for i := 0; i < len(ids); i += 7 {
+		var b []int
+		for j := i; j < min(i+7, len(ids)); j++ {
+			b = append(b, j)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
 func (f *fake) EmbedTokens(ids [][]int32) ([]float32, error) {
 	f.mu.Lock()
 	f.calls++
@@ -61,7 +73,7 @@ func TestFillAndReopen(t *testing.T) {
 	}
 	f := &fake{}
 	in := append(texts(1000), texts(10)...) // 10 repeats
-	st, err := cache.Fill(c, f, in, cache.FillOptions{Chunk: 64})
+	st, err := cache.Fill(c, f, in, cache.FillOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,20 @@
 package cache
 
 import (
+	"bytes"
+	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
 )
 
 // Embedder is what Fill needs of a backbone (an *onnx.Backbone). Fill calls
-// EmbedTokens from several goroutines at once.
+// EmbedTokens from several goroutines at once, one planned batch at a time.
 type Embedder interface {
 	Tokenize(texts []string) ([][]int32, error)
+	// Batches plans the batches of rows of ids (indices), stable for rows of
+	// equal length.
+	Batches(ids [][]int32) [][]int
 	EmbedTokens(ids [][]int32) ([]float32, error)
 }
 
@@ -20,113 +25,141 @@ type FillStats struct {
 	Cached   int   // distinct texts already in the cache
 	Embedded int   // distinct texts embedded now
 	Tokens   int64 // tokens fed to the backbone
+	Batches  int   // batches run
 }
 
 // FillOptions tune Fill; the zero value is sensible.
 type FillOptions struct {
-	Chunk    int // texts per append: a crash loses at most InFlight chunks (default 256)
-	InFlight int // chunks embedded at once, so that no session idles at a chunk's end (default 2)
-	Window   int // texts tokenized and sorted by length at a time (default 65536)
-	// Progress is called after each chunk is stored, with distinct texts done and to do.
+	InFlight int // batches embedded at once, so that no session idles (default 4)
+	// Shard and Of select batches Shard, Shard+Of, ... of the plan (Of <= 1: all).
+	Shard, Of int
+	// Progress is called after each batch is stored, with texts done and to do.
 	Progress func(done, total int)
 }
 
 // Fill embeds the texts that are not yet in the cache and appends their
-// vectors, a chunk at a time. Texts are tokenized a window at a time and
-// sorted by token count, so that each chunk holds texts of like length.
+// vectors, one batch at a time (a crash loses at most the batches in flight).
+//
+// Batches follow one canonical plan for the whole set of distinct texts:
+// ordered by key, then stably by token count, then cut by the embedder's
+// Batches. A batch holding any missing text runs whole. So a vector never
+// depends on which other texts were missing, which shard ran it, or how
+// often the run was interrupted: ONNX Runtime's kernels round differently for
+// different batch shapes (seen: 3e-8), and with one plan every text is always
+// embedded in the same batch.
 func Fill(c *Cache, e Embedder, texts []string, opt FillOptions) (FillStats, error) {
-	if opt.Chunk <= 0 {
-		opt.Chunk = 256
-	}
 	if opt.InFlight <= 0 {
-		opt.InFlight = 2
+		opt.InFlight = 4
 	}
-	if opt.Window <= 0 {
-		opt.Window = 65536
+	if opt.Of <= 1 {
+		opt.Shard, opt.Of = 0, 1
+	}
+	if opt.Shard < 0 || opt.Shard >= opt.Of {
+		return FillStats{}, fmt.Errorf("cache: shard %d of %d", opt.Shard, opt.Of)
 	}
 	st := FillStats{Texts: len(texts)}
+	type item struct {
+		key  Key
+		text string
+	}
 	seen := map[Key]bool{}
-	var todo []string
-	var keys []Key
+	var all []item
+	missing := 0
 	for _, t := range texts {
 		k := KeyOf(c.fingerprint, t)
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
-		st.Unique++
-		if c.Has(k) {
-			st.Cached++
+		all = append(all, item{k, t})
+		if !c.Has(k) {
+			missing++
+		}
+	}
+	st.Unique = len(all)
+	if missing == 0 {
+		st.Cached = st.Unique
+		return st, nil
+	}
+	sort.Slice(all, func(i, j int) bool { return bytes.Compare(all[i].key[:], all[j].key[:]) < 0 })
+	uniq := make([]string, len(all))
+	for i, it := range all {
+		uniq[i] = it.text
+	}
+	ids, err := e.Tokenize(uniq)
+	if err != nil {
+		return st, err
+	}
+	var todo [][]int
+	total := 0
+	for b, batch := range e.Batches(ids) {
+		if b%opt.Of != opt.Shard {
 			continue
 		}
-		todo = append(todo, t)
-		keys = append(keys, k)
-	}
-	total := len(todo)
-	var done atomic.Int64
-	for w := 0; w < len(todo); w += opt.Window {
-		end := min(w+opt.Window, len(todo))
-		ids, err := e.Tokenize(todo[w:end])
-		if err != nil {
-			return st, err
-		}
-		order := make([]int, len(ids))
-		for i := range order {
-			order[i] = i
-		}
-		sort.SliceStable(order, func(a, b int) bool { return len(ids[order[a]]) < len(ids[order[b]]) })
-
-		chunks := make(chan []int)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var firstErr error
-		for g := 0; g < opt.InFlight; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ch := range chunks {
-					rows := make([][]int32, len(ch))
-					ks := make([]Key, len(ch))
-					var tokens int64
-					for j, i := range ch {
-						rows[j], ks[j] = ids[i], keys[w+i]
-						tokens += int64(len(ids[i]))
-					}
-					vecs, err := e.EmbedTokens(rows)
-					mu.Lock()
-					if err == nil && firstErr == nil {
-						err = c.Put(ks, vecs)
-					}
-					if err != nil && firstErr == nil {
-						firstErr = err
-					}
-					if err == nil {
-						st.Embedded += len(ch)
-						st.Tokens += tokens
-					}
-					mu.Unlock()
-					if err == nil && opt.Progress != nil {
-						opt.Progress(int(done.Add(int64(len(ch)))), total)
-					}
-				}
-			}()
-		}
-		for s := 0; s < len(order); s += opt.Chunk {
-			mu.Lock()
-			stop := firstErr != nil
-			mu.Unlock()
-			if stop {
-				break
+		need := 0
+		for _, i := range batch {
+			if !c.Has(all[i].key) {
+				need++
 			}
-			chunks <- order[s:min(s+opt.Chunk, len(order))]
 		}
-		close(chunks)
-		wg.Wait()
-		if firstErr != nil {
-			return st, firstErr
+		st.Cached += len(batch) - need
+		if need > 0 {
+			todo = append(todo, batch)
+			total += need
 		}
 	}
-	return st, nil
+	var done atomic.Int64
+	work := make(chan []int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for g := 0; g < opt.InFlight; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range work {
+				rows := make([][]int32, len(batch))
+				keys := make([]Key, len(batch))
+				var tokens int64
+				for j, i := range batch {
+					rows[j], keys[j] = ids[i], all[i].key
+					tokens += int64(len(ids[i]))
+				}
+				vecs, err := e.EmbedTokens(rows)
+				mu.Lock()
+				added := 0
+				if err == nil && firstErr == nil {
+					before := c.Len()
+					err = c.Put(keys, vecs)
+					added = c.Len() - before
+				}
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if err == nil {
+					st.Embedded += added
+					st.Tokens += tokens
+					st.Batches++
+				}
+				mu.Unlock()
+				if err == nil && opt.Progress != nil {
+					opt.Progress(int(done.Add(int64(added))), total)
+				}
+			}
+		}()
+	}
+	for _, batch := range todo {
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		work <- batch
+	}
+	close(work)
+	wg.Wait()
+	return st, firstErr
 }
 
 // Missing counts the distinct texts whose vectors are not stored.
@@ -144,19 +177,4 @@ func (c *Cache) Missing(texts []string) int {
 		}
 	}
 	return n
-}
-
-// InShard reports whether text belongs to shard i of n: texts are dealt by
-// their key, so the split is deterministic, balanced, and a text repeated
-// across datasets always lands in the same shard.
-func InShard(fingerprint, text string, i, n int) bool {
-	if n <= 1 {
-		return true
-	}
-	k := KeyOf(fingerprint, text)
-	var h uint64
-	for _, b := range k[:8] {
-		h = h<<8 | uint64(b)
-	}
-	return h%uint64(n) == uint64(i)
 }

@@ -24,7 +24,7 @@ func embedCommand() *cli.Command {
 			&cli.StringFlag{Name: "model", Usage: "backbone name or folder", Value: models.DefaultName},
 			&cli.StringFlag{Name: "features", Usage: "separate, joint or both (default: the backbone's)"},
 			&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's, under the home)"},
-			&cli.StringFlag{Name: "shard", Usage: "i/N: embed only the i-th of N deterministic parts of the texts (0-based), for many machines; merge with `ser cache merge`"},
+			&cli.StringFlag{Name: "shard", Usage: "i/N: embed only batches i, i+N, ... of the dataset's batching plan (0-based), for N machines with the same --device kind; merge with `ser cache merge`"},
 			&cli.StringFlag{Name: "out", Usage: "also write the dataset's features as a NumPy array FILE.npy [pairs, texts per pair, dim] and FILE.ids.json"},
 		),
 		Action: func(c *cli.Context) error {
@@ -48,18 +48,8 @@ func embedCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if of > 1 {
-				if c.String("out") != "" {
-					return fmt.Errorf("--out needs the whole dataset; merge the shards first")
-				}
-				fp := m.Fingerprint()
-				kept := texts[:0]
-				for _, t := range texts {
-					if cache.InShard(fp, t, shard, of) {
-						kept = append(kept, t)
-					}
-				}
-				texts = kept
+			if of > 1 && c.String("out") != "" {
+				return fmt.Errorf("--out needs the whole dataset; merge the shards first")
 			}
 			cc, err := openCache(c, m, true)
 			if err != nil {
@@ -70,7 +60,7 @@ func embedCommand() *cli.Command {
 				notef(c, "feature cache: %d corrupt records left out; their texts are embedded again", cc.Corrupt)
 			}
 			missing := cc.Missing(texts)
-			if missing == 0 {
+			if missing == 0 && of <= 1 {
 				notef(c, "%d pairs: all %d distinct texts already in the feature cache; no backbone work", len(pairs), distinct(texts))
 			} else {
 				b, err := openBackbone(c, m)
@@ -80,7 +70,7 @@ func embedCommand() *cli.Command {
 				defer b.Close()
 				bar := progress.New(stderr(c), "embed", "texts", missing, c.Bool("quiet"))
 				start := time.Now()
-				st, err := cache.Fill(cc, b, texts, cache.FillOptions{Progress: func(done, _ int) { bar.Set(done) }})
+				st, err := cache.Fill(cc, b, texts, cache.FillOptions{Shard: shard, Of: of, Progress: bar.Set})
 				bar.Done()
 				if err != nil {
 					return err

@@ -38,7 +38,7 @@ func pairFeatures(c *cli.Context, m *models.Manifest, form string, pairs []data.
 		defer b.Close()
 		bar := progress.New(stderr(c), "embed", "texts", missing, c.Bool("quiet"))
 		start := time.Now()
-		st, err := cache.Fill(cc, b, texts, cache.FillOptions{Progress: func(done, _ int) { bar.Set(done) }})
+		st, err := cache.Fill(cc, b, texts, cache.FillOptions{Progress: bar.Set})
 		bar.Done()
 		if err != nil {
 			return nil, err

@@ -40,13 +40,16 @@ func New(w io.Writer, label, unit string, total int, quiet bool) *Bar {
 	return b
 }
 
-// Set reports done units so far.
-func (b *Bar) Set(done int) {
+// Set reports done units so far, and the total when it has changed (> 0).
+func (b *Bar) Set(done, total int) {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if total > 0 {
+		b.total = total
+	}
 	now := time.Now()
 	if now.Sub(b.last) < b.every && done < b.total {
 		return
