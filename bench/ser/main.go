@@ -125,9 +125,9 @@ func run(home, shared, which string, po evolve.PlantOptions, seeds int, variants
 	} else {
 		fmt.Printf("%s: %d pairs, default backbone (separate features), published labels; %d seeds\n", which, len(pairs), seeds)
 	}
-	fmt.Printf("%-12s %22s %22s %22s %14s %s\n", "variant", "seed-only", "SER final", "full data", "gap closed", "loops kept / pseudo-label acc")
+	fmt.Printf("%-12s %18s %18s %18s %18s %17s %s\n", "variant", "seed-only", "SER final (kept)", "SER last loop", "full data", "gap closed", "per seed: loop kept / loops run / loop-1 pseudo-label acc")
 	for _, v := range variants {
-		var so, fi, fu, closed []float64
+		var so, fi, fu, closed, last []float64
 		var notes []string
 		for s := 1; s <= seeds; s++ {
 			set := evolve.Set{X: x, Pairs: pairs}
@@ -142,6 +142,13 @@ func run(home, shared, which string, po evolve.PlantOptions, seeds int, variants
 				return err
 			}
 			so, fi, fu = append(so, rep.SeedOnly), append(fi, rep.Final), append(fu, *rep.FullData)
+			lt := rep.SeedOnly // the last loop that trained on pseudo-labels, kept or not
+			for _, l := range rep.Loops {
+				if l.Added {
+					lt = l.TestAcc
+				}
+			}
+			last = append(last, lt)
 			if gap := *rep.FullData - rep.SeedOnly; gap > 0.005 {
 				closed = append(closed, (rep.Final-rep.SeedOnly)/gap)
 			}
@@ -149,9 +156,9 @@ func run(home, shared, which string, po evolve.PlantOptions, seeds int, variants
 			if len(rep.Loops) > 1 && rep.Loops[1].TruePrec >= 0 {
 				tp = fmt.Sprintf("%.2f", rep.Loops[1].TruePrec)
 			}
-			notes = append(notes, fmt.Sprintf("%d/%s", rep.FinalLoop, tp))
+			notes = append(notes, fmt.Sprintf("%d/%d/%s", rep.FinalLoop, len(rep.Loops)-1, tp))
 		}
-		fmt.Printf("%-12s %22s %22s %22s %14s %s\n", v, ms(so), ms(fi), ms(fu), ms(closed), strings.Join(notes, " "))
+		fmt.Printf("%-12s %18s %18s %18s %18s %17s %s\n", v, ms(so), ms(fi), ms(last), ms(fu), ms(closed), strings.Join(notes, " "))
 	}
 	return nil
 }
@@ -169,5 +176,5 @@ func ms(x []float64) string {
 	for _, v := range x {
 		s += (v - m) * (v - m)
 	}
-	return fmt.Sprintf("%.4f +- %.4f", m, math.Sqrt(s/float64(len(x))))
+	return fmt.Sprintf("%.3f +- %.3f", m, math.Sqrt(s/float64(len(x))))
 }
