@@ -23,19 +23,8 @@ func evalCommand() *cli.Command {
 			&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's)"},
 		),
 		Action: func(c *cli.Context) error {
-			h, err := head.Load(c.String("head"))
+			h, m, err := loadHead(c)
 			if err != nil {
-				return err
-			}
-			name := c.String("model")
-			if name == "" {
-				name = h.Backbone.Name
-			}
-			m, err := manifest(c, name)
-			if err != nil {
-				return err
-			}
-			if err := h.Check(m); err != nil {
 				return err
 			}
 			pairs, err := readData(c, "data")

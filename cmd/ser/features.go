@@ -68,3 +68,21 @@ func usable(c *cli.Context, pairs []data.Pair) []data.Pair {
 	}
 	return out
 }
+
+// loadHead reads --head and the backbone it was trained on (or --model),
+// refusing a head of another backbone.
+func loadHead(c *cli.Context) (*head.Head, *models.Manifest, error) {
+	h, err := head.Load(c.String("head"))
+	if err != nil {
+		return nil, nil, err
+	}
+	name := c.String("model")
+	if name == "" {
+		name = h.Backbone.Name
+	}
+	m, err := manifest(c, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, m, h.Check(m)
+}

@@ -33,19 +33,8 @@ func scoreCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch", Value: 512, Usage: "rows scored at a time"},
 		},
 		Action: func(c *cli.Context) error {
-			h, err := head.Load(c.String("head"))
+			h, m, err := loadHead(c)
 			if err != nil {
-				return err
-			}
-			name := c.String("model")
-			if name == "" {
-				name = h.Backbone.Name
-			}
-			m, err := manifest(c, name)
-			if err != nil {
-				return err
-			}
-			if err := h.Check(m); err != nil {
 				return err
 			}
 			in, inName := io.Reader(os.Stdin), "<stdin>"
