@@ -129,22 +129,22 @@ func (b *Backbone) Close() error {
 func (b *Backbone) worker(s *Session, jobs <-chan job) {
 	defer b.wg.Done()
 	for j := range jobs {
-		j.done <- runSplitting(s, j.rows, j.dst, b.M.Dim)
+		j.done <- runSplitting(s.Run, j.rows, j.dst, b.M.Dim)
 	}
 }
 
 // runSplitting runs a batch; a batch that runs out of device memory is split
 // in two and each half retried, down to single rows.
-func runSplitting(s *Session, rows [][]int32, dst []float32, dim int) error {
-	err := s.Run(rows, dst)
+func runSplitting(run func([][]int32, []float32) error, rows [][]int32, dst []float32, dim int) error {
+	err := run(rows, dst)
 	if err == nil || len(rows) < 2 || !isOOM(err) {
 		return err
 	}
 	h := len(rows) / 2
-	if err := runSplitting(s, rows[:h], dst[:h*dim], dim); err != nil {
+	if err := runSplitting(run, rows[:h], dst[:h*dim], dim); err != nil {
 		return err
 	}
-	return runSplitting(s, rows[h:], dst[h*dim:], dim)
+	return runSplitting(run, rows[h:], dst[h*dim:], dim)
 }
 
 func isOOM(err error) bool {
