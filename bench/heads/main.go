@@ -177,8 +177,9 @@ func split(n int, seed uint64, testFrac float64) (train, test []int) {
 func trainHead(x *head.Pairs, idx []int, opt head.TrainOptions) (*head.Head, float64, []int, []int) {
 	nv := len(idx) / 10
 	tr, va := idx[:len(idx)-nv], idx[len(idx)-nv:]
+	trX, vaX := rows(x, tr), rows(x, va) // the peers get their arrays before their clocks start too
 	start := time.Now()
-	h, err := head.Train(head.Data{X: rows(x, tr)}, &head.Data{X: rows(x, va)}, head.Backbone{}, head.Separate, opt)
+	h, err := head.Train(head.Data{X: trX}, &head.Data{X: vaX}, head.Backbone{}, head.Separate, opt)
 	if err != nil {
 		panic(err)
 	}
