@@ -34,6 +34,7 @@ func main() {
 	home := flag.String("home", os.Getenv("SER_HOME"), "ser home (its feature cache must hold the HH-RLHF features: run `ser embed --data ../shared/data/hh-rlhf` once)")
 	shared := flag.String("shared", "../shared/data", "the shared data folder")
 	which := flag.String("data", "planted", "hh, uf or planted")
+	form := flag.String("features", head.Separate, "pair features: separate, joint or both (the cache must hold them: ser embed --features F)")
 	beta := flag.Float64("beta", 2.5, "planted: the teacher's sharpness")
 	clusters := flag.Int("clusters", 0, "teacher: a quality per k-means cluster of responses (0: a linear teacher)")
 	within := flag.Float64("within", 0, "teacher: weight of a linear term inside clusters")
@@ -44,7 +45,7 @@ func main() {
 	if *verbose {
 		logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 	}
-	if err := run(*home, *shared, *which, evolve.PlantOptions{Beta: *beta, Clusters: *clusters, Within: *within}, *seeds, strings.Split(*variants, ",")); err != nil {
+	if err := run(*home, *shared, *which, *form, evolve.PlantOptions{Beta: *beta, Clusters: *clusters, Within: *within}, *seeds, strings.Split(*variants, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "planted:", err)
 		os.Exit(1)
 	}
@@ -90,7 +91,7 @@ func Variant(name string, o *evolve.Options) {
 
 var logf func(string, ...any)
 
-func run(home, shared, which string, po evolve.PlantOptions, seeds int, variants []string) error {
+func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, variants []string) error {
 
 	m, err := models.Find(home, models.DefaultName)
 	if err != nil {
@@ -116,14 +117,14 @@ func run(home, shared, which string, po evolve.PlantOptions, seeds int, variants
 		return err
 	}
 	defer cc.Close()
-	x, err := head.Build(head.Separate, m, cc, pairs)
+	x, err := head.Build(form, m, cc, pairs)
 	if err != nil {
 		return err
 	}
 	if which == "planted" {
 		fmt.Printf("planted benchmark: %d HH-RLHF pairs' real features (default backbone, separate form), labels from a hidden teacher %+v; %d seeds\n", len(pairs), po, seeds)
 	} else {
-		fmt.Printf("%s: %d pairs, default backbone (separate features), published labels; %d seeds\n", which, len(pairs), seeds)
+		fmt.Printf("%s: %d pairs, default backbone (%s features), published labels; %d seeds\n", which, len(pairs), form, seeds)
 	}
 	fmt.Printf("%-12s %18s %18s %18s %18s %17s %s\n", "variant", "seed-only", "SER final (kept)", "SER last loop", "full data", "gap closed", "per seed: loop kept / loops run / loop-1 pseudo-label acc")
 	for _, v := range variants {
@@ -137,7 +138,7 @@ func run(home, shared, which string, po evolve.PlantOptions, seeds int, variants
 			}
 			o := evolve.Options{Seed: uint64(s), FullData: true}
 			Variant(v, &o)
-			rep, err := evolve.Run(set, nil, nil, head.Backbone{Name: m.Name, Fingerprint: m.Fingerprint(), Dim: m.Dim}, head.Separate, o, logf)
+			rep, err := evolve.Run(set, nil, nil, head.Backbone{Name: m.Name, Fingerprint: m.Fingerprint(), Dim: m.Dim}, form, o, logf)
 			if err != nil {
 				return err
 			}
