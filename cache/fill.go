@@ -58,24 +58,7 @@ func Fill(c *Cache, e Embedder, texts []string, opt FillOptions) (FillStats, err
 		return FillStats{}, fmt.Errorf("cache: shard %d of %d", opt.Shard, opt.Of)
 	}
 	st := FillStats{Texts: len(texts)}
-	type item struct {
-		key  Key
-		text string
-	}
-	seen := map[Key]bool{}
-	var all []item
-	missing := 0
-	for _, t := range texts {
-		k := KeyOf(c.fingerprint, t)
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		all = append(all, item{k, t})
-		if !c.Has(k) {
-			missing++
-		}
-	}
+	all, missing := c.distinct(texts)
 	st.Unique = len(all)
 	if missing == 0 {
 		st.Cached = st.Unique
@@ -162,19 +145,31 @@ func Fill(c *Cache, e Embedder, texts []string, opt FillOptions) (FillStats, err
 	return st, firstErr
 }
 
-// Missing counts the distinct texts whose vectors are not stored.
-func (c *Cache) Missing(texts []string) int {
+// keyed is a distinct text and its key.
+type keyed struct {
+	key  Key
+	text string
+}
+
+// distinct returns the texts without repeats, keyed, and how many are not stored.
+func (c *Cache) distinct(texts []string) (all []keyed, missing int) {
 	seen := map[Key]bool{}
-	n := 0
 	for _, t := range texts {
 		k := KeyOf(c.fingerprint, t)
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
+		all = append(all, keyed{k, t})
 		if !c.Has(k) {
-			n++
+			missing++
 		}
 	}
+	return all, missing
+}
+
+// Missing counts the distinct texts whose vectors are not stored.
+func (c *Cache) Missing(texts []string) int {
+	_, n := c.distinct(texts)
 	return n
 }
