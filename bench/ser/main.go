@@ -46,7 +46,7 @@ func main() {
 		logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 	}
 	if err := run(*home, *shared, *which, *form, evolve.PlantOptions{Beta: *beta, Clusters: *clusters, Within: *within}, *seeds, strings.Split(*variants, ",")); err != nil {
-		fmt.Fprintln(os.Stderr, "planted:", err)
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }

@@ -24,7 +24,7 @@ func embedCommand() *cli.Command {
 			&cli.StringFlag{Name: "model", Usage: "backbone name or folder", Value: models.DefaultName},
 			&cli.StringFlag{Name: "features", Usage: "separate, joint or both (default: the backbone's)"},
 			&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's, under the home)"},
-			&cli.StringFlag{Name: "shard", Usage: "i/N: embed only batches i, i+N, ... of the dataset's batching plan (0-based), for N machines with the same --device kind; merge with `ser cache merge`"},
+			&cli.StringFlag{Name: "shard", Usage: "i/N: embed only batches i, i+N, ... of the dataset's batching plan (0-based), for N machines with the same --device kind; merge with ser cache merge"},
 			&cli.StringFlag{Name: "out", Usage: "also write the dataset's features as a NumPy array FILE.npy [pairs, texts per pair, dim] and FILE.ids.json"},
 		),
 		Action: func(c *cli.Context) error {

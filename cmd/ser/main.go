@@ -34,9 +34,9 @@ func newApp() *cli.App {
 		Usage: "self-evolved reward learning on frozen ONNX backbones",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "home", Usage: "where backbones, the runtime and the feature cache live (default $SER_HOME, else the user cache dir + /ser)"},
-			&cli.StringFlag{Name: "ort-lib", Usage: "the ONNX Runtime library (default $ORT_LIB, else the one `ser setup` installed)"},
+			&cli.StringFlag{Name: "ort-lib", Usage: "the ONNX Runtime library (default $ORT_LIB, else the one ser setup installed)"},
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or cuda:N"},
-			&cli.IntFlag{Name: "threads", Usage: "CPU threads for the backbone (default: all cores)"},
+			&cli.IntFlag{Name: "threads", Usage: "CPU threads for the backbone", DefaultText: "all cores"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
 		},
 		Commands: []*cli.Command{
