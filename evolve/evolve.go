@@ -208,7 +208,7 @@ func Run(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string
 		var rest []int
 		testIdx, rest = stratified(labelled.Pairs, idx, opt.TestFrac, rng)
 		idx = rest
-		testSet = &Set{X: rows(labelled.X, testIdx, nil), Pairs: pick(labelled.Pairs, testIdx)}
+		testSet = &Set{X: rows(labelled.X, testIdx), Pairs: pick(labelled.Pairs, testIdx)}
 	}
 	seedIdx, poolIdx := stratified(labelled.Pairs, idx, opt.SeedFrac, rng)
 	valIdx, seedTrain := stratified(labelled.Pairs, seedIdx, opt.ValFrac, rng)
@@ -238,8 +238,8 @@ func Run(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string
 	}
 	rep.Split.Pool = len(pool)
 
-	seedData := head.Data{X: rows(labelled.X, seedTrain, nil), Margins: margins(labelled.Pairs, seedTrain)}
-	val := head.Data{X: rows(labelled.X, valIdx, nil)}
+	seedData := head.Data{X: rows(labelled.X, seedTrain), Margins: margins(labelled.Pairs, seedTrain)}
+	val := head.Data{X: rows(labelled.X, valIdx)}
 	hopt := opt.Head
 	hopt.Seed = opt.Seed
 	train := func(d head.Data, init *head.Head) (*head.Head, error) {
@@ -344,7 +344,7 @@ func Run(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string
 		if unlabelled != nil {
 			all = seedTrain
 		}
-		fh, err := train(head.Data{X: rows(labelled.X, all, nil), Margins: margins(labelled.Pairs, all)}, nil)
+		fh, err := train(head.Data{X: rows(labelled.X, all), Margins: margins(labelled.Pairs, all)}, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -376,16 +376,18 @@ func scores(h *head.Head, src *head.Pairs, pool []poolPair) (sa, sb []float64) {
 	if len(pool) == 0 {
 		return nil, nil
 	}
-	idx := make([]int, len(pool))
+	// score every row of the source in place (no copy), then read each pool
+	// pair in the order it is shown
+	ra, rb := h.Rewards(src.A), h.Rewards(src.B)
+	sa, sb = make([]float64, len(pool)), make([]float64, len(pool))
 	for i, p := range pool {
-		idx[i] = p.row
+		a, b := ra[p.row], rb[p.row]
+		if p.swap {
+			a, b = b, a
+		}
+		sa[i], sb[i] = sigmoid(a), sigmoid(b)
 	}
-	shown := rows(src, idx, pool)
-	ra, rb := h.Rewards(shown.A), h.Rewards(shown.B)
-	for i := range ra {
-		ra[i], rb[i] = sigmoid(ra[i]), sigmoid(rb[i])
-	}
-	return ra, rb
+	return sa, sb
 }
 
 // rule applies the selection rule to one pair's scores: whether it is kept,
@@ -491,17 +493,13 @@ func remove(pool []poolPair, sel []selected) []poolPair {
 	return out
 }
 
-// rows copies rows idx of x; with a pool, each row is shown in the pool's order.
-func rows(x *head.Pairs, idx []int, pool []poolPair) *head.Pairs {
+// rows copies rows idx of x.
+func rows(x *head.Pairs, idx []int) *head.Pairs {
 	_, d := x.A.Dims()
 	a, b := mat.NewDense(max(1, len(idx)), d, nil), mat.NewDense(max(1, len(idx)), d, nil)
 	for k, i := range idx {
-		ra, rb := x.A.RawRowView(i), x.B.RawRowView(i)
-		if pool != nil && pool[k].swap {
-			ra, rb = rb, ra
-		}
-		copy(a.RawRowView(k), ra)
-		copy(b.RawRowView(k), rb)
+		copy(a.RawRowView(k), x.A.RawRowView(i))
+		copy(b.RawRowView(k), x.B.RawRowView(i))
 	}
 	if len(idx) == 0 {
 		return &head.Pairs{}
