@@ -279,3 +279,12 @@ func extractDir(tgz, prefix, dst string) error {
 		return out.Close()
 	})
 }
+
+// FetchPackage returns the path of a pinned npm package's tarball under
+// home/cache/npm, fetching it with `npm pack --ignore-scripts` the first time.
+func FetchPackage(home string, p Package) (string, error) {
+	return fetch(SetupOptions{Home: home}, p, func(string, ...any) {})
+}
+
+// PackageFile returns one file of a package tarball.
+func PackageFile(tgz, name string) ([]byte, error) { return extractFile(tgz, name) }

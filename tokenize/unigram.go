@@ -3,10 +3,7 @@ package tokenize
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"unicode/utf16"
-
-	"golang.org/x/text/unicode/norm"
 )
 
 // Unigram segments text as the TF.js Universal Sentence Encoder runtime
@@ -30,7 +27,7 @@ type Unigram struct {
 	trie   map[uint64]int32
 	term   []int32 // trie node -> piece id, or -1
 	unk    int32
-	norm   []normStep
+	norm   normalizer // nil: none
 }
 
 // NewUnigram builds the segmenter from pieces and scores indexed by id; ids in
@@ -77,9 +74,9 @@ type tokenizerFile struct {
 	} `json:"model"`
 }
 
-// LoadUnigram reads a tokenizer.json whose model is Unigram and whose
-// normalizer uses only NFKC, NFC, Replace (of a string), Prepend, Lowercase
-// and Sequence; a pre-tokenizer is not supported (use HF for those files).
+// LoadUnigram reads a tokenizer.json whose model is Unigram, with any
+// normalizer HF supports except a Replace by regular expression; a
+// pre-tokenizer is not supported (use HF for those files).
 func LoadUnigram(path string) (*Unigram, error) {
 	var f tokenizerFile
 	if err := readJSON(path, &f); err != nil {
@@ -91,9 +88,12 @@ func LoadUnigram(path string) (*Unigram, error) {
 	if len(f.PreTokenizer) > 0 && string(f.PreTokenizer) != "null" {
 		return nil, fmt.Errorf("%s: pre_tokenizer is set; the unigram tokenizer segments whole texts (use kind hf)", path)
 	}
-	steps, err := parseNormalizer(f.Normalizer)
+	steps, err := parseNormalizer(f.Normalizer, "normalizer")
 	if err != nil {
-		return nil, fmt.Errorf("%s: normalizer: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if usesRegex(steps) {
+		return nil, fmt.Errorf("%s: normalizer: a Replace by regular expression is not supported by the unigram tokenizer (use kind hf)", path)
 	}
 	pieces := make([]string, len(f.Model.Vocab))
 	scores := make([]float64, len(f.Model.Vocab))
@@ -127,8 +127,8 @@ func (u *Unigram) Encode(text string) ([]int32, error) {
 }
 
 func (u *Unigram) normalize(text string) []rune {
-	for _, s := range u.norm {
-		text = s(text)
+	if u.norm != nil {
+		text, _, _ = u.norm.normalize(text) // only regular expressions fail, and LoadUnigram refuses them
 	}
 	return []rune(text)
 }
@@ -181,56 +181,17 @@ func (u *Unigram) EncodeRunes(sym []rune) []int32 {
 	return out
 }
 
-type normStep func(string) string
-
-// parseNormalizer interprets the normalizer section of a tokenizer.json.
-func parseNormalizer(raw json.RawMessage) ([]normStep, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var n struct {
-		Type        string            `json:"type"`
-		Normalizers []json.RawMessage `json:"normalizers"`
-		Pattern     struct {
-			String *string `json:"String"`
-		} `json:"pattern"`
-		Content string `json:"content"`
-		Prepend string `json:"prepend"`
-	}
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return nil, err
-	}
-	switch n.Type {
-	case "Sequence":
-		var steps []normStep
-		for _, sub := range n.Normalizers {
-			s, err := parseNormalizer(sub)
-			if err != nil {
-				return nil, err
+func usesRegex(n normalizer) bool {
+	switch x := n.(type) {
+	case seqNormalizer:
+		for _, y := range x {
+			if usesRegex(y) {
+				return true
 			}
-			steps = append(steps, s...)
 		}
-		return steps, nil
-	case "NFKC":
-		return []normStep{norm.NFKC.String}, nil
-	case "NFC":
-		return []normStep{norm.NFC.String}, nil
-	case "Lowercase":
-		return []normStep{strings.ToLower}, nil
-	case "Replace":
-		if n.Pattern.String == nil {
-			return nil, fmt.Errorf("Replace supports only a String pattern")
-		}
-		old, repl := *n.Pattern.String, n.Content
-		return []normStep{func(s string) string { return strings.ReplaceAll(s, old, repl) }}, nil
-	case "Prepend":
-		p := n.Prepend
-		return []normStep{func(s string) string {
-			if s == "" {
-				return s
-			}
-			return p + s
-		}}, nil
+	case replace:
+		_, ok := x.m.(regex)
+		return ok
 	}
-	return nil, fmt.Errorf("normalizer type %q is not supported by the unigram tokenizer", n.Type)
+	return false
 }

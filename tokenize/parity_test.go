@@ -1,0 +1,137 @@
+package tokenize_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ser-rl/ser/internal/corpus"
+	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/tokenize"
+)
+
+// parityFixture is tokenize/testdata/hf-parity.json, written by
+// tokenize/reference/parity.js with Hugging Face tokenizers.
+type parityFixture struct {
+	Reference    string `json:"reference"`
+	CorpusSHA256 string `json:"corpus_sha256"`
+	Texts        int    `json:"texts"`
+	Tokenizers   map[string]struct {
+		FileSHA256 string   `json:"file_sha256"`
+		IDs        []string `json:"ids"`
+		Counts     []int    `json:"counts"`
+	} `json:"tokenizers"`
+}
+
+func hashIDs(ids []int32) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(int(id)))
+	}
+	s := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(s[:])[:16]
+}
+
+// parityCorpus returns the corpus of the fixture, checking that it is the
+// one the fixture was made from.
+func parityCorpus(t *testing.T) ([]corpus.Text, *parityFixture) {
+	t.Helper()
+	texts, err := corpus.All(testenv.SharedData(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "hf-parity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx parityFixture
+	if err := json.Unmarshal(raw, &fx); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := corpus.WriteJSONL(&buf, texts); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	if got := hex.EncodeToString(sum[:]); got != fx.CorpusSHA256 || len(texts) != fx.Texts {
+		t.Fatalf("the corpus (%d texts, sha256 %s) is not the one the fixture was made from (%d texts, %s): regenerate it (tokenize/reference/parity.js)", len(texts), got, fx.Texts, fx.CorpusSHA256)
+	}
+	return texts, &fx
+}
+
+// TestHFParity encodes the whole parity corpus (3,200 texts from the shared
+// data and the adversarial set) with every family's real tokenizer.json and
+// requires the ids of Hugging Face tokenizers on every text.
+func TestHFParity(t *testing.T) {
+	texts, fx := parityCorpus(t)
+	for _, fam := range testenv.TokenizerFamilies {
+		t.Run(fam.Name, func(t *testing.T) {
+			want, ok := fx.Tokenizers[fam.Name]
+			if !ok {
+				t.Fatalf("the fixture has no %s", fam.Name)
+			}
+			path := testenv.TokenizerFile(t, fam.Name)
+			if sum := fileSHA(t, path); sum != want.FileSHA256 {
+				t.Fatalf("%s has sha256 %s; the fixture was made from %s", path, sum, want.FileSHA256)
+			}
+			tk, err := tokenize.LoadHF(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([][]int32, len(texts))
+			errs := make([]error, len(texts))
+			var wg sync.WaitGroup
+			workers := runtime.NumCPU()
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for i := w; i < len(texts); i += workers {
+						got[i], errs[i] = tk.Encode(texts[i].Text)
+					}
+				}(w)
+			}
+			wg.Wait()
+			equal, shown := 0, 0
+			for i, text := range texts {
+				if errs[i] == nil && hashIDs(got[i]) == want.IDs[i] {
+					equal++
+					continue
+				}
+				if shown < 5 {
+					shown++
+					t.Errorf("%s: %s (%.60q): %d ids, reference %d; err %v\n  ser: %v", fam.Name, text.Source, text.Text, len(got[i]), want.Counts[i], errs[i], head(got[i], 40))
+				}
+			}
+			t.Logf("%s: ids equal on %d of %d texts", fam.Name, equal, len(texts))
+		})
+	}
+}
+
+func head(ids []int32, n int) string {
+	if len(ids) <= n {
+		return fmt.Sprint(ids)
+	}
+	return fmt.Sprint(ids[:n]) + "..."
+}
+
+func fileSHA(t *testing.T, path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(raw)
+	return hex.EncodeToString(s[:])
+}
