@@ -48,7 +48,7 @@ type bpe struct {
 	vocab   map[string]int32 // raw mode: keys decoded to bytes
 	other   map[string]int32 // raw mode: vocabulary keys outside the byte alphabet
 	size    int
-	merges  map[uint64]merge
+	merges  pairTable
 	unk     int32 // -1: none, or not in the vocabulary
 	hasUnk  bool  // unk_token is set
 	unkName string
@@ -59,14 +59,13 @@ type bpe struct {
 	// and byteID holds each byte's single-character token.
 	raw          bool
 	byteID       [256]int32
+	cuts         []cut // where words can be cut before merging (char mode)
 	byteFallback bool
 	fallbackID   [256]int32 // <0xXX> pieces, -1 where missing
 	ignoreMerges bool
 	cache        wordCache
 	words        sync.Pool // *bpeWord
 }
-
-type merge struct{ rank, id int32 }
 
 func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
 
@@ -110,7 +109,7 @@ func parseBPE(raw json.RawMessage, where string, byteLevel bool) (*bpe, error) {
 	if f.Suffix != nil {
 		b.suffix = *f.Suffix
 	}
-	b.merges = make(map[uint64]merge, len(pairs))
+	b.merges.init(len(pairs))
 	for i, p := range pairs {
 		a, ok := f.Vocab[p[0]]
 		if !ok {
@@ -131,7 +130,7 @@ func parseBPE(raw json.RawMessage, where string, byteLevel bool) (*bpe, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: merges[%d]: the merged token %q is not in the vocabulary", where, i, p[0]+second)
 		}
-		b.merges[pairKey(a, c)] = merge{rank: int32(i), id: id}
+		b.merges.put(pairKey(a, c), int32(i), id)
 	}
 	if f.UnkToken != nil {
 		b.hasUnk, b.unkName = true, *f.UnkToken
@@ -165,6 +164,9 @@ func parseBPE(raw json.RawMessage, where string, byteLevel bool) (*bpe, error) {
 		}
 	} else {
 		b.vocab = f.Vocab
+		if b.unk < 0 || !mergesTouch(b.merges, b.unk) {
+			b.cuts = findCuts(f.Vocab, pairs, b.prefix, b.suffix)
+		}
 	}
 	return b, nil
 }
@@ -202,6 +204,16 @@ func parseMerges(raw json.RawMessage, where string) ([][2]string, error) {
 	return pairs, nil
 }
 
+// mergesTouch reports whether some merge has id on one of its sides.
+func mergesTouch(t pairTable, id int32) bool {
+	for _, k := range t.keys {
+		if k != 0 && (int32(uint32((k-1)>>32)) == id || int32(uint32(k-1)) == id) {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *bpe) vocabSize() int { return b.size }
 
 func (b *bpe) tokenID(token string) (int32, bool) {
@@ -229,6 +241,82 @@ func (b *bpe) tokenize(word string, dst []int32) ([]int32, error) {
 			return append(dst, id), nil
 		}
 	}
+	if len(b.cuts) == 0 {
+		return b.segment(word, dst)
+	}
+	// Cut the word where no merge can ever join its two sides, and merge the
+	// parts on their own: the same ids, and parts short enough to cache.
+	start, prev := 0, rune(-1)
+	var err error
+	for i, r := range word {
+		if i > start && b.cutBefore(prev, r) {
+			if dst, err = b.segment(word[start:i], dst); err != nil {
+				return dst, err
+			}
+			start = i
+		}
+		prev = r
+	}
+	return b.segment(word[start:], dst)
+}
+
+// cutBefore reports whether a word may be cut between characters a and r.
+func (b *bpe) cutBefore(a, r rune) bool {
+	for _, c := range b.cuts {
+		if c.at == r {
+			return !c.after[a]
+		}
+	}
+	return false
+}
+
+// cut is a character before which a word can be cut unless the character
+// before it is in after: no vocabulary entry holds r preceded by any other.
+type cut struct {
+	at    rune
+	after map[rune]bool
+}
+
+// findCuts returns the cut characters of a vocabulary: ▁ (SentencePiece's
+// space), space and newline, where each is a token of its own. A cut is only
+// exact when every token's text is the text it covers: no continuing prefix
+// or end-of-word suffix, no merge of a byte-fallback or unknown piece.
+func findCuts(vocab map[string]int32, pairs [][2]string, prefix, suffix string) []cut {
+	if prefix != "" || suffix != "" {
+		return nil
+	}
+	for _, p := range pairs {
+		for _, t := range p {
+			if len(t) == 6 && strings.HasPrefix(t, "<0x") && strings.HasSuffix(t, ">") {
+				return nil
+			}
+		}
+	}
+	var cuts []cut
+	for _, r := range []rune{'\u2581', ' ', '\n'} {
+		if _, ok := vocab[string(r)]; ok {
+			cuts = append(cuts, cut{at: r, after: map[rune]bool{}})
+		}
+	}
+	if len(cuts) == 0 {
+		return nil
+	}
+	for tok := range vocab {
+		prev := rune(-1)
+		for _, r := range tok {
+			for _, c := range cuts {
+				if c.at == r && prev >= 0 {
+					c.after[prev] = true
+				}
+			}
+			prev = r
+		}
+	}
+	return cuts
+}
+
+// segment is the BPE of one word or part of a word.
+func (b *bpe) segment(word string, dst []int32) ([]int32, error) {
 	if ids, ok := b.cache.get(word); ok {
 		return append(dst, ids...), nil
 	}
@@ -237,7 +325,7 @@ func (b *bpe) tokenize(word string, dst []int32) ([]int32, error) {
 	if err := b.symbols(w, word); err != nil {
 		return dst, err
 	}
-	w.mergeAll(b.merges)
+	w.mergeAll(&b.merges)
 	n := len(dst)
 	for i := int32(0); len(w.sym) > 0 && i >= 0; i = w.sym[i].next {
 		dst = append(dst, w.sym[i].id)
@@ -344,7 +432,7 @@ func (b *bpe) flushUnk(w *bpeWord) {
 // queue of candidate merges.
 type bpeWord struct {
 	sym        []bpeSymbol
-	queue      []mergeItem
+	queue      []uint64 // rank<<32 | position: the order HF's queue pops in
 	pendingUnk bool
 }
 
@@ -353,8 +441,6 @@ type bpeSymbol struct {
 	prev, next int32 // -1 at the ends
 	gone       bool  // merged into the symbol on its left
 }
-
-type mergeItem struct{ rank, pos, id int32 }
 
 func (w *bpeWord) reset() {
 	w.sym = w.sym[:0]
@@ -372,80 +458,154 @@ func (w *bpeWord) add(id int32) {
 
 // mergeAll applies merges as HF's Word::merge_all does, without dropout: a
 // queue ordered by rank, then position; an entry whose pair has changed since
-// it was queued is skipped. It then unlinks the merged symbols: sym[0] starts
-// the list.
-func (w *bpeWord) mergeAll(merges map[uint64]merge) {
+// it was queued is skipped (its rank names the merge, and so the id it makes).
+// It then leaves the merged symbols unlinked: sym[0] starts the list.
+func (w *bpeWord) mergeAll(merges *pairTable) {
 	s := w.sym
+	q := w.queue[:0]
 	for i := 0; i+1 < len(s); i++ {
-		if m, ok := merges[pairKey(s[i].id, s[i+1].id)]; ok {
-			w.push(mergeItem{m.rank, int32(i), m.id})
+		if rank, _, ok := merges.get(pairKey(s[i].id, s[i+1].id)); ok {
+			q = append(q, uint64(rank)<<32|uint64(i))
 		}
 	}
-	for len(w.queue) > 0 {
-		top := w.pop()
-		cur := &s[top.pos]
+	heapify(q)
+	for len(q) > 0 {
+		top := q[0]
+		q = popMin(q)
+		rank, pos := int32(top>>32), int32(uint32(top))
+		cur := &s[pos]
 		if cur.gone || cur.next < 0 {
 			continue
 		}
 		right := s[cur.next]
-		if m, ok := merges[pairKey(cur.id, right.id)]; !ok || m.id != top.id {
+		_, id, ok := merges.get(pairKey(cur.id, right.id))
+		if !ok || id != merges.ids[rank] {
 			continue
 		}
 		s[cur.next].gone = true
-		cur.id = top.id
+		cur.id = id
 		cur.next = right.next
 		if right.next >= 0 {
-			s[right.next].prev = top.pos
+			s[right.next].prev = pos
 		}
 		if cur.prev >= 0 {
-			if m, ok := merges[pairKey(s[cur.prev].id, cur.id)]; ok {
-				w.push(mergeItem{m.rank, cur.prev, m.id})
+			if r, _, ok := merges.get(pairKey(s[cur.prev].id, cur.id)); ok {
+				q = pushMin(q, uint64(r)<<32|uint64(uint32(cur.prev)))
 			}
 		}
 		if cur.next >= 0 {
-			if m, ok := merges[pairKey(cur.id, s[cur.next].id)]; ok {
-				w.push(mergeItem{m.rank, top.pos, m.id})
+			if r, _, ok := merges.get(pairKey(cur.id, s[cur.next].id)); ok {
+				q = pushMin(q, uint64(r)<<32|uint64(uint32(pos)))
 			}
 		}
 	}
-}
-
-func less(a, b mergeItem) bool { return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos) }
-
-func (w *bpeWord) push(x mergeItem) {
-	q := append(w.queue, x)
-	i := len(q) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !less(q[i], q[p]) {
-			break
-		}
-		q[i], q[p] = q[p], q[i]
-		i = p
-	}
 	w.queue = q
 }
 
-func (w *bpeWord) pop() mergeItem {
-	q := w.queue
-	top := q[0]
+// A 4-ary min-heap of uint64: shallower than a binary one, as HF's.
+
+func heapify(q []uint64) {
+	if len(q) < 2 {
+		return
+	}
+	for i := (len(q) - 2) / 4; i >= 0; i-- {
+		down(q, i)
+	}
+}
+
+func pushMin(q []uint64, x uint64) []uint64 {
+	q = append(q, x)
+	i := len(q) - 1
+	for i > 0 {
+		p := (i - 1) / 4
+		if q[p] <= x {
+			break
+		}
+		q[i] = q[p]
+		i = p
+	}
+	q[i] = x
+	return q
+}
+
+func popMin(q []uint64) []uint64 {
 	n := len(q) - 1
 	q[0] = q[n]
 	q = q[:n]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && less(q[l], q[m]) {
-			m = l
-		}
-		if r < n && less(q[r], q[m]) {
-			m = r
-		}
-		if m == i {
+	if n > 1 {
+		down(q, 0)
+	}
+	return q
+}
+
+func down(q []uint64, i int) {
+	n := len(q)
+	x := q[i]
+	for {
+		c := 4*i + 1
+		if c >= n {
 			break
 		}
-		q[i], q[m] = q[m], q[i]
+		m := c
+		for k := c + 1; k < c+4 && k < n; k++ {
+			if q[k] < q[m] {
+				m = k
+			}
+		}
+		if q[m] >= x {
+			break
+		}
+		q[i] = q[m]
 		i = m
 	}
-	w.queue = q
-	return top
+	q[i] = x
+}
+
+// pairTable maps a pair of ids to the rank of its merge and the id it makes:
+// open addressing with linear probing, faster than a map for the lookups
+// that dominate long words. Later merges of the same pair replace earlier
+// ones, as in HF.
+type pairTable struct {
+	keys  []uint64 // pairKey+1; 0 is empty
+	ranks []int32
+	mask  uint64
+	ids   []int32 // rank -> the merged id
+}
+
+func (t *pairTable) init(n int) {
+	size := 16
+	for size < 2*n {
+		size *= 2
+	}
+	t.keys = make([]uint64, size)
+	t.ranks = make([]int32, size)
+	t.mask = uint64(size - 1)
+	t.ids = make([]int32, n)
+}
+
+func (t *pairTable) slot(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> 20 & t.mask }
+
+func (t *pairTable) put(key uint64, rank, id int32) {
+	t.ids[rank] = id
+	for i := t.slot(key); ; i = (i + 1) & t.mask {
+		if t.keys[i] == 0 || t.keys[i] == key+1 {
+			t.keys[i], t.ranks[i] = key+1, rank
+			return
+		}
+	}
+}
+
+func (t *pairTable) get(key uint64) (rank, id int32, ok bool) {
+	if len(t.keys) == 0 {
+		return 0, 0, false
+	}
+	for i := t.slot(key); ; i = (i + 1) & t.mask {
+		switch t.keys[i] {
+		case key + 1:
+			r := t.ranks[i]
+			return r, t.ids[r], true
+		case 0:
+			return 0, 0, false
+		}
+	}
 }
