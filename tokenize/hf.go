@@ -39,7 +39,7 @@ type HF struct {
 // Limits on what a tokenizer.json may ask for, so that a hostile file fails
 // at load instead of exhausting memory later.
 const (
-	maxTokenizerFile = 1 << 30 // bytes of tokenizer.json
+	maxTokenizerFile = 256 << 20 // bytes of tokenizer.json (the largest real ones are about 35 MB)
 	maxVocab         = 1 << 24 // entries of a vocabulary
 )
 

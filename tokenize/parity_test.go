@@ -44,15 +44,11 @@ func hashIDs(ids []int32) string {
 	return hex.EncodeToString(s[:])[:16]
 }
 
-// parityCorpus returns the corpus of the fixture, checking that it is the
-// one the fixture was made from.
-func parityCorpus(t *testing.T) ([]corpus.Text, *parityFixture) {
+// loadFixture reads a parity fixture and checks that texts are the corpus it
+// was made from.
+func loadFixture(t *testing.T, name string, texts []corpus.Text) *parityFixture {
 	t.Helper()
-	texts, err := corpus.All(testenv.SharedData(t, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join("testdata", "hf-parity.json"))
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,58 +62,87 @@ func parityCorpus(t *testing.T) ([]corpus.Text, *parityFixture) {
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	if got := hex.EncodeToString(sum[:]); got != fx.CorpusSHA256 || len(texts) != fx.Texts {
-		t.Fatalf("the corpus (%d texts, sha256 %s) is not the one the fixture was made from (%d texts, %s): regenerate it (tokenize/reference/parity.js)", len(texts), got, fx.Texts, fx.CorpusSHA256)
+		t.Fatalf("the corpus (%d texts, sha256 %s) is not the one %s was made from (%d texts, %s): regenerate it (tokenize/reference/parity.js)", len(texts), got, name, fx.Texts, fx.CorpusSHA256)
 	}
-	return texts, &fx
+	return &fx
 }
 
 // TestHFParity encodes the whole parity corpus (3,200 texts from the shared
 // data and the adversarial set) with every family's real tokenizer.json and
 // requires the ids of Hugging Face tokenizers on every text.
 func TestHFParity(t *testing.T) {
-	texts, fx := parityCorpus(t)
+	texts, err := corpus.All(testenv.SharedData(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := loadFixture(t, "hf-parity.json", texts)
 	for _, fam := range testenv.TokenizerFamilies {
 		t.Run(fam.Name, func(t *testing.T) {
-			want, ok := fx.Tokenizers[fam.Name]
-			if !ok {
-				t.Fatalf("the fixture has no %s", fam.Name)
-			}
-			path := testenv.TokenizerFile(t, fam.Name)
-			if sum := fileSHA(t, path); sum != want.FileSHA256 {
-				t.Fatalf("%s has sha256 %s; the fixture was made from %s", path, sum, want.FileSHA256)
-			}
-			tk, err := tokenize.LoadHF(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := make([][]int32, len(texts))
-			errs := make([]error, len(texts))
-			var wg sync.WaitGroup
-			workers := runtime.NumCPU()
-			for w := 0; w < workers; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					for i := w; i < len(texts); i += workers {
-						got[i], errs[i] = tk.Encode(texts[i].Text)
-					}
-				}(w)
-			}
-			wg.Wait()
-			equal, shown := 0, 0
-			for i, text := range texts {
-				if errs[i] == nil && hashIDs(got[i]) == want.IDs[i] {
-					equal++
-					continue
-				}
-				if shown < 5 {
-					shown++
-					t.Errorf("%s: %s (%.60q): %d ids, reference %d; err %v\n  ser: %v", fam.Name, text.Source, text.Text, len(got[i]), want.Counts[i], errs[i], head(got[i], 40))
-				}
-			}
-			t.Logf("%s: ids equal on %d of %d texts", fam.Name, equal, len(texts))
+			checkParity(t, fx, fam.Name, testenv.TokenizerFile(t, fam.Name), texts)
 		})
 	}
+}
+
+// TestHFVariants does the same for the variants: real tokenizers with other
+// normalizers, pre-tokenizers, added-token flags, post-processors,
+// truncation and unknown handling, on 60 shared texts and the adversarial set.
+func TestHFVariants(t *testing.T) {
+	texts, err := corpus.Variants(testenv.SharedData(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := loadFixture(t, "hf-variants.json", texts)
+	for _, fam := range testenv.TokenizerFamilies {
+		testenv.TokenizerDir(t, fam.Name) // fetched, or the test skips
+	}
+	specs, err := testenv.WriteTokenizerVariants(testenv.Home(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range specs {
+		name, path, _ := strings.Cut(spec, "=")
+		t.Run(name, func(t *testing.T) { checkParity(t, fx, name, path, texts) })
+	}
+}
+
+func checkParity(t *testing.T, fx *parityFixture, name, path string, texts []corpus.Text) {
+	want, ok := fx.Tokenizers[name]
+	if !ok {
+		t.Fatalf("the fixture has no %s", name)
+	}
+	if sum := fileSHA(t, path); sum != want.FileSHA256 {
+		t.Fatalf("%s has sha256 %s; the fixture was made from %s", path, sum, want.FileSHA256)
+	}
+	tk, err := tokenize.LoadHF(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([][]int32, len(texts))
+	errs := make([]error, len(texts))
+	var wg sync.WaitGroup
+	workers := runtime.NumCPU()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(texts); i += workers {
+				got[i], errs[i] = tk.Encode(texts[i].Text)
+			}
+		}(w)
+	}
+	wg.Wait()
+	equal, shown := 0, 0
+	for i, text := range texts {
+		if errs[i] == nil && hashIDs(got[i]) == want.IDs[i] {
+			equal++
+			continue
+		}
+		if shown < 5 {
+			shown++
+			t.Errorf("%s: %s (%.60q): %d ids, reference %d; err %v\n  ser: %v", name, text.Source, text.Text, len(got[i]), want.Counts[i], errs[i], head(got[i], 40))
+		}
+	}
+	t.Logf("%s: ids equal on %d of %d texts", name, equal, len(texts))
 }
 
 func head(ids []int32, n int) string {
@@ -126,7 +151,6 @@ func head(ids []int32, n int) string {
 	}
 	return fmt.Sprint(ids[:n]) + "..."
 }
-
 func fileSHA(t *testing.T, path string) string {
 	raw, err := os.ReadFile(path)
 	if err != nil {

@@ -40,6 +40,7 @@ func main() {
 	shared := flag.String("shared", "../shared/data", "the shared data folder")
 	dump := flag.String("dump-corpus", "", "write the parity corpus as JSONL to this file, fetch every family's tokenizer files and print their paths, and stop")
 	home := flag.String("home", os.Getenv("SER_HOME"), "ser home (tokenizer files are fetched under it)")
+	variants := flag.String("dump-variants", "", "write the variants' corpus as JSONL to this file, write the variants' tokenizer.json files and print their paths, and stop")
 	reps := flag.Int("reps", 3, "warm passes per measurement (the fastest is reported)")
 	only := flag.String("families", "", "comma-separated families (default: all)")
 	peer := flag.Bool("peer", true, "run the Hugging Face peer (tokenize/reference; npm ci first)")
@@ -62,6 +63,23 @@ func main() {
 			fail(err)
 		}
 		specs = append(specs, fam.Name+"="+filepath.Join(dir, "tokenizer.json"))
+	}
+	if *variants != "" {
+		vt, err := corpus.Variants(*shared)
+		if err != nil {
+			fail(err)
+		}
+		if err := writeCorpus(*variants, vt); err != nil {
+			fail(err)
+		}
+		vs, err := testenv.WriteTokenizerVariants(*home)
+		if err != nil {
+			fail(err)
+		}
+		for _, s := range vs {
+			fmt.Println(s)
+		}
+		return
 	}
 	if *dump != "" {
 		if err := writeCorpus(*dump, texts); err != nil {

@@ -191,6 +191,16 @@ func long(n int) string {
 	return b.String()
 }
 
+// Variants is the corpus of the tokenizer variants: the first 60 shared
+// texts and the adversarial set.
+func Variants(dataDir string) ([]Text, error) {
+	shared, err := Shared(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return append(shared[:60:60], Adversarial()...), nil
+}
+
 // All returns Shared followed by Adversarial.
 func All(dataDir string) ([]Text, error) {
 	shared, err := Shared(dataDir)

@@ -1,0 +1,34 @@
+package tokenize
+
+import "time"
+
+// SetRegexTimeout changes the limit on one search of a general regular
+// expression, for the test of a pattern that backtracks without end.
+func SetRegexTimeout(d time.Duration) func() {
+	old := regexTimeout
+	regexTimeout = d
+	return func() { regexTimeout = old }
+}
+
+// SplitKnown and SplitRegexp2 split s with a known pattern's hand-written
+// matcher and with regexp2 running the same pattern.
+func SplitKnown(pattern, s string) []string { return collect(knownSplitter(pattern), s) }
+
+func SplitRegexp2(pattern, s string) []string {
+	m, err := pattern2regex(pattern)
+	if err != nil {
+		panic(err)
+	}
+	return collect(m, s)
+}
+
+func collect(m matcher, s string) []string {
+	var out []string
+	if err := m.each(s, func(start, end int) error { out = append(out, s[start:end]); return nil }); err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// KnownPatterns are the patterns with hand-written matchers.
+var KnownPatterns = []string{patGPT2, patCL100K, patQwen}
