@@ -40,7 +40,7 @@ type HF struct {
 // at load instead of exhausting memory later.
 const (
 	maxTokenizerFile = 256 << 20 // bytes of tokenizer.json (the largest real ones are about 35 MB)
-	maxVocab         = 1 << 24 // entries of a vocabulary
+	maxVocab         = 1 << 24   // entries of a vocabulary
 )
 
 // LoadHF reads a tokenizer.json.
