@@ -71,9 +71,18 @@ type Cache struct {
 	Corrupt int // records left out because their checksum failed
 }
 
-// File is the cache file for a backbone under dir.
-func File(dir, name, fingerprint string) string {
-	return filepath.Join(dir, name+"-"+fingerprint+".feat")
+// File is the cache file for a backbone under dir, named by its
+// fingerprint alone (a backbone's name is the user's, and must not choose
+// where files go). A file that an older ser named NAME-FINGERPRINT.feat is
+// renamed to it.
+func File(dir, fingerprint string) string {
+	path := filepath.Join(dir, fingerprint+".feat")
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		if old, _ := filepath.Glob(filepath.Join(dir, "*-"+fingerprint+".feat")); len(old) == 1 {
+			os.Rename(old[0], path)
+		}
+	}
+	return path
 }
 
 // Open opens (creating, when writable) the cache file at path. A writable

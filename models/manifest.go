@@ -114,15 +114,67 @@ func (m *Manifest) FormatPair(prompt, response string) string {
 	return strings.NewReplacer("{prompt}", prompt, "{response}", response).Replace(t)
 }
 
-// Validate checks that the manifest's settings are known and its files named.
+// MaxDim bounds a backbone's feature width (the largest LLMs have 16,384).
+const MaxDim = 1 << 16
+
+// CheckName reports whether name can name a backbone: a folder under the
+// home, so letters, digits, '.', '_' and '-', not starting with '.'.
+func CheckName(name string) error {
+	if name == "" {
+		return errors.New("empty")
+	}
+	if len(name) > 100 {
+		return fmt.Errorf("%d bytes; at most 100", len(name))
+	}
+	if name[0] == '.' {
+		return fmt.Errorf("%q starts with '.'", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("%q has %q; use letters, digits, '.', '_' and '-'", name, r)
+		}
+	}
+	return nil
+}
+
+// checkFileName reports whether a manifest's file name stays inside the
+// backbone's folder: a relative path with no "..", no absolute path.
+func checkFileName(name string) error {
+	if name == "" {
+		return errors.New("empty")
+	}
+	if !filepath.IsLocal(name) || strings.ContainsRune(name, '\\') {
+		return fmt.Errorf("%q is not a path inside the backbone folder", name)
+	}
+	return nil
+}
+
+// Validate checks that the manifest's settings are known and its files named
+// inside its folder.
 func (m *Manifest) Validate() error {
 	where := "manifest " + m.Name
 	if m.Dir != "" {
 		where = filepath.Join(m.Dir, "manifest.json")
 	}
 	bad := func(field, why string) error { return fmt.Errorf("%s: field %s: %s", where, field, why) }
-	if m.Name == "" {
-		return bad("name", "empty")
+	if err := CheckName(m.Name); err != nil {
+		return bad("name", err.Error())
+	}
+	seen := map[string]bool{}
+	for i, f := range m.Files {
+		if err := checkFileName(f.Name); err != nil {
+			return bad(fmt.Sprintf("files[%d].name", i), err.Error())
+		}
+		if seen[filepath.Clean(f.Name)] {
+			return bad(fmt.Sprintf("files[%d].name", i), fmt.Sprintf("%q is listed twice", f.Name))
+		}
+		seen[filepath.Clean(f.Name)] = true
+		if len(f.SHA256) != 64 || strings.Trim(f.SHA256, "0123456789abcdef") != "" {
+			return bad(fmt.Sprintf("files[%d].sha256", i), fmt.Sprintf("%q is not a sha256 in lower-case hex", f.SHA256))
+		}
+		if f.Size < 0 {
+			return bad(fmt.Sprintf("files[%d].size", i), "negative")
+		}
 	}
 	switch m.Input {
 	case InputSparse, InputDense:
@@ -149,18 +201,23 @@ func (m *Manifest) Validate() error {
 	default:
 		return bad("features", fmt.Sprintf("%q is not separate, joint or both", m.Features))
 	}
-	if m.Dim <= 0 {
-		return bad("dim", "must be positive")
+	if m.Dim <= 0 || m.Dim > MaxDim {
+		return bad("dim", fmt.Sprintf("%d is not in 1..%d", m.Dim, MaxDim))
+	}
+	if m.PadID < 0 {
+		return bad("pad_id", fmt.Sprintf("%d is negative", m.PadID))
+	}
+	if m.MaxTokens < 0 {
+		return bad("max_tokens", fmt.Sprintf("%d is negative (0 means no cap)", m.MaxTokens))
 	}
 	if m.Output == "" {
 		return bad("output", "empty")
 	}
-	for _, name := range []string{m.Model, m.Tokenizer} {
-		found := false
-		for _, f := range m.Files {
-			found = found || f.Name == name
+	for field, name := range map[string]string{"model": m.Model, "tokenizer": m.Tokenizer} {
+		if err := checkFileName(name); err != nil {
+			return bad(field, err.Error())
 		}
-		if !found {
+		if !seen[filepath.Clean(name)] {
 			return bad("files", fmt.Sprintf("does not list %q", name))
 		}
 	}
@@ -196,30 +253,24 @@ func WriteManifest(m *Manifest) error {
 	return atomic.WriteFile(filepath.Join(m.Dir, "manifest.json"), append(raw, '\n'))
 }
 
-// Verify checks every file's checksum.
-func (m *Manifest) Verify() error {
-	for _, f := range m.Files {
-		sum, _, err := FileSHA256(m.Path(f.Name))
-		if err != nil {
-			return fmt.Errorf("backbone %s: %w", m.Name, err)
-		}
-		if sum != f.SHA256 {
-			return fmt.Errorf("backbone %s: %s has sha256 %s, the manifest says %s (reinstall with ser setup --force)", m.Name, m.Path(f.Name), sum, f.SHA256)
-		}
-	}
-	return nil
-}
+// Verify hashes every file and checks it against its checksum, and checks
+// that the model's external-data files are all listed.
+func (m *Manifest) Verify() error { return m.verify(nil) }
 
 // ErrNotInstalled is returned by Find for a backbone that is not installed.
 var ErrNotInstalled = errors.New("not installed")
 
-// Find resolves a backbone by name (under home/models) or by folder path.
-func Find(home, nameOrDir string) (*Manifest, error) {
+// Locate resolves a backbone by name (under home/models) or by folder path
+// and reads its manifest, without checking its files.
+func Locate(home, nameOrDir string) (*Manifest, error) {
 	if nameOrDir == "" {
 		nameOrDir = DefaultName
 	}
 	dir := nameOrDir
 	if !strings.ContainsRune(nameOrDir, os.PathSeparator) && !strings.HasPrefix(nameOrDir, ".") {
+		if err := CheckName(nameOrDir); err != nil {
+			return nil, fmt.Errorf("backbone %q: %v (or give a folder path)", nameOrDir, err)
+		}
 		dir = filepath.Join(home, "models", nameOrDir)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
@@ -229,6 +280,23 @@ func Find(home, nameOrDir string) (*Manifest, error) {
 		return nil, fmt.Errorf("backbone %q: %w (no %s)", nameOrDir, ErrNotInstalled, filepath.Join(dir, "manifest.json"))
 	}
 	return ReadManifest(dir)
+}
+
+// Find is Locate, then the files checked: each must be a regular file inside
+// the folder with its listed sha256, and the model's external-data files must
+// be listed. A file is hashed the first time and again whenever its size or
+// modification time changes; stamps under home/cache/stamps remember the rest.
+func Find(home, nameOrDir string) (*Manifest, error) {
+	m, err := Locate(home, nameOrDir)
+	if err != nil {
+		return nil, err
+	}
+	st := loadStamps(filepath.Join(home, "cache", "stamps"), m.Dir)
+	if err := m.verify(st); err != nil {
+		return nil, err
+	}
+	st.save()
+	return m, nil
 }
 
 // Entry is one row of List.

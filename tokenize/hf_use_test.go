@@ -9,11 +9,11 @@ import (
 	"github.com/ser-rl/ser/tokenize"
 )
 
-// TestHFLoadsUSETokenizer checks that github.com/sugarme/tokenizer loads the
-// tokenizer.json that setup writes for the default backbone, and that its
-// generic Unigram agrees with the reference on ordinary text. It does not on
-// every text (its Viterbi breaks ties and merges unknowns its own way), which
-// is why the default backbone uses tokenize.Unigram.
+// TestHFLoadsUSETokenizer checks that HF loads the tokenizer.json that setup
+// writes for the default backbone, and that Hugging Face's Unigram agrees
+// with the TF.js reference on ordinary text. It does not on every text (its
+// Viterbi breaks ties and merges unknowns its own way), which is why the
+// default backbone uses tokenize.Unigram.
 func TestHFLoadsUSETokenizer(t *testing.T) {
 	ref := loadReference(t)
 	home := testenv.Home(t)
@@ -25,7 +25,7 @@ func TestHFLoadsUSETokenizer(t *testing.T) {
 	for _, c := range ref.Texts {
 		got, err := h.Encode(c.Text)
 		if err != nil {
-			t.Logf("sugarme fails on %.40q: %v", c.Text, err)
+			t.Logf("HF fails on %.40q: %v", c.Text, err)
 			continue
 		}
 		if reflect.DeepEqual(got, c.IDs) || (len(got) == 0 && len(c.IDs) == 0) {
@@ -34,7 +34,7 @@ func TestHFLoadsUSETokenizer(t *testing.T) {
 			t.Logf("differs on %.50q:\n hf  %v\n ref %v", c.Text, got, c.IDs)
 		}
 	}
-	t.Logf("sugarme agrees with the reference on %d of %d texts", agree, len(ref.Texts))
+	t.Logf("Hugging Face's Unigram agrees with the TF.js reference on %d of %d texts", agree, len(ref.Texts))
 	for _, text := range []string{"A dog runs in the park", "How do I bake bread at home without a bread machine?"} {
 		got, _ := h.Encode(text)
 		want, _ := mustUnigram(t, home).Encode(text)

@@ -1,12 +1,15 @@
 // Package tokenize turns text into backbone token ids.
 //
 // Two tokenizers load a Hugging Face tokenizer.json:
+//   - HF encodes any tokenizer.json exactly as Hugging Face tokenizers does
+//     (byte-level BPE of Llama-3, Qwen and GPT-2; SentencePiece BPE of
+//     Llama-2, Mistral and Gemma; WordPiece of BERT; WordLevel; Unigram),
+//     checked id for id against the Rust library on real tokenizers
+//     (testdata/hf-parity.json, testdata/hf-variants.json);
 //   - Unigram segments exactly as the TF.js Universal Sentence Encoder runtime
 //     does (a Viterbi search over SentencePiece pieces, with that runtime's
 //     tie-breaking and quirks), so the default backbone sees the ids it was
-//     trained on;
-//   - HF runs github.com/sugarme/tokenizer for any other tokenizer.json (the
-//     BPE and WordPiece files that LLM exports ship).
+//     trained on, which are not always Hugging Face's.
 package tokenize
 
 import (
@@ -22,7 +25,7 @@ type Tokenizer interface {
 }
 
 // Load opens a tokenizer.json. kind is "unigram" (the reference USE segmenter)
-// or "hf" (sugarme/tokenizer).
+// or "hf" (Hugging Face's rules, whatever the model type of the file).
 func Load(kind, path string) (Tokenizer, error) {
 	switch kind {
 	case "unigram":

@@ -71,7 +71,7 @@ func load(home, shared string) ([]dataset, *models.Manifest, error) {
 			}
 		}
 	}
-	cc, err := cache.Open(cache.File(filepath.Join(home, "cache", "features"), m.Name, m.Fingerprint()), m.Fingerprint(), m.Dim, true)
+	cc, err := cache.Open(cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()), m.Fingerprint(), m.Dim, true)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -112,7 +112,7 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 			pairs = append(pairs, p)
 		}
 	}
-	cc, err := cache.Open(cache.File(filepath.Join(home, "cache", "features"), m.Name, m.Fingerprint()), m.Fingerprint(), m.Dim, false)
+	cc, err := cache.Open(cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()), m.Fingerprint(), m.Dim, false)
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func cachePath(c *cli.Context, m *models.Manifest) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return cache.File(filepath.Join(h, "cache", "features"), m.Name, m.Fingerprint()), nil
+	return cache.File(filepath.Join(h, "cache", "features"), m.Fingerprint()), nil
 }
 
 func openCache(c *cli.Context, m *models.Manifest, writable bool) (*cache.Cache, error) {

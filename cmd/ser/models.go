@@ -43,7 +43,11 @@ func modelsCommand() *cli.Command {
 				Usage:     "show a backbone's manifest and verify its files",
 				ArgsUsage: "NAME|DIR",
 				Action: func(c *cli.Context) error {
-					m, err := manifest(c, c.Args().First())
+					h, err := home(c)
+					if err != nil {
+						return err
+					}
+					m, err := models.Locate(h, c.Args().First())
 					if err != nil {
 						return err
 					}
