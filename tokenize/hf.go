@@ -187,6 +187,12 @@ func (h *HF) TokenID(token string) (int32, bool) {
 	return h.model.tokenID(token)
 }
 
+// AddedContent returns the text of an added token.
+func (h *HF) AddedContent(id int32) (string, bool) {
+	t, ok := h.added.flags[id]
+	return t.Content, ok
+}
+
 // scratch holds one Encode call's buffers.
 type scratch struct {
 	pieces []segment

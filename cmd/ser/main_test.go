@@ -70,3 +70,14 @@ func synthPairs(t *testing.T, dir string, n int, seed uint64) string {
 	}
 	return path
 }
+
+// run runs ser in this process, as `ser --home HOME ARGS...`, and returns
+// stdout, stderr and the error.
+func run(t *testing.T, home string, args ...string) (string, string, error) {
+	t.Helper()
+	app := newApp()
+	var out, errb bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &errb
+	err := app.Run(append([]string{"ser", "--home", home}, args...))
+	return out.String(), errb.String(), err
+}

@@ -14,6 +14,7 @@ func modelsCommand() *cli.Command {
 		Name:  "models",
 		Usage: "the backbones known: the built-in default and any under the home",
 		Subcommands: []*cli.Command{
+			modelsImportCommand(),
 			{
 				Name:  "list",
 				Usage: "list backbones",

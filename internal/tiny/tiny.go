@@ -35,6 +35,8 @@ type Options struct {
 	TokenTypes  bool            // add a token_type_ids input
 	PositionIDs bool            // add a position_ids input (as decoder exports have)
 	External    bool            // store the weights as ONNX external data
+	DataFile    string          // name of the external-data file (default model.onnx.data)
+	AnyID       bool            // accept any id (taken modulo the table's 16 rows), for real tokenizers' vocabularies
 	MaxTokens   int             // manifest's cap (default MaxPos)
 	Truncate    string          // manifest's side
 }
@@ -48,27 +50,67 @@ func table(rows, salt int) []float32 {
 }
 
 // Write makes the backbone in dir and returns its manifest.
+func Write(dir string, o Options) (*models.Manifest, error) {
+	if o.Name == "" {
+		o.Name = "tiny"
+	}
+	if o.MaxTokens == 0 {
+		o.MaxTokens = MaxPos
+	}
+	m := &models.Manifest{
+		Name: o.Name, Description: "tiny generated test backbone",
+		Model: "model.onnx", Tokenizer: "tokenizer.json", TokenizerKind: "hf",
+		Input: models.InputDense, Output: "last_hidden_state", Pooling: o.Pooling,
+		Dim: Dim, PadID: 0, MaxTokens: o.MaxTokens, Truncate: o.Truncate,
+		PairTemplate: "{prompt} {response}", Dir: dir,
+	}
+	if err := WriteModel(m.Path(m.Model), o); err != nil {
+		return nil, err
+	}
+	if err := atomic.WriteFile(m.Path(m.Tokenizer), tokenizerJSON()); err != nil {
+		return nil, err
+	}
+	files := []string{m.Model, m.Tokenizer}
+	if o.External {
+		files = append(files, dataFile(o))
+	}
+	for _, f := range files {
+		sum, size, err := models.FileSHA256(m.Path(f))
+		if err != nil {
+			return nil, err
+		}
+		m.Files = append(m.Files, models.File{Name: f, SHA256: sum, Size: size})
+	}
+	return m, models.WriteManifest(m)
+}
+
+func dataFile(o Options) string {
+	if o.DataFile != "" {
+		return o.DataFile
+	}
+	return "model.onnx.data"
+}
+
+// WriteModel writes the graph alone to path (and its external data beside it).
 //
 // The graph: h = E[input_ids] (+ P[position_ids]) (+ T[token_type_ids]);
 // out = cumsum over positions of h * mask, times mask; so a token's output
 // sums the kept tokens up to it, padding rows are zero, and the last kept
 // token holds the sum of all.
-func Write(dir string, o Options) (*models.Manifest, error) {
-	if o.Name == "" {
-		o.Name = "tiny"
-	}
+func WriteModel(path string, o Options) error {
 	if o.Out == 0 {
 		o.Out = onnxpb.Float
-	}
-	if o.MaxTokens == 0 {
-		o.MaxTokens = MaxPos
 	}
 	b := onnxpb.NewBuilder("tiny", "t/")
 	dyn := []onnxpb.Dim{{Param: "batch"}, {Param: "tokens"}}
 	b.Graph.Inputs = []onnxpb.ValueInfo{{Name: "input_ids", Type: onnxpb.Int64, Shape: dyn}, {Name: "attention_mask", Type: onnxpb.Int64, Shape: dyn}}
 	emb := onnxpb.FloatTensor("embed", []int64{vocabSize, Dim}, table(vocabSize, 0))
 	emb.External = o.External
-	h := b.Op("Gather", []string{b.Init(emb), "input_ids"}, onnxpb.Int("axis", 0))
+	ids := "input_ids"
+	if o.AnyID {
+		ids = b.Op("Mod", []string{ids, b.Scalar64(vocabSize)})
+	}
+	h := b.Op("Gather", []string{b.Init(emb), ids}, onnxpb.Int("axis", 0))
 	if o.PositionIDs {
 		b.Graph.Inputs = append(b.Graph.Inputs, onnxpb.ValueInfo{Name: "position_ids", Type: onnxpb.Int64, Shape: dyn})
 		p := b.Op("Gather", []string{b.Floats([]int64{MaxPos, Dim}, table(MaxPos, 1)), "position_ids"}, onnxpb.Int("axis", 0))
@@ -88,33 +130,8 @@ func Write(dir string, o Options) (*models.Manifest, error) {
 	}
 	b.OpTo("Identity", []string{h}, []string{"last_hidden_state"})
 	b.Graph.Outputs = []onnxpb.ValueInfo{{Name: "last_hidden_state", Type: o.Out, Shape: []onnxpb.Dim{{Param: "batch"}, {Param: "tokens"}, {Size: Dim}}}}
-	model := &onnxpb.Model{Producer: "ser internal/tiny", Graph: b.Graph}
-
-	m := &models.Manifest{
-		Name: o.Name, Description: "tiny generated test backbone",
-		Model: "model.onnx", Tokenizer: "tokenizer.json", TokenizerKind: "hf",
-		Input: models.InputDense, Output: "last_hidden_state", Pooling: o.Pooling,
-		Dim: Dim, PadID: 0, MaxTokens: o.MaxTokens, Truncate: o.Truncate,
-		PairTemplate: "{prompt} {response}", Dir: dir,
-	}
-	if err := model.WriteFile(m.Path(m.Model)); err != nil {
-		return nil, err
-	}
-	if err := atomic.WriteFile(m.Path(m.Tokenizer), tokenizerJSON()); err != nil {
-		return nil, err
-	}
-	files := []string{m.Model, m.Tokenizer}
-	if o.External {
-		files = append(files, m.Model+".data")
-	}
-	for _, f := range files {
-		sum, size, err := models.FileSHA256(m.Path(f))
-		if err != nil {
-			return nil, err
-		}
-		m.Files = append(m.Files, models.File{Name: f, SHA256: sum, Size: size})
-	}
-	return m, models.WriteManifest(m)
+	model := &onnxpb.Model{Producer: "ser internal/tiny", Graph: b.Graph, ExternalData: dataFile(o)}
+	return model.WriteFile(path)
 }
 
 // IDs is how the tiny tokenizer splits text: on white space, unknown words to 1.
@@ -138,6 +155,9 @@ func Expect(o Options, ids []int32) []float32 {
 	out := make([]float64, Dim)
 	sum := make([]float64, Dim)
 	for t, id := range ids {
+		if o.AnyID {
+			id %= vocabSize
+		}
 		for k := 0; k < Dim; k++ {
 			x := float64(emb[int(id)*Dim+k])
 			if o.PositionIDs {

@@ -158,6 +158,9 @@ type Model struct {
 	Doc       string
 	Metadata  [][2]string
 	Graph     Graph
+	// ExternalData names the external-data file, in the model's folder
+	// (default: the model file's name + ".data").
+	ExternalData string
 
 	extName string // the external-data file of the write in progress
 }
@@ -174,7 +177,10 @@ func (m *Model) Marshal() []byte {
 func (m *Model) WriteFile(path string) error {
 	var ext map[*Tensor][2]int64
 	if m.hasExternal() {
-		dataName := filepath.Base(path) + ".data"
+		dataName := m.ExternalData
+		if dataName == "" {
+			dataName = filepath.Base(path) + ".data"
+		}
 		var blob []byte
 		ext = map[*Tensor][2]int64{}
 		for _, t := range m.Graph.Initializers {

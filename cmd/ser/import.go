@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ser-rl/ser/models"
+)
+
+func modelsImportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "make a Hugging Face model folder exported to ONNX (optimum) a backbone: writes its manifest.json",
+		ArgsUsage: "DIR",
+		Description: `Reads DIR's model.onnx (and its external data), config.json, tokenizer.json and
+tokenizer_config.json; hashes every file; takes dim and pad id from config.json, pooling from the
+architecture (last token for decoders, mean for encoders) and the pair template from the chat
+template; embeds two texts to prove the model runs; then writes DIR/manifest.json.
+Flags set any field instead.
+
+Example:
+   optimum-cli export onnx --model Qwen/Qwen2.5-0.5B-Instruct --task feature-extraction qwen/
+   ser models import qwen/ && ser embed --model ./qwen --data pairs.jsonl`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", Usage: "backbone name (default: the folder's)"},
+			&cli.StringFlag{Name: "model-file", Usage: "the ONNX file in DIR (default model.onnx, else the only .onnx)"},
+			&cli.StringFlag{Name: "tokenizer-file", Usage: "the tokenizer.json in DIR", Value: "tokenizer.json"},
+			&cli.StringFlag{Name: "output", Usage: "graph output to read (default last_hidden_state, else the only one)"},
+			&cli.StringFlag{Name: "pooling", Usage: "last, mean, cls or none (default: from the architecture)"},
+			&cli.IntFlag{Name: "dim", Usage: "feature width (default: config.json's hidden size)"},
+			&cli.IntFlag{Name: "pad-id", Usage: "padding id (default: config.json's pad_token_id, else EOS)", Value: -1, DefaultText: "from config.json"},
+			&cli.IntFlag{Name: "max-tokens", Usage: fmt.Sprintf("tokens kept of a text (default: the model's context, at most %d)", models.DefaultMaxTokens)},
+			&cli.StringFlag{Name: "truncate", Usage: "end of a long text that is kept: head or tail (default: tail for decoders)"},
+			&cli.StringFlag{Name: "pair-template", Usage: "text with {prompt} and {response} (default: rendered from the chat template)"},
+			&cli.StringFlag{Name: "features", Usage: "separate, joint or both (default: joint for decoders)"},
+			&cli.BoolFlag{Name: "no-check", Usage: "write the manifest without embedding two texts first"},
+		},
+		Action: func(c *cli.Context) error {
+			dir := c.Args().First()
+			if dir == "" || c.NArg() > 1 {
+				return fmt.Errorf("models import: give one folder")
+			}
+			o := models.ImportOptions{
+				Name: c.String("name"), Model: c.String("model-file"), Tokenizer: c.String("tokenizer-file"),
+				Output: c.String("output"), Pooling: c.String("pooling"), Dim: c.Int("dim"),
+				MaxTokens: c.Int("max-tokens"), Truncate: c.String("truncate"), Features: c.String("features"),
+			}
+			if c.IsSet("pad-id") {
+				id := c.Int("pad-id")
+				o.PadID = &id
+			}
+			if c.IsSet("pair-template") {
+				t := c.String("pair-template")
+				o.PairTemplate = &t
+			}
+			m, notes, err := models.Import(dir, o)
+			if err != nil {
+				return err
+			}
+			for _, n := range notes {
+				notef(c, "import: %s", n)
+			}
+			if !c.Bool("no-check") {
+				if err := checkEmbeds(c, m); err != nil {
+					return fmt.Errorf("the model does not run as imported (nothing written): %w", err)
+				}
+			}
+			if err := models.WriteManifest(m); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "backbone %s: %s/manifest.json (dim %d, pooling %s, features %s, max %d tokens, fingerprint %s)\n",
+				m.Name, m.Dir, m.Dim, m.Pooling, m.FeatureForm(), m.MaxTokens, m.Fingerprint())
+			fmt.Fprintf(c.App.Writer, "pair template: %q\nuse it with --model %s, or move the folder to <home>/models/%s\n", m.PairTemplate, m.Dir, m.Name)
+			return nil
+		},
+	}
+}
+
+// checkEmbeds embeds two texts with a backbone: a plain sentence and a
+// formatted pair. Each vector must have the manifest's width and finite values.
+func checkEmbeds(c *cli.Context, m *models.Manifest) error {
+	b, err := openBackbone(c, m)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	texts := []string{"A reward model scores answers.", m.FormatPair("What is 2 + 2?", "2 + 2 is 4.")}
+	vecs, err := b.Embed(texts)
+	if err != nil {
+		return err
+	}
+	for i := range texts {
+		norm := 0.0
+		for _, x := range vecs[i*m.Dim : (i+1)*m.Dim] {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return fmt.Errorf("text %d: the vector holds %v", i, x)
+			}
+			norm += float64(x) * float64(x)
+		}
+		notef(c, "import: embedded text %d: %d values, norm %.4g", i+1, m.Dim, math.Sqrt(norm))
+	}
+	return nil
+}

@@ -1,0 +1,543 @@
+package models
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ardanlabs/jinja"
+
+	"github.com/ser-rl/ser/tokenize"
+)
+
+// ImportOptions set what Import would otherwise read from the folder; the
+// zero value reads everything.
+type ImportOptions struct {
+	Name         string  // default: the folder's name
+	Model        string  // the ONNX file; default model.onnx, else the folder's only .onnx file
+	Tokenizer    string  // default tokenizer.json
+	Output       string  // the graph output read; default last_hidden_state, else the only output
+	Pooling      string  // default: last for decoders, mean for encoders, none for [batch, dim] outputs
+	Dim          int     // default: config.json's hidden size
+	PadID        *int    // default: config.json's pad_token_id, else the tokenizer's pad token, else EOS
+	MaxTokens    int     // default: the model's context, at most DefaultMaxTokens
+	Truncate     string  // default: tail for decoders (the response is at the end), head for encoders
+	PairTemplate *string // default: rendered from the tokenizer's chat template
+	Features     string  // default: joint for decoders, separate for encoders
+}
+
+// DefaultMaxTokens caps an imported model's max_tokens unless set: a
+// reward model rarely needs a longer context, and a batch's memory grows
+// with it.
+const DefaultMaxTokens = 4096
+
+// Limits on the JSON files Import reads.
+const maxConfigBytes = 64 << 20
+
+// decoderTypes and encoderTypes are config.json model_type values whose
+// pooling Import knows: the last kept token for decoders, the mean for
+// encoders.
+var (
+	decoderTypes = []string{"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2",
+		"gemma3", "gemma3_text", "phi", "phi3", "phimoe", "gpt2", "gpt_neox", "gptj", "gpt_bigcode", "falcon", "mpt",
+		"olmo", "olmo2", "starcoder2", "stablelm", "cohere", "cohere2", "deepseek_v2", "deepseek_v3", "granite",
+		"internlm2", "exaone", "smollm3", "opt", "bloom", "glm", "glm4"}
+	encoderTypes = []string{"bert", "roberta", "xlm-roberta", "distilbert", "deberta", "deberta-v2", "electra", "mpnet",
+		"albert", "camembert", "modernbert", "nomic_bert", "xlm", "ernie", "megatron-bert"}
+)
+
+// Import makes a backbone manifest for a Hugging Face model folder exported
+// to ONNX (as optimum writes it: model.onnx and its external data,
+// config.json, tokenizer.json, tokenizer_config.json with the chat
+// template). It reads the graph's inputs and outputs and external-data files,
+// hashes every file, takes dim and pad id from config.json, pooling from the
+// architecture, and renders the pair template from the chat template for a
+// one-turn (prompt, response) conversation. It returns the manifest (not yet
+// written: see WriteManifest) and notes on what it chose.
+func Import(dir string, o ImportOptions) (*Manifest, []string, error) {
+	var notes []string
+	note := func(format string, a ...any) { notes = append(notes, fmt.Sprintf(format, a...)) }
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.IsDir() {
+		return nil, nil, fmt.Errorf("%s: not a folder", dir)
+	}
+	m := &Manifest{Dir: dir, Input: InputDense, TokenizerKind: "hf", Description: "imported by ser models import"}
+	m.Name = o.Name
+	if m.Name == "" {
+		m.Name = sanitizeName(filepath.Base(absPath(dir)))
+	}
+
+	// The graph.
+	if m.Model = o.Model; m.Model == "" {
+		if m.Model, err = findModel(dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	real, _, err := m.resolve(m.Model)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := ReadGraphInfo(real)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkInputs(m.Path(m.Model), g); err != nil {
+		return nil, nil, err
+	}
+	out, err := pickOutput(m.Path(m.Model), g, o.Output)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.Output = out.Name
+
+	// config.json and tokenizer_config.json.
+	var cfg modelConfig
+	if err := readJSONFile(filepath.Join(dir, "config.json"), &cfg); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, err
+	} else if err != nil {
+		note("no config.json: dim, pad id and pooling come from flags")
+	}
+	var tcfg tokenizerConfig
+	if err := readJSONFile(filepath.Join(dir, "tokenizer_config.json"), &tcfg); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, err
+	}
+	if m.Tokenizer = o.Tokenizer; m.Tokenizer == "" {
+		m.Tokenizer = "tokenizer.json"
+	}
+	tokPath, _, err := m.resolve(m.Tokenizer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (optimum exports it beside the model)", err)
+	}
+	tok, err := tokenize.LoadHF(tokPath)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// Files: the model, its external data, the tokenizer.
+	names := []string{m.Model}
+	for _, loc := range g.External {
+		name, err := externalName(m.Model, loc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", m.Path(m.Model), err)
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	names = append(names, m.Tokenizer)
+	for _, name := range names {
+		real, _, err := m.resolve(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		sum, size, err := FileSHA256(real)
+		if err != nil {
+			return nil, nil, err
+		}
+		m.Files = append(m.Files, File{Name: name, SHA256: sum, Size: size})
+	}
+	if len(g.External) > 0 {
+		note("external data: %s", strings.Join(names[1:len(names)-1], ", "))
+	}
+
+	// Width, architecture, pooling.
+	if m.Dim = o.Dim; m.Dim == 0 {
+		if m.Dim = cfg.hiddenSize(); m.Dim == 0 {
+			return nil, nil, fmt.Errorf("%s: no hidden_size (or d_model, n_embd) in config.json: pass --dim", dir)
+		}
+	}
+	kind := cfg.kind()
+	switch m.Pooling = o.Pooling; {
+	case m.Pooling != "":
+	case out.Rank == 2:
+		m.Pooling = PoolNone
+	case kind == "decoder":
+		m.Pooling = PoolLast
+	case kind == "encoder":
+		m.Pooling = PoolMean
+	default:
+		return nil, nil, fmt.Errorf("%s: cannot tell from config.json (model_type %q, architectures %v) whether this is a decoder or an encoder: pass --pooling last (decoders) or mean (encoders)", dir, cfg.ModelType, cfg.Architectures)
+	}
+	if m.Features = o.Features; m.Features == "" {
+		m.Features = "separate"
+		if m.Pooling == PoolLast {
+			m.Features = "joint"
+		}
+	}
+	if m.Truncate = o.Truncate; m.Truncate == "" {
+		m.Truncate = "head"
+		if m.Pooling == PoolLast {
+			m.Truncate = "tail"
+		}
+	}
+	if m.MaxTokens = o.MaxTokens; m.MaxTokens == 0 {
+		m.MaxTokens = DefaultMaxTokens
+		if n := cfg.context(); n > 0 && n < m.MaxTokens {
+			m.MaxTokens = n
+		}
+		if n := tcfg.ModelMaxLength; n > 0 && n < float64(m.MaxTokens) {
+			m.MaxTokens = int(n)
+		}
+	}
+
+	// Pad id.
+	switch {
+	case o.PadID != nil:
+		m.PadID = *o.PadID
+	case cfg.PadTokenID.ok:
+		m.PadID = cfg.PadTokenID.first
+	default:
+		if id, ok := tok.TokenID(tcfg.PadToken.Content); ok && tcfg.PadToken.Content != "" {
+			m.PadID = int(id)
+		} else if cfg.EOSTokenID.ok {
+			m.PadID = cfg.EOSTokenID.first
+			note("no pad token: padding with EOS (%d), which the attention mask hides", m.PadID)
+		} else if id, ok := tok.TokenID(tcfg.EOSToken.Content); ok && tcfg.EOSToken.Content != "" {
+			m.PadID = int(id)
+			note("no pad token: padding with EOS (%d), which the attention mask hides", m.PadID)
+		} else {
+			note("no pad or EOS token: padding with id 0, which the attention mask hides")
+		}
+	}
+
+	// Pair template.
+	if o.PairTemplate != nil {
+		m.PairTemplate = *o.PairTemplate
+	} else if tpl := tcfg.template(dir); tpl != "" {
+		if m.PairTemplate, err = renderPairTemplate(tpl, tcfg); err != nil {
+			return nil, nil, err
+		}
+		var stripped string
+		if m.PairTemplate, stripped, err = dropDoubleSpecial(m.PairTemplate, tok); err != nil {
+			return nil, nil, err
+		}
+		if stripped != "" {
+			note("pair template: left out the leading %q, which the tokenizer adds itself", stripped)
+		}
+	} else {
+		m.PairTemplate = "{prompt}\n\n{response}"
+		note("no chat template: pair template %q", m.PairTemplate)
+	}
+	if !strings.Contains(m.PairTemplate, "{prompt}") || !strings.Contains(m.PairTemplate, "{response}") {
+		return nil, nil, fmt.Errorf("pair template %q does not hold both {prompt} and {response}", m.PairTemplate)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return m, notes, nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// sanitizeName makes a folder name a backbone name.
+func sanitizeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	name := strings.TrimLeft(string(b), ".")
+	if len(name) > 100 {
+		name = name[:100]
+	}
+	if name == "" {
+		name = "imported"
+	}
+	return name
+}
+
+func findModel(dir string) (string, error) {
+	if _, err := os.Stat(filepath.Join(dir, "model.onnx")); err == nil {
+		return "model.onnx", nil
+	}
+	found, _ := filepath.Glob(filepath.Join(dir, "*.onnx"))
+	switch len(found) {
+	case 1:
+		return filepath.Base(found[0]), nil
+	case 0:
+		return "", fmt.Errorf("%s: no .onnx file (export the model with optimum-cli export onnx, or pass --model-file)", dir)
+	}
+	return "", fmt.Errorf("%s: %d .onnx files; pass --model-file", dir, len(found))
+}
+
+// checkInputs requires the inputs ser feeds (input_ids, attention_mask, and
+// optionally token_type_ids and position_ids) and no others.
+func checkInputs(path string, g *GraphInfo) error {
+	have := map[string]bool{}
+	for _, in := range g.Inputs {
+		have[in.Name] = true
+		switch in.Name {
+		case "input_ids", "attention_mask", "token_type_ids", "position_ids":
+		default:
+			return fmt.Errorf("%s: input %q is not one ser feeds (input_ids, attention_mask, token_type_ids, position_ids): export the base model without a cache (no past_key_values)", path, in.Name)
+		}
+	}
+	for _, need := range []string{"input_ids", "attention_mask"} {
+		if !have[need] {
+			return fmt.Errorf("%s: no input %q", path, need)
+		}
+	}
+	return nil
+}
+
+func pickOutput(path string, g *GraphInfo, want string) (ValueInfo, error) {
+	var names []string
+	for _, o := range g.Outputs {
+		names = append(names, o.Name)
+		if o.Name == want || (want == "" && o.Name == "last_hidden_state") {
+			return o, nil
+		}
+	}
+	if want == "" && len(g.Outputs) == 1 {
+		return g.Outputs[0], nil
+	}
+	if want != "" {
+		return ValueInfo{}, fmt.Errorf("%s: no output %q (its outputs: %s)", path, want, strings.Join(names, ", "))
+	}
+	return ValueInfo{}, fmt.Errorf("%s: no output last_hidden_state, and %d outputs (%s): pass --output", path, len(g.Outputs), strings.Join(names, ", "))
+}
+
+// modelConfig is the part of config.json Import reads.
+type modelConfig struct {
+	ModelType        string   `json:"model_type"`
+	Architectures    []string `json:"architectures"`
+	IsEncoderDecoder bool     `json:"is_encoder_decoder"`
+	HiddenSize       int      `json:"hidden_size"`
+	DModel           int      `json:"d_model"`
+	NEmbd            int      `json:"n_embd"`
+	MaxPositions     int      `json:"max_position_embeddings"`
+	NPositions       int      `json:"n_positions"`
+	PadTokenID       tokenIDs `json:"pad_token_id"`
+	EOSTokenID       tokenIDs `json:"eos_token_id"`
+	TextConfig       *struct {
+		HiddenSize   int `json:"hidden_size"`
+		MaxPositions int `json:"max_position_embeddings"`
+	} `json:"text_config"`
+}
+
+// tokenIDs is an id that config.json gives as a number, a list or null.
+type tokenIDs struct {
+	first int
+	ok    bool
+}
+
+func (t *tokenIDs) UnmarshalJSON(raw []byte) error {
+	var one *int
+	if json.Unmarshal(raw, &one) == nil {
+		if one != nil && *one >= 0 {
+			t.first, t.ok = *one, true
+		}
+		return nil
+	}
+	var many []int
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return fmt.Errorf("not a token id or list of ids")
+	}
+	if len(many) > 0 && many[0] >= 0 {
+		t.first, t.ok = many[0], true
+	}
+	return nil
+}
+
+func (c *modelConfig) hiddenSize() int {
+	for _, n := range []int{c.HiddenSize, c.DModel, c.NEmbd} {
+		if n > 0 {
+			return n
+		}
+	}
+	if c.TextConfig != nil {
+		return c.TextConfig.HiddenSize
+	}
+	return 0
+}
+
+func (c *modelConfig) context() int {
+	for _, n := range []int{c.MaxPositions, c.NPositions} {
+		if n > 0 {
+			return n
+		}
+	}
+	if c.TextConfig != nil {
+		return c.TextConfig.MaxPositions
+	}
+	return 0
+}
+
+// kind is "decoder", "encoder" or "" (unknown).
+func (c *modelConfig) kind() string {
+	if c.IsEncoderDecoder {
+		return ""
+	}
+	for _, a := range c.Architectures {
+		if strings.HasSuffix(a, "ForCausalLM") || strings.HasSuffix(a, "LMHeadModel") || strings.HasSuffix(a, "ForConditionalGeneration") {
+			return "decoder"
+		}
+		if strings.HasSuffix(a, "ForMaskedLM") {
+			return "encoder"
+		}
+	}
+	switch {
+	case slices.Contains(decoderTypes, c.ModelType):
+		return "decoder"
+	case slices.Contains(encoderTypes, c.ModelType):
+		return "encoder"
+	}
+	return ""
+}
+
+// tokenizerConfig is the part of tokenizer_config.json Import reads.
+type tokenizerConfig struct {
+	ChatTemplate   json.RawMessage `json:"chat_template"`
+	BOSToken       specialToken    `json:"bos_token"`
+	EOSToken       specialToken    `json:"eos_token"`
+	PadToken       specialToken    `json:"pad_token"`
+	UnkToken       specialToken    `json:"unk_token"`
+	ModelMaxLength float64         `json:"model_max_length"`
+}
+
+// specialToken is a token given as a string or as {"content": ...}.
+type specialToken struct{ Content string }
+
+func (s *specialToken) UnmarshalJSON(raw []byte) error {
+	if json.Unmarshal(raw, &s.Content) == nil {
+		return nil
+	}
+	var obj struct {
+		Content string `json:"content"`
+	}
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return fmt.Errorf("not a token or {\"content\": token}")
+	}
+	s.Content = obj.Content
+	return nil
+}
+
+// template returns the chat template: tokenizer_config.json's chat_template
+// (a string, or a list of named templates, of which "default"), else the
+// chat_template.jinja file newer exports write.
+func (t *tokenizerConfig) template(dir string) string {
+	var s string
+	if json.Unmarshal(t.ChatTemplate, &s) == nil && s != "" {
+		return s
+	}
+	var named []struct {
+		Name     string `json:"name"`
+		Template string `json:"template"`
+	}
+	if json.Unmarshal(t.ChatTemplate, &named) == nil {
+		for _, n := range named {
+			if n.Name == "default" {
+				return n.Template
+			}
+		}
+	}
+	if raw, err := readLimited(filepath.Join(dir, "chat_template.jinja")); err == nil {
+		return string(raw)
+	}
+	return ""
+}
+
+// renderPairTemplate renders a chat template for the conversation
+// [user: {prompt}, assistant: {response}], without a generation prompt, as
+// transformers' apply_chat_template does (trim_blocks, lstrip_blocks). Today's
+// date, which some templates print, is the date those templates default to,
+// so that an import is the same whatever the day.
+func renderPairTemplate(tpl string, t tokenizerConfig) (string, error) {
+	compiled, err := jinja.Compile(tpl)
+	if err != nil {
+		return "", fmt.Errorf("chat template: %w", err)
+	}
+	out, err := compiled.Render(map[string]any{
+		"messages": []any{
+			map[string]any{"role": "user", "content": "{prompt}"},
+			map[string]any{"role": "assistant", "content": "{response}"},
+		},
+		"add_generation_prompt": false,
+		"bos_token":             t.BOSToken.Content,
+		"eos_token":             t.EOSToken.Content,
+		"pad_token":             t.PadToken.Content,
+		"unk_token":             t.UnkToken.Content,
+		"date_string":           "26 Jul 2024",
+	})
+	if err != nil {
+		return "", fmt.Errorf("chat template: rendering a one-turn conversation: %w", err)
+	}
+	return out, nil
+}
+
+// dropDoubleSpecial removes from the start of a rendered template the
+// special tokens that the tokenizer's post-processor adds by itself (a BOS
+// that both the chat template and the tokenizer put first), so that the
+// backbone does not read them twice. It returns the text removed.
+func dropDoubleSpecial(tpl string, tok *tokenize.HF) (string, string, error) {
+	empty, err := tok.Encode("")
+	if err != nil || len(empty) == 0 {
+		return tpl, "", err
+	}
+	probe := strings.NewReplacer("{prompt}", "x", "{response}", "y").Replace(tpl)
+	ids, err := tok.Encode(probe)
+	if err != nil {
+		return tpl, "", err
+	}
+	lead := empty[0]
+	if len(ids) < 2 || ids[0] != lead || ids[1] != lead {
+		return tpl, "", nil
+	}
+	content, ok := tok.AddedContent(lead)
+	if !ok || !strings.HasPrefix(tpl, content) {
+		return tpl, "", nil
+	}
+	return strings.TrimPrefix(tpl, content), content, nil
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxConfigBytes {
+		return nil, fmt.Errorf("%s: over %d bytes", path, maxConfigBytes)
+	}
+	return raw, nil
+}
+
+func readJSONFile(path string, v any) error {
+	raw, err := readLimited(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("%s: field %s: a JSON %s where another type belongs", path, te.Field, te.Value)
+		}
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}
