@@ -246,3 +246,21 @@ func BenchmarkPut(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*chunk), "ns/text")
 }
+
+// TestFileByFingerprint: cache files are named by the backbone's fingerprint
+// alone (a name can hold "../"), and a file an older ser named
+// NAME-FINGERPRINT.feat is taken over.
+func TestFileByFingerprint(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "default-0123456789abcdef.feat")
+	if err := os.WriteFile(old, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := cache.File(dir, "0123456789abcdef")
+	if p != filepath.Join(dir, "0123456789abcdef.feat") {
+		t.Fatalf("path %s", p)
+	}
+	if raw, err := os.ReadFile(p); err != nil || string(raw) != "x" {
+		t.Fatalf("the older file was not taken over: %v", err)
+	}
+}
