@@ -25,6 +25,8 @@ SHAPES = {
     "bert": dict(hidden=768, layers=12, heads=12, inter=3072, vocab=30522, pooling="mean", max_tokens=256),
     # Llama-shaped decoder: 16 layers, 1536 wide, about 0.5B parameters
     "llama": dict(hidden=1536, layers=16, heads=12, inter=4096, vocab=32000, pooling="last", max_tokens=512),
+    # the same with Llama-3's vocabulary, for its real tokenizer (imported with ser models import)
+    "llama3": dict(hidden=1536, layers=16, heads=12, inter=4096, vocab=128256, pooling="last", max_tokens=512),
 }
 
 
@@ -38,7 +40,8 @@ def build(kind, dtype, attn):
                             intermediate_size=s["inter"], vocab_size=s["vocab"], attn_implementation=attn)
         model = tf.BertModel(cfg, add_pooling_layer=False)
     else:
-        cfg = tf.LlamaConfig(hidden_size=s["hidden"], num_hidden_layers=s["layers"], num_attention_heads=s["heads"],
+        extra = dict(bos_token_id=128000, eos_token_id=128001) if kind == "llama3" else {}
+        cfg = tf.LlamaConfig(**extra, hidden_size=s["hidden"], num_hidden_layers=s["layers"], num_attention_heads=s["heads"],
                              num_key_value_heads=s["heads"], intermediate_size=s["inter"], vocab_size=s["vocab"],
                              max_position_embeddings=4096, use_cache=False, attn_implementation=attn)
         model = tf.LlamaModel(cfg)
@@ -59,7 +62,7 @@ def export(a):
 
         def forward(self, input_ids, attention_mask):
             return self.m(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state \
-                if a.kind == "llama" else self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                if a.kind != "bert" else self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     wrapped = Out(model).eval()
     os.makedirs(a.out, exist_ok=True)
@@ -83,6 +86,14 @@ def export(a):
             kw["dynamo"] = True
             torch.onnx.export(wrapped, (ids, mask), path, **kw)
     took = time.time() - start
+    n_params = sum(p.numel() for p in model.parameters())
+    if a.tokenizer_dir:  # an optimum-like folder for ser models import: config.json and the tokenizer files
+        model.config.save_pretrained(a.out)
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(a.tokenizer_dir, f), os.path.join(a.out, f))
+        print(json.dumps({"kind": a.kind, "dtype": a.dtype, "params": n_params, "export_s": took,
+                          "files": len(os.listdir(a.out))}))
+        return
     shutil.copy(a.tokenizer, os.path.join(a.out, "tokenizer.json"))
     s = SHAPES[a.kind]
     files = []
@@ -94,7 +105,6 @@ def export(a):
             for chunk in iter(lambda: f.read(1 << 24), b""):
                 h.update(chunk)
         files.append({"name": name, "sha256": h.hexdigest(), "size": os.path.getsize(os.path.join(a.out, name))})
-    n_params = sum(p.numel() for p in model.parameters())
     manifest = {
         "name": os.path.basename(a.out.rstrip("/")),
         "description": f"random-weight {a.kind} shape, {n_params / 1e6:.0f}M parameters, {a.dtype}, exported with torch.onnx.export (benchmark only)",
@@ -231,6 +241,7 @@ def main():
     e.add_argument("--dtype", choices=["fp32", "fp16"])
     e.add_argument("--out")
     e.add_argument("--tokenizer")
+    e.add_argument("--tokenizer-dir", help="write config.json and copy tokenizer.json and tokenizer_config.json from here instead of a manifest")
     g = sub.add_parser("eager")
     g.add_argument("--kind", choices=SHAPES)
     g.add_argument("--dtype", choices=["fp32", "fp16"])

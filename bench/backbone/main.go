@@ -12,6 +12,16 @@
 // taken round-robin over the four subsets.
 //
 //	go run ./bench/backbone -n 2000
+//
+// With -model (any other backbone: an LLM with its real tokenizer) it
+// measures instead what tokenization costs the pipeline: the same sessions
+// embed the texts from pre-tokenized ids (Backbone.EmbedTokens, the limit of
+// any pipeline) and from text (Backbone.Embed: tokenize, then the same), on
+// -device. Texts are HH-RLHF responses, or with -pairs each pair's prompt and
+// answers formatted with the backbone's pair template, as `ser embed` does for
+// joint features.
+//
+//	go run ./bench/backbone -model ./llama3-fp16 -device cuda -pairs pairs.jsonl
 package main
 
 import (
@@ -40,7 +50,21 @@ func main() {
 	n := flag.Int("n", 2000, "texts")
 	reps := flag.Int("reps", 3, "timed repetitions of each Go measurement (the median is reported)")
 	peer := flag.Bool("peer", true, "also run the Node peer (models/reference, npm ci first)")
+	model := flag.String("model", "", "measure tokenization's cost on this backbone (name or folder) instead")
+	device := flag.String("device", "cpu", "with -model: cpu, cuda or cuda:N")
+	pairs := flag.String("pairs", "", "with -model: texts from this pairs JSONL, formatted with the pair template")
+	ortLib := flag.String("ort-lib", os.Getenv("ORT_LIB"), "ONNX Runtime library (default: the one ser setup installed)")
 	flag.Parse()
+	if *ortLib == "" {
+		*ortLib = models.ORTLibPath(*home)
+	}
+	if *model != "" {
+		if err := tokenizerCost(*home, *ortLib, *model, *device, *shared, *pairs, *n, *reps); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*home, *shared, *n, *reps, *peer); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -233,6 +257,78 @@ func bare(m *models.Manifest, ids [][]int32, batches [][]int, opts onnx.Options,
 		times = append(times, time.Since(start).Seconds())
 	}
 	return median(times), nil
+}
+
+// tokenizerCost times the same backbone on pre-tokenized ids and on text.
+func tokenizerCost(home, ortLib, model, device, shared, pairsPath string, n, reps int) error {
+	m, err := models.Find(home, model)
+	if err != nil {
+		return err
+	}
+	var texts []string
+	if pairsPath != "" {
+		r, err := data.Open(pairsPath, data.Options{})
+		if err != nil {
+			return err
+		}
+		for len(texts) < 2*n {
+			p, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			texts = append(texts, m.FormatPair(p.Prompt, p.Chosen), m.FormatPair(p.Prompt, p.Rejected))
+		}
+		r.Close()
+	} else if texts, err = hhTexts(shared, n); err != nil {
+		return err
+	}
+	if err := onnx.Init(ortLib); err != nil {
+		return err
+	}
+	b, err := onnx.Open(m, onnx.Options{Device: device})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	start := time.Now()
+	ids, err := b.Tokenize(texts)
+	if err != nil {
+		return err
+	}
+	tokS := time.Since(start).Seconds()
+	tokens := 0
+	for _, r := range ids {
+		tokens += len(r)
+	}
+	if _, err := b.EmbedTokens(ids[:min(len(ids), 64)]); err != nil { // warm-up
+		return err
+	}
+	var pre, pipe []float64
+	for i := 0; i < reps; i++ {
+		start := time.Now()
+		if _, err := b.EmbedTokens(ids); err != nil {
+			return err
+		}
+		pre = append(pre, time.Since(start).Seconds())
+		start = time.Now()
+		if _, err := b.Embed(texts); err != nil {
+			return err
+		}
+		pipe = append(pipe, time.Since(start).Seconds())
+	}
+	p, e := median(pre), median(pipe)
+	fmt.Printf("backbone %s (%s tokenizer, %s), device %s: %d texts, %d tokens (cap %d)\n", m.Name, m.TokenizerKind, m.Tokenizer, device, len(texts), tokens, m.MaxTokens)
+	fmt.Printf("  tokenizing alone, all cores:          %8.3f s  %12.0f tokens/s\n", tokS, float64(tokens)/tokS)
+	fmt.Printf("  ONNX Runtime on pre-tokenized ids:    %8.3f s  %12.0f tokens/s\n", p, float64(tokens)/p)
+	fmt.Printf("  ser pipeline (tokenize, then embed):  %8.3f s  %12.0f tokens/s\n", e, float64(tokens)/e)
+	fmt.Printf("  pipeline / pre-tokenized: %.1f%%\n", 100*p/e)
+	out, _ := json.Marshal(map[string]any{"model": m.Name, "device": device, "texts": len(texts), "tokens": tokens,
+		"tokenize_s": tokS, "pretokenized_s": p, "pipeline_s": e, "ratio": p / e})
+	fmt.Println(string(out))
+	return nil
 }
 
 func runPeer(texts []string) (float64, error) {
