@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ func (f *fake) Batches(ids [][]int32) [][]int {
 	return out
 }
 
-func (f *fake) EmbedTokens(ids [][]int32) ([]float32, error) {
+func (f *fake) EmbedTokens(_ context.Context, ids [][]int32) ([]float32, error) {
 	f.mu.Lock()
 	f.calls++
 	f.texts += len(ids)
@@ -73,14 +74,14 @@ func TestFillAndReopen(t *testing.T) {
 	}
 	f := &fake{}
 	in := append(texts(1000), texts(10)...) // 10 repeats
-	st, err := cache.Fill(c, f, in, cache.FillOptions{})
+	st, err := cache.Fill(context.Background(), c, f, in, cache.FillOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Unique != 1000 || st.Embedded != 1000 || f.texts != 1000 || c.Len() != 1000 {
 		t.Fatalf("first fill: %+v, fake embedded %d, cache holds %d", st, f.texts, c.Len())
 	}
-	st, _ = cache.Fill(c, f, in, cache.FillOptions{})
+	st, _ = cache.Fill(context.Background(), c, f, in, cache.FillOptions{})
 	if st.Embedded != 0 || st.Cached != 1000 || f.texts != 1000 {
 		t.Fatalf("second fill did backbone work: %+v", st)
 	}
@@ -99,7 +100,7 @@ func TestFillAndReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := f.EmbedTokens(mustTok(f, in))
+	want, _ := f.EmbedTokens(context.Background(), mustTok(f, in))
 	for i := range want {
 		if m[i] != want[i] {
 			t.Fatalf("matrix[%d] = %g, want %g", i, m[i], want[i])
@@ -121,7 +122,7 @@ func TestTornTail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.feat")
 	c, _ := cache.Open(path, "fp", dim, true)
 	f := &fake{}
-	cache.Fill(c, f, texts(100), cache.FillOptions{})
+	cache.Fill(context.Background(), c, f, texts(100), cache.FillOptions{})
 	c.Close()
 	fi, _ := os.Stat(path)
 	fh, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
@@ -138,7 +139,7 @@ func TestTornTail(t *testing.T) {
 	if fi2, _ := os.Stat(path); fi2.Size() != fi.Size() {
 		t.Errorf("torn tail not cut: %d bytes, want %d", fi2.Size(), fi.Size())
 	}
-	st, _ := cache.Fill(c, f, texts(120), cache.FillOptions{})
+	st, _ := cache.Fill(context.Background(), c, f, texts(120), cache.FillOptions{})
 	if st.Embedded != 20 || c.Len() != 120 {
 		t.Errorf("after the cut: %+v, %d records", st, c.Len())
 	}
@@ -152,7 +153,7 @@ func TestCorruptRecord(t *testing.T) {
 	c, _ := cache.Open(path, "fp", dim, true)
 	f := &fake{}
 	in := texts(50)
-	cache.Fill(c, f, in, cache.FillOptions{})
+	cache.Fill(context.Background(), c, f, in, cache.FillOptions{})
 	c.Close()
 	raw, _ := os.ReadFile(path)
 	raw[64+10*(16+4+4*dim)+30] ^= 0x40 // inside record 10's vector
@@ -163,7 +164,7 @@ func TestCorruptRecord(t *testing.T) {
 	if c.Corrupt != 1 || c.Len() != 49 {
 		t.Fatalf("corrupt %d, len %d; want 1 and 49", c.Corrupt, c.Len())
 	}
-	st, _ := cache.Fill(c, f, in, cache.FillOptions{})
+	st, _ := cache.Fill(context.Background(), c, f, in, cache.FillOptions{})
 	if st.Embedded != 1 || c.Len() != 50 {
 		t.Errorf("re-embedding: %+v", st)
 	}
@@ -185,7 +186,7 @@ func TestOpenChecks(t *testing.T) {
 	if _, err := cache.Open(path, "fp", dim, true); err == nil || !strings.Contains(err.Error(), "another ser process") {
 		t.Errorf("second writer: %v", err)
 	}
-	cache.Fill(c, &fake{}, texts(3), cache.FillOptions{})
+	cache.Fill(context.Background(), c, &fake{}, texts(3), cache.FillOptions{})
 	c.Close()
 	if _, err := cache.Open(path, "fp", dim+1, false); err == nil {
 		t.Error("a cache of another width was opened")

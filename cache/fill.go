@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"sort"
 	"sync"
@@ -15,7 +16,7 @@ type Embedder interface {
 	// Batches plans the batches of rows of ids (indices), stable for rows of
 	// equal length.
 	Batches(ids [][]int32) [][]int
-	EmbedTokens(ids [][]int32) ([]float32, error)
+	EmbedTokens(ctx context.Context, ids [][]int32) ([]float32, error)
 }
 
 // FillStats says what Fill did.
@@ -47,7 +48,10 @@ type FillOptions struct {
 // often the run was interrupted: ONNX Runtime's kernels round differently for
 // different batch shapes (seen: 3e-8), and with one plan every text is always
 // embedded in the same batch.
-func Fill(c *Cache, e Embedder, texts []string, opt FillOptions) (FillStats, error) {
+//
+// When ctx is cancelled no further batch starts; the batches running are
+// stored, and the error is ctx's.
+func Fill(ctx context.Context, c *Cache, e Embedder, texts []string, opt FillOptions) (FillStats, error) {
 	if opt.InFlight <= 0 {
 		opt.InFlight = 4
 	}
@@ -108,7 +112,7 @@ func Fill(c *Cache, e Embedder, texts []string, opt FillOptions) (FillStats, err
 					rows[j], keys[j] = ids[i], all[i].key
 					tokens += int64(len(ids[i]))
 				}
-				vecs, err := e.EmbedTokens(rows)
+				vecs, err := e.EmbedTokens(ctx, rows)
 				mu.Lock()
 				added := 0
 				if err == nil && firstErr == nil {
@@ -131,6 +135,7 @@ func Fill(c *Cache, e Embedder, texts []string, opt FillOptions) (FillStats, err
 			}
 		}()
 	}
+	var cancelled error
 	for _, batch := range todo {
 		mu.Lock()
 		stop := firstErr != nil
@@ -138,10 +143,19 @@ func Fill(c *Cache, e Embedder, texts []string, opt FillOptions) (FillStats, err
 		if stop {
 			break
 		}
-		work <- batch
+		select {
+		case work <- batch:
+			continue
+		case <-ctx.Done():
+			cancelled = ctx.Err()
+		}
+		break
 	}
 	close(work)
 	wg.Wait()
+	if firstErr == nil {
+		firstErr = cancelled
+	}
 	return st, firstErr
 }
 

@@ -4,10 +4,6 @@ import (
 	"fmt"
 
 	"gonum.org/v1/gonum/mat"
-
-	"github.com/ser-rl/ser/cache"
-	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/models"
 )
 
 // Feature forms: how a (prompt, response) pair becomes the head's input.
@@ -46,25 +42,34 @@ func FeatureDim(form string, dim int) int {
 	return 3 * dim
 }
 
-// Texts lists the texts whose vectors the pairs need under form, in order
-// (with repeats; the cache stores each once).
-func Texts(form string, m *models.Manifest, pairs []data.Pair) []string {
-	var out []string
-	for i := range pairs {
-		out = append(out, pairTexts(form, m, &pairs[i])...)
-	}
-	return out
+// Column is one text a pair's features are made from.
+type Column int
+
+// The columns: the prompt, the first and second responses (chosen and
+// rejected, or A and B), and the pair template filled with each.
+const (
+	ColPrompt Column = iota
+	ColFirst
+	ColSecond
+	ColJointFirst
+	ColJointSecond
+)
+
+// String names a column as .ids.json files name it.
+func (c Column) String() string {
+	return [...]string{"prompt", "chosen", "rejected", "template(prompt, chosen)", "template(prompt, rejected)"}[c]
 }
 
-func pairTexts(form string, m *models.Manifest, p *data.Pair) []string {
-	var t []string
-	if form != Joint {
-		t = append(t, p.Prompt, p.Chosen, p.Rejected)
+// Columns is the layout of a form: the texts each pair needs, in order. It
+// is the one place that says so; Assemble reads vectors laid out this way.
+func Columns(form string) []Column {
+	switch form {
+	case Separate:
+		return []Column{ColPrompt, ColFirst, ColSecond}
+	case Joint:
+		return []Column{ColJointFirst, ColJointSecond}
 	}
-	if form != Separate {
-		t = append(t, m.FormatPair(p.Prompt, p.Chosen), m.FormatPair(p.Prompt, p.Rejected))
-	}
-	return t
+	return []Column{ColPrompt, ColFirst, ColSecond, ColJointFirst, ColJointSecond}
 }
 
 // Pairs holds the features of n pairs: row i of A is the first response's
@@ -82,33 +87,13 @@ func (p *Pairs) Len() int {
 	return r
 }
 
-// Build reads the pairs' vectors from the cache and assembles their features.
-func Build(form string, m *models.Manifest, c *cache.Cache, pairs []data.Pair) (*Pairs, error) {
-	if err := CheckForm(form); err != nil {
-		return nil, err
-	}
-	fp := m.Fingerprint()
-	keys := make([]cache.Key, 0, len(pairs)*textsPerPair(form))
-	for i := range pairs {
-		for _, t := range pairTexts(form, m, &pairs[i]) {
-			keys = append(keys, cache.KeyOf(fp, t))
-		}
-	}
-	vecs, err := c.Matrix(keys)
-	if err != nil {
-		return nil, err
-	}
-	return Assemble(form, m.Dim, len(pairs), vecs), nil
-}
-
-// Assemble builds n pairs' features from their texts' vectors, laid out as
-// Texts lists them (per pair: prompt, first, second response for the
-// separate form; the two templates for the joint form; both for both).
+// Assemble builds n pairs' features from their texts' vectors (dim d), laid
+// out pair by pair as Columns(form) lists them.
 func Assemble(form string, d, n int, vecs []float32) *Pairs {
 	if n == 0 {
 		return &Pairs{}
 	}
-	per := textsPerPair(form)
+	per := len(Columns(form))
 	fd := FeatureDim(form, d)
 	a, b := mat.NewDense(n, fd, nil), mat.NewDense(n, fd, nil)
 	vec := func(i, k int) []float32 { return vecs[(i*per+k)*d : (i*per+k+1)*d] }
@@ -131,16 +116,6 @@ func Assemble(form string, d, n int, vecs []float32) *Pairs {
 		}
 	}
 	return &Pairs{A: a, B: b}
-}
-
-func textsPerPair(form string) int {
-	switch form {
-	case Separate:
-		return 3
-	case Joint:
-		return 2
-	}
-	return 5
 }
 
 // Rows returns pairs i..j-1 (sharing the matrices' memory).

@@ -20,7 +20,6 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/ser-rl/ser/internal/atomic"
-	"github.com/ser-rl/ser/models"
 )
 
 // Kinds of head.
@@ -99,10 +98,10 @@ func (h *Head) Rewards(x *mat.Dense) []float64 {
 }
 
 // Check reports an error when the head was trained on another backbone's features.
-func (h *Head) Check(m *models.Manifest) error {
-	if h.Backbone.Fingerprint != m.Fingerprint() || h.Backbone.Name != m.Name {
+func (h *Head) Check(bb Backbone) error {
+	if h.Backbone.Fingerprint != bb.Fingerprint || h.Backbone.Name != bb.Name {
 		return fmt.Errorf("head was trained on backbone %s (fingerprint %s), not on %s (fingerprint %s): its rewards would mean nothing here",
-			h.Backbone.Name, h.Backbone.Fingerprint, m.Name, m.Fingerprint())
+			h.Backbone.Name, h.Backbone.Fingerprint, bb.Name, bb.Fingerprint)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/models"
 )
 
 // synthetic makes n pairs of d features whose preference follows a hidden
@@ -175,8 +174,7 @@ func TestSaveLoad(t *testing.T) {
 	if g.Calib != h.Calib || g.Backbone != h.Backbone || g.Kind != MLP {
 		t.Errorf("metadata changed: %+v vs %+v", g, h)
 	}
-	m := &models.Manifest{Name: "other", Files: []models.File{{Name: "x", SHA256: "y"}}}
-	if err := g.Check(m); err == nil {
+	if err := g.Check(Backbone{Name: "other", Fingerprint: "0123456789abcdef", Dim: 4}); err == nil {
 		t.Error("a head of another backbone passed Check")
 	}
 }

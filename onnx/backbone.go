@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -183,12 +184,13 @@ func (b *Backbone) Tokenize(texts []string) ([][]int32, error) {
 }
 
 // Embed returns the feature vectors of texts, len(texts)*Dim floats in order.
-func (b *Backbone) Embed(texts []string) ([]float32, error) {
+// A cancelled ctx stops it between batches.
+func (b *Backbone) Embed(ctx context.Context, texts []string) ([]float32, error) {
 	ids, err := b.Tokenize(texts)
 	if err != nil {
 		return nil, err
 	}
-	return b.EmbedTokens(ids)
+	return b.EmbedTokens(ctx, ids)
 }
 
 // Batches plans how rows of token ids are batched: sorted by length and cut
@@ -217,8 +219,10 @@ func (b *Backbone) Batches(ids [][]int32) [][]int {
 }
 
 // EmbedTokens embeds rows of token ids (already truncated), batched as
-// Batches plans; the batches run on all sessions at once.
-func (b *Backbone) EmbedTokens(ids [][]int32) ([]float32, error) {
+// Batches plans; the batches run on all sessions at once. When ctx is
+// cancelled no further batch starts; the batches running finish, and the
+// error is ctx's.
+func (b *Backbone) EmbedTokens(ctx context.Context, ids [][]int32) ([]float32, error) {
 	dim := b.M.Dim
 	out := make([]float32, len(ids)*dim)
 
@@ -228,16 +232,22 @@ func (b *Backbone) EmbedTokens(ids [][]int32) ([]float32, error) {
 		done chan error
 	}
 	var all []pending
+	var errs []error
 	for _, idx := range b.Batches(ids) {
 		rows := make([][]int32, len(idx))
 		for k, i := range idx {
 			rows[k] = ids[i]
 		}
 		p := pending{idx: idx, dst: make([]float32, len(idx)*dim), done: make(chan error, 1)}
-		all = append(all, p)
-		b.jobs <- job{rows: rows, dst: p.dst, done: p.done}
+		select {
+		case b.jobs <- job{rows: rows, dst: p.dst, done: p.done}:
+			all = append(all, p)
+			continue
+		case <-ctx.Done():
+		}
+		errs = append(errs, ctx.Err())
+		break
 	}
-	var errs []error
 	for _, p := range all {
 		if err := <-p.done; err != nil {
 			errs = append(errs, err)

@@ -1,6 +1,7 @@
 package onnx_test
 
 import (
+	"context"
 	"math"
 	"testing"
 
@@ -62,7 +63,7 @@ func TestDensePooling(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := b.Embed(tinyTexts)
+		got, err := b.Embed(context.Background(), tinyTexts)
 		b.Close()
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package onnx_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -78,7 +79,7 @@ func TestDefaultMatchesReference(t *testing.T) {
 	// one row per batch, and everything in as few batches as fit: batching must not change a vector
 	for _, opts := range []onnx.Options{{MaxBatch: 1}, {BatchTokens: 1 << 20, MaxBatch: 1024}} {
 		b := openDefault(t, opts)
-		got, err := b.Embed(texts)
+		got, err := b.Embed(context.Background(), texts)
 		if err != nil {
 			t.Fatal(err)
 		}

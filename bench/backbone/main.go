@@ -25,6 +25,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -139,12 +140,12 @@ func run(home, shared string, n, reps int, peer bool) error {
 	for _, r := range ids {
 		tokens += len(r)
 	}
-	b.Embed(texts[:64]) // warm-up
+	b.Embed(context.Background(), texts[:64]) // warm-up
 
 	var pipe []float64
 	for i := 0; i < reps; i++ {
 		start := time.Now()
-		if _, err := b.Embed(texts); err != nil {
+		if _, err := b.Embed(context.Background(), texts); err != nil {
 			return err
 		}
 		pipe = append(pipe, time.Since(start).Seconds())
@@ -303,18 +304,18 @@ func tokenizerCost(home, ortLib, model, device, shared, pairsPath string, n, rep
 	for _, r := range ids {
 		tokens += len(r)
 	}
-	if _, err := b.EmbedTokens(ids[:min(len(ids), 64)]); err != nil { // warm-up
+	if _, err := b.EmbedTokens(context.Background(), ids[:min(len(ids), 64)]); err != nil { // warm-up
 		return err
 	}
 	var pre, pipe []float64
 	for i := 0; i < reps; i++ {
 		start := time.Now()
-		if _, err := b.EmbedTokens(ids); err != nil {
+		if _, err := b.EmbedTokens(context.Background(), ids); err != nil {
 			return err
 		}
 		pre = append(pre, time.Since(start).Seconds())
 		start = time.Now()
-		if _, err := b.Embed(texts); err != nil {
+		if _, err := b.Embed(context.Background(), texts); err != nil {
 			return err
 		}
 		pipe = append(pipe, time.Since(start).Seconds())

@@ -15,6 +15,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/models"
 	"github.com/ser-rl/ser/onnx"
@@ -71,29 +73,16 @@ func load(home, shared string) ([]dataset, *models.Manifest, error) {
 			}
 		}
 	}
-	cc, err := cache.Open(cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()), m.Fingerprint(), m.Dim, true)
+	f, err := features.New(features.Options{Manifest: m, Form: head.Separate, CachePath: cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()),
+		ORTLib: models.ORTLibPath(home), OnOpen: func(*onnx.Backbone) {
+			fmt.Fprintln(os.Stderr, "embedding what the cache lacks (once; cached afterwards)")
+		}})
 	if err != nil {
 		return nil, nil, err
 	}
-	defer cc.Close()
+	defer f.Close()
 	for i := range sets {
-		texts := head.Texts(head.Separate, m, sets[i].pairs)
-		if n := cc.Missing(texts); n > 0 {
-			fmt.Fprintf(os.Stderr, "embedding %d texts of %s (once; cached afterwards)\n", n, sets[i].name)
-			if err := onnx.Init(models.ORTLibPath(home)); err != nil {
-				return nil, nil, err
-			}
-			b, err := onnx.Open(m, onnx.Options{})
-			if err != nil {
-				return nil, nil, err
-			}
-			_, err = cache.Fill(cc, b, texts, cache.FillOptions{})
-			b.Close()
-			if err != nil {
-				return nil, nil, err
-			}
-		}
-		if sets[i].x, err = head.Build(head.Separate, m, cc, sets[i].pairs); err != nil {
+		if sets[i].x, _, err = f.Pairs(context.Background(), sets[i].pairs); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -16,6 +16,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"math"
@@ -26,6 +27,7 @@ import (
 	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/evolve"
+	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/models"
 )
@@ -112,12 +114,12 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 			pairs = append(pairs, p)
 		}
 	}
-	cc, err := cache.Open(cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()), m.Fingerprint(), m.Dim, false)
+	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()), ORTLib: models.ORTLibPath(home)})
 	if err != nil {
 		return err
 	}
-	defer cc.Close()
-	x, err := head.Build(form, m, cc, pairs)
+	defer f.Close()
+	x, _, err := f.Pairs(context.Background(), pairs)
 	if err != nil {
 		return err
 	}
@@ -138,7 +140,7 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 			}
 			o := evolve.Options{Seed: uint64(s), FullData: true}
 			Variant(v, &o)
-			rep, err := evolve.Run(set, nil, nil, head.Backbone{Name: m.Name, Fingerprint: m.Fingerprint(), Dim: m.Dim}, form, o, logf)
+			rep, err := evolve.Run(set, nil, nil, features.BackboneOf(m), form, o, logf)
 			if err != nil {
 				return err
 			}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/evolve"
-	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/models"
 )
 
@@ -125,7 +125,7 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string) (*evolve.
 	if len(poolPairs) > 0 {
 		pool = part(len(poolPairs))
 	}
-	bb := head.Backbone{Name: m.Name, Fingerprint: m.Fingerprint(), Dim: m.Dim}
+	bb := features.BackboneOf(m)
 	return evolve.Run(*lab, pool, test, bb, form, evolveOptions(c), func(f string, a ...any) { notef(c, f, a...) })
 }
 

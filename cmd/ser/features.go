@@ -5,10 +5,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/internal/progress"
 	"github.com/ser-rl/ser/models"
 )
 
@@ -16,36 +15,21 @@ import (
 // feature cache only the texts it lacks (the backbone is not even opened when
 // nothing is missing).
 func pairFeatures(c *cli.Context, m *models.Manifest, form string, pairs []data.Pair) (*head.Pairs, error) {
-	texts := head.Texts(form, m, pairs)
-	// Reading needs no lock: only when texts are missing is the cache opened for writing.
-	if cc, err := openCache(c, m, false); err == nil {
-		if cc.Missing(texts) == 0 {
-			defer cc.Close()
-			return head.Build(form, m, cc, pairs)
-		}
-		cc.Close()
-	}
-	cc, err := openCache(c, m, true)
+	f, bar, err := featurizer(c, m, form)
 	if err != nil {
 		return nil, err
 	}
-	defer cc.Close()
-	if missing := cc.Missing(texts); missing > 0 {
-		b, err := openBackbone(c, m)
-		if err != nil {
-			return nil, err
-		}
-		defer b.Close()
-		bar := progress.New(stderr(c), "embed", "texts", missing, c.Bool("quiet"))
-		start := time.Now()
-		st, err := cache.Fill(cc, b, texts, cache.FillOptions{Progress: bar.Set})
-		bar.Done()
-		if err != nil {
-			return nil, err
-		}
+	defer f.Close()
+	start := time.Now()
+	x, st, err := f.Pairs(c.Context, pairs)
+	bar.Done()
+	if err != nil {
+		return nil, err
+	}
+	if st.Embedded > 0 {
 		notef(c, "embedded %d new texts (%d were cached) in %.1fs", st.Embedded, st.Cached, time.Since(start).Seconds())
 	}
-	return head.Build(form, m, cc, pairs)
+	return x, nil
 }
 
 // usable keeps the labelled pairs that can teach or test a preference
@@ -84,5 +68,5 @@ func loadHead(c *cli.Context) (*head.Head, *models.Manifest, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return h, m, h.Check(m)
+	return h, m, h.Check(features.BackboneOf(m))
 }

@@ -87,7 +87,7 @@ func checkEmbeds(c *cli.Context, m *models.Manifest) error {
 	}
 	defer b.Close()
 	texts := []string{"A reward model scores answers.", m.FormatPair("What is 2 + 2?", "2 + 2 is 4.")}
-	vecs, err := b.Embed(texts)
+	vecs, err := b.Embed(c.Context, texts)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -149,7 +150,7 @@ func checkImportedVectors(t *testing.T, home string, m *models.Manifest, o tiny.
 	for _, p := range pairs {
 		texts = append(texts, m.FormatPair(p.Prompt, p.Chosen), p.Rejected)
 	}
-	got, err := b.Embed(texts)
+	got, err := b.Embed(context.Background(), texts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,23 +6,32 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/features"
+	"github.com/ser-rl/ser/internal/progress"
 	"github.com/ser-rl/ser/models"
 	"github.com/ser-rl/ser/onnx"
 )
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	// Ctrl-C or SIGTERM cancels the context: embedding stops between batches,
+	// keeping what is stored.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newApp().RunContext(ctx, os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "ser:", err)
 		os.Exit(1)
 	}
@@ -103,6 +112,19 @@ func manifest(c *cli.Context, name string) (*models.Manifest, error) {
 	return models.Find(h, name)
 }
 
+// backboneOptions are the sessions the global flags ask for.
+func backboneOptions(c *cli.Context) onnx.Options {
+	opts := onnx.Options{Device: c.String("device")}
+	if n := c.Int("threads"); n > 0 {
+		opts.Sessions = n
+		if n > runtime.NumCPU() {
+			opts.Sessions = runtime.NumCPU()
+		}
+		opts.Threads = max(1, n/opts.Sessions)
+	}
+	return opts
+}
+
 // openBackbone loads the runtime and opens the backbone with the global flags.
 func openBackbone(c *cli.Context, m *models.Manifest) (*onnx.Backbone, error) {
 	h, err := home(c)
@@ -112,15 +134,26 @@ func openBackbone(c *cli.Context, m *models.Manifest) (*onnx.Backbone, error) {
 	if err := onnx.Init(ortLib(c, h)); err != nil {
 		return nil, err
 	}
-	opts := onnx.Options{Device: c.String("device")}
-	if n := c.Int("threads"); n > 0 {
-		opts.Sessions = n
-		if n > runtime.NumCPU() {
-			opts.Sessions = runtime.NumCPU()
-		}
-		opts.Threads = max(1, n/opts.Sessions)
+	return onnx.Open(m, backboneOptions(c))
+}
+
+// featurizer builds the feature pipeline for a backbone and form (""
+// for the backbone's) from the flags: the cache (--cache, else the
+// backbone's under the home), the runtime, the sessions, and a progress
+// line on stderr while texts are embedded.
+func featurizer(c *cli.Context, m *models.Manifest, form string) (*features.Featurizer, *progress.Bar, error) {
+	h, err := home(c)
+	if err != nil {
+		return nil, nil, err
 	}
-	return onnx.Open(m, opts)
+	p, err := cachePath(c, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	bar := progress.New(stderr(c), "embed", "texts", 0, c.Bool("quiet"))
+	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: p, ORTLib: ortLib(c, h),
+		Backbone: backboneOptions(c), Progress: bar.Set})
+	return f, bar, err
 }
 
 // cachePath is the backbone's feature cache: --cache, else under the home.

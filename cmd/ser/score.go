@@ -12,12 +12,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/internal/atomic"
 	"github.com/ser-rl/ser/models"
-	"github.com/ser-rl/ser/onnx"
 )
 
 func scoreCommand() *cli.Command {
@@ -58,20 +57,16 @@ func scoreCommand() *cli.Command {
 
 // scorer embeds what the cache lacks (without writing to it) and applies the head.
 type scorer struct {
-	c  *cli.Context
-	h  *head.Head
-	m  *models.Manifest
-	cc *cache.Cache
-	b  *onnx.Backbone
-	n  int
+	c *cli.Context
+	h *head.Head
+	m *models.Manifest
+	f *features.Featurizer
+	n int
 }
 
 func (s *scorer) close() {
-	if s.cc != nil {
-		s.cc.Close()
-	}
-	if s.b != nil {
-		s.b.Close()
+	if s.f != nil {
+		s.f.Close()
 	}
 }
 
@@ -83,11 +78,11 @@ type scoreRow struct {
 }
 
 func (s *scorer) stream(in io.Reader, name string, out io.Writer, batch int) error {
-	if p, err := cachePath(s.c, s.m); err == nil {
-		if cc, err := cache.Open(p, s.m.Fingerprint(), s.m.Dim, false); err == nil {
-			s.cc = cc
-		}
+	f, _, err := featurizer(s.c, s.m, s.h.Features)
+	if err != nil {
+		return err
 	}
+	s.f = f
 	br := bufio.NewReaderSize(in, 1<<20)
 	bw := bufio.NewWriter(out)
 	var rows []scoreRow
@@ -168,12 +163,11 @@ func (s *scorer) score(rows []scoreRow, w io.Writer) error {
 			pairs[i].Rejected = r.a // a single response: both columns hold it
 		}
 	}
-	texts := head.Texts(s.h.Features, s.m, pairs)
-	vecs, err := s.vectors(texts)
+	vecs, err := s.f.Vectors(s.c.Context, s.f.Texts(pairs))
 	if err != nil {
 		return err
 	}
-	x := head.Assemble(s.h.Features, s.m.Dim, len(pairs), vecs)
+	x := s.f.PairsOf(vecs, len(pairs))
 	ra, rb := s.h.Rewards(x.A), s.h.Rewards(x.B)
 	for i, r := range rows {
 		obj := bytes.TrimSuffix(r.raw, []byte("}"))
@@ -196,38 +190,3 @@ func (s *scorer) score(rows []scoreRow, w io.Writer) error {
 }
 
 func num(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
-
-// vectors returns the texts' backbone vectors: from the cache when there,
-// else from the backbone (opened on first need).
-func (s *scorer) vectors(texts []string) ([]float32, error) {
-	d := s.m.Dim
-	out := make([]float32, len(texts)*d)
-	fp := s.m.Fingerprint()
-	var todo []string
-	var where []int
-	for i, t := range texts {
-		if s.cc != nil && s.cc.Get(cache.KeyOf(fp, t), out[i*d:(i+1)*d]) {
-			continue
-		}
-		todo = append(todo, t)
-		where = append(where, i)
-	}
-	if len(todo) == 0 {
-		return out, nil
-	}
-	if s.b == nil {
-		b, err := openBackbone(s.c, s.m)
-		if err != nil {
-			return nil, err
-		}
-		s.b = b
-	}
-	v, err := s.b.Embed(todo)
-	if err != nil {
-		return nil, err
-	}
-	for k, i := range where {
-		copy(out[i*d:(i+1)*d], v[k*d:(k+1)*d])
-	}
-	return out, nil
-}

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/models"
 )
@@ -75,7 +76,7 @@ func trainCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				if err := init.Check(m); err != nil {
+				if err := init.Check(features.BackboneOf(m)); err != nil {
 					return fmt.Errorf("--init %s: %w", p, err)
 				}
 				if init.Features != form {
@@ -101,7 +102,7 @@ func trainCommand() *cli.Command {
 			if len(valP) > 0 {
 				val = &head.Data{X: x.Rows(len(trainP), len(pairs)), Margins: margins(valP)}
 			}
-			h, err := head.Train(tr, val, head.Backbone{Name: m.Name, Fingerprint: m.Fingerprint(), Dim: m.Dim}, form, opt)
+			h, err := head.Train(tr, val, features.BackboneOf(m), form, opt)
 			if err != nil {
 				return err
 			}
