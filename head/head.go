@@ -58,7 +58,7 @@ type Head struct {
 	Scale    []float64 // 1/std
 	Layers   []Layer   // the last has one output
 	Calib    Calibration
-	Training map[string]any // settings and measurements, recorded as they were
+	Training *TrainResult // how it was trained, and what training measured
 }
 
 // FeatureDim is the width of the head's input.
@@ -109,16 +109,16 @@ func (h *Head) Check(bb Backbone) error {
 // file is a head's JSON form; float arrays are base64 of little-endian
 // float64, so a head round-trips bit for bit.
 type file struct {
-	Format   string         `json:"format"`
-	Kind     string         `json:"kind"`
-	Features string         `json:"features"`
-	Backbone Backbone       `json:"backbone"`
-	InDim    int            `json:"feature_dim"`
-	Mean     string         `json:"mean"`
-	Scale    string         `json:"scale"`
-	Layers   []fileLayer    `json:"layers"`
-	Calib    Calibration    `json:"calibration"`
-	Training map[string]any `json:"training"`
+	Format   string       `json:"format"`
+	Kind     string       `json:"kind"`
+	Features string       `json:"features"`
+	Backbone Backbone     `json:"backbone"`
+	InDim    int          `json:"feature_dim"`
+	Mean     string       `json:"mean"`
+	Scale    string       `json:"scale"`
+	Layers   []fileLayer  `json:"layers"`
+	Calib    Calibration  `json:"calibration"`
+	Training *TrainResult `json:"training"`
 }
 
 type fileLayer struct {

@@ -202,9 +202,9 @@ func run(home, shared, python string) error {
 	fmt.Printf("  %-52s %9s %10s\n", "", "test acc", "train s")
 	fmt.Printf("  %-52s %9.4f %10.3f\n", "scikit-learn LogisticRegression(C=1)  [reference]", pr[0].SklearnAcc, pr[0].SklearnS)
 	fmt.Printf("  %-52s %9.4f %10.3f\n", "ser linear head, l2 = 1/(2Cn) (same objective)", head.Accuracy(fixed, te), fixedS)
-	fmt.Printf("  %-52s %9.4f %10.3f\n", fmt.Sprintf("ser linear head, default (l2 %v by validation)", lin.Training["l2"]), head.Accuracy(lin, te), linS)
+	fmt.Printf("  %-52s %9.4f %10.3f\n", fmt.Sprintf("ser linear head, default (l2 %v by validation)", lin.Training.L2), head.Accuracy(lin, te), linS)
 	fmt.Printf("  %-52s %9.4f %10.3f\n", fmt.Sprintf("PyTorch MLP 64, AdamW, early stopping (%d epochs)", pr[1].TorchEp), pr[1].TorchAcc, pr[1].TorchS)
-	fmt.Printf("  %-52s %9.4f %10.3f\n", fmt.Sprintf("ser MLP head 64, AdamW, early stopping (%v epochs)", mlp.Training["epochs"]), head.Accuracy(mlp, te), mlpS)
+	fmt.Printf("  %-52s %9.4f %10.3f\n", fmt.Sprintf("ser MLP head 64, AdamW, early stopping (%v epochs)", mlp.Training.Epochs), head.Accuracy(mlp, te), mlpS)
 	fmt.Printf("  speed: linear %.1fx scikit-learn (same objective), MLP %.1fx PyTorch\n", pr[0].SklearnS/fixedS, pr[1].TorchS/mlpS)
 	start := time.Now()
 	reps := 0

@@ -30,7 +30,7 @@ func headFlags() []cli.Flag {
 
 func trainOptions(c *cli.Context) head.TrainOptions {
 	return head.TrainOptions{Kind: c.String("head"), Hidden: c.IntSlice("hidden"), L2: c.Float64("l2"), Margin: c.Float64("margin"),
-		Optimizer: c.String("optimizer"), Calibration: c.String("calibration"), Seed: c.Uint64("seed")}
+		Optimizer: head.Optimizer(c.String("optimizer")), Calibration: c.String("calibration"), Seed: c.Uint64("seed")}
 }
 
 func featureForm(c *cli.Context, m *models.Manifest) (string, error) {
@@ -110,11 +110,14 @@ func trainCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "wrote %s: %s head on %d %s features of %s; %d training pairs, train accuracy %.4f",
-				c.String("out"), h.Kind, h.FeatureDim(), form, m.Name, len(trainP), h.Training["train_accuracy"])
-			if v, ok := h.Training["val_accuracy"]; ok {
-				fmt.Fprintf(c.App.Writer, ", validation accuracy %.4f (%d pairs)", v, len(valP))
+				c.String("out"), h.Kind, h.FeatureDim(), form, m.Name, len(trainP), h.Training.TrainAccuracy)
+			if v := h.Training.ValAccuracy; v != nil {
+				fmt.Fprintf(c.App.Writer, ", validation accuracy %.4f (%d pairs)", *v, len(valP))
 			}
-			fmt.Fprintf(c.App.Writer, "; calibration %s (ECE %.4f); %.2fs\n", h.Calib.Method, h.Calib.ECE, h.Training["seconds"])
+			fmt.Fprintf(c.App.Writer, "; calibration %s (ECE %.4f); %.2fs\n", h.Calib.Method, h.Calib.ECE, h.Training.Seconds)
+			if w := h.Training.Warning; w != "" {
+				notef(c, "note: %s", w)
+			}
 			return nil
 		},
 	}
