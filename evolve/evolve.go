@@ -43,73 +43,50 @@ const (
 	StopDry = "dry" // run until the selection runs dry or MaxLoops
 )
 
-// Options configure a run. Zero fields take the documented defaults.
+// Options configure a run. Start from DefaultOptions: every field is taken
+// as it is (a zero is a zero), and Run refuses values outside their range.
 type Options struct {
-	SeedFrac float64 // share of the labelled pairs used as the seed (default 0.15), stratified by subset
-	ValFrac  float64 // share of the seed held out for validation, precision estimates and calibration (default 0.3)
-	TestFrac float64 // share of the labelled pairs held out as the test set when no test set is given (default 0.2)
-	MaxLoops int     // SER loops after loop 0 (default 3, as the paper shows)
+	SeedFrac float64 // share of the labelled pairs used as the seed (0.15), stratified by subset; in (0, 1)
+	ValFrac  float64 // share of the seed held out for validation, precision estimates and calibration (0.3); in (0, 1)
+	TestFrac float64 // share of the labelled pairs held out as the test set when no test set is given (0.2); in (0, 1)
+	MaxLoops int     // SER loops after loop 0 (3, as the paper shows); 0 trains the seed head only
 
-	TauHigh, TauLow, TauDelta float64 // defaults 0.55, 0.45, 0.3 (official code)
+	TauHigh, TauLow, TauDelta float64 // 0.55, 0.45, 0.3 (official code); scores lie in [0, 1]
 	Statuses                  string  // StatusBoth (default), Status1, Status2 or StatusStaged
 
 	// MinPrecision is the safety valve: a loop whose selection rule, applied
 	// to the labelled validation pairs, orients fewer than this share of them
-	// correctly adds no pseudo-labels and stops the run. 0 disables it
-	// (default 0.65). MinValSelected is the fewest validation pairs the rule
-	// must pick for its precision to count as measured (default 10); fewer
-	// also stops the run.
+	// correctly adds no pseudo-labels and stops the run (0.65). MinValSelected
+	// is the fewest validation pairs the rule must pick for its precision to
+	// count as measured (10); fewer also stops the run. NoValve turns the
+	// valve off (as the paper runs).
 	MinPrecision   float64
 	MinValSelected int
-	NoValve        bool // run without the safety valve (as the paper does)
+	NoValve        bool
 
 	Warm       bool   // warm-start each loop from the previous head (default: retrain from scratch)
 	DropSeed   bool   // train loops > 0 on the pseudo-labels alone (default: seed plus pseudo-labels)
 	Stop       string // StopVal (default) or StopDry
-	Cumulative *bool  // keep earlier loops' pseudo-labels in the training set (default true)
+	Cumulative bool   // keep earlier loops' pseudo-labels in the training set (true)
 
 	Head     head.TrainOptions // how each loop's head is trained (its Seed is set from Seed)
 	Seed     uint64
 	FullData bool // also train on every labelled non-test pair (the full-data reference)
 }
 
-func (o *Options) defaults() {
-	def := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&o.SeedFrac, 0.15)
-	def(&o.ValFrac, 0.3)
-	def(&o.TestFrac, 0.2)
-	def(&o.TauHigh, 0.55)
-	def(&o.TauLow, 0.45)
-	def(&o.TauDelta, 0.3)
-	if o.MinPrecision == 0 && !o.NoValve {
-		o.MinPrecision = 0.65
-	}
-	if o.NoValve {
-		o.MinPrecision = 0
-	}
-	if o.MinValSelected == 0 {
-		o.MinValSelected = 10
-	}
-	if o.MaxLoops == 0 {
-		o.MaxLoops = 3
-	}
-	if o.Statuses == "" {
-		o.Statuses = StatusBoth
-	}
-	if o.Stop == "" {
-		o.Stop = StopVal
-	}
-	if o.Cumulative == nil {
-		t := true
-		o.Cumulative = &t
+// DefaultOptions are the defaults: the official code's where it has one.
+func DefaultOptions() Options {
+	return Options{
+		SeedFrac: 0.15, ValFrac: 0.3, TestFrac: 0.2, MaxLoops: 3,
+		TauHigh: 0.55, TauLow: 0.45, TauDelta: 0.3, Statuses: StatusBoth,
+		MinPrecision: 0.65, MinValSelected: 10,
+		Stop: StopVal, Cumulative: true,
 	}
 }
 
-func (o *Options) check() error {
+// Check reports the first option outside its range; hasTest says whether
+// a test set is given (else TestFrac of the labelled pairs is held out).
+func (o *Options) Check(hasTest bool) error {
 	switch o.Statuses {
 	case StatusBoth, Status1, Status2, StatusStaged:
 	default:
@@ -120,11 +97,40 @@ func (o *Options) check() error {
 	default:
 		return fmt.Errorf("evolve: stop %q: want val or dry", o.Stop)
 	}
-	if o.SeedFrac <= 0 || o.SeedFrac >= 1 || o.ValFrac <= 0 || o.ValFrac >= 1 {
-		return fmt.Errorf("evolve: seed-frac and val-frac must lie in (0, 1)")
+	open01 := func(name string, v float64) error {
+		if !(v > 0 && v < 1) {
+			return fmt.Errorf("evolve: %s %g: must lie strictly between 0 and 1", name, v)
+		}
+		return nil
+	}
+	closed01 := func(name string, v float64) error {
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("evolve: %s %g: must lie in [0, 1]", name, v)
+		}
+		return nil
+	}
+	checks := []error{open01("seed fraction", o.SeedFrac), open01("seed validation fraction", o.ValFrac),
+		closed01("tau-high", o.TauHigh), closed01("tau-low", o.TauLow), closed01("tau-delta", o.TauDelta),
+		closed01("minimum precision", o.MinPrecision)}
+	if !hasTest {
+		checks = append(checks, open01("test fraction", o.TestFrac))
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	if o.TauDelta == 1 {
+		return fmt.Errorf("evolve: tau-delta 1: no two scores in [0, 1] differ by more")
 	}
 	if o.TauLow > o.TauHigh {
 		return fmt.Errorf("evolve: tau-low %g is above tau-high %g", o.TauLow, o.TauHigh)
+	}
+	if o.MaxLoops < 0 {
+		return fmt.Errorf("evolve: max loops %d: must be 0 or more", o.MaxLoops)
+	}
+	if o.MinValSelected < 0 {
+		return fmt.Errorf("evolve: minimum validation pairs %d: must be 0 or more", o.MinValSelected)
 	}
 	return nil
 }
@@ -162,7 +168,8 @@ type Report struct {
 	FinalLoop int         `json:"final_loop"`          // which loop's head is kept (the best on validation)
 	FullData  *float64    `json:"full_data,omitempty"` // test accuracy when trained on every labelled pair
 	Split     SplitCounts `json:"split"`
-	Stopped   string      `json:"stopped"`
+	Stopped   string      `json:"stopped"`     // why the loops ended, in words
+	Reason    StopReason  `json:"stop_reason"` // the same, as a constant
 	Seconds   float64     `json:"seconds"`
 	Options   Options     `json:"options"`
 
@@ -184,176 +191,288 @@ type poolPair struct {
 	truth int
 }
 
+// StopReason says why the loops ended.
+type StopReason int
+
+// Stop reasons.
+const (
+	Running         StopReason = iota // not stopped
+	MaxLoopsRun                       // MaxLoops loops ran
+	SelectionDry                      // the rule selected no pool pair
+	ValveUnmeasured                   // safety valve: too few validation pairs picked to measure precision
+	ValveLow                          // safety valve: estimated precision below MinPrecision
+	NoImprovement                     // validation accuracy did not improve (StopVal)
+)
+
+var reasonNames = [...]string{"running", "max_loops", "selection_dry", "valve_unmeasured", "valve_low_precision", "no_improvement"}
+
+func (r StopReason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("StopReason(%d)", int(r))
+}
+
+// MarshalText writes the reason's name.
+func (r StopReason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads a reason's name.
+func (r *StopReason) UnmarshalText(b []byte) error {
+	for i, n := range reasonNames {
+		if n == string(b) {
+			*r = StopReason(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("evolve: unknown stop reason %q", b)
+}
+
 // Run runs SER. labelled supplies the seed (and, unless unlabelled is given,
 // the pool, whose labels are hidden from training but used to report the
 // pseudo-labels' accuracy); unlabelled (optional) is a truly unlabelled pool;
 // test (optional) is the test set, else TestFrac of labelled is held out.
+// It is a driver over the steps of a run: split, loop 0, loops until a stop
+// rule fires, the kept head, the full-data reference.
 func Run(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string, opt Options, logf func(string, ...any)) (*Report, error) {
-	start := time.Now()
-	opt.defaults()
-	if err := opt.check(); err != nil {
+	r, err := newRun(labelled, unlabelled, test, bb, form, opt, logf)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.seedLoop(); err != nil {
+		return nil, err
+	}
+	for k := 1; k <= opt.MaxLoops && r.rep.Reason == Running; k++ {
+		if err := r.loop(k); err != nil {
+			return nil, err
+		}
+	}
+	if r.rep.Reason == Running {
+		r.rep.Reason, r.rep.Stopped = MaxLoopsRun, fmt.Sprintf("max loops (%d)", opt.MaxLoops)
+	}
+	r.rep.FinalLoop = r.best // Heads[k] and Loops[k] are loop k's
+	r.rep.Final = r.rep.Loops[r.best].TestAcc
+	if opt.FullData {
+		if err := r.fullData(); err != nil {
+			return nil, err
+		}
+	}
+	r.rep.Seconds = time.Since(r.start).Seconds()
+	return r.rep, nil
+}
+
+// run is one SER run in progress.
+type run struct {
+	opt      Options
+	form     string
+	bb       head.Backbone
+	logf     func(string, ...any)
+	start    time.Time
+	rep      *Report
+	labelled Set
+	testSet  *Set
+	// the split: seed training pairs, validation pairs, and (pool from the
+	// labelled set) the pool's rows
+	seedTrain, poolIdx []int
+	unlabelled         bool
+	val                head.Data
+	poolSrc            *head.Pairs
+	pool               []poolPair
+	// the loop's state: the current head, the best so far, the pseudo-labels
+	h                 *head.Head
+	best              int
+	bestVal, bestLoss float64
+	pseudo            []selected
+	status            string
+}
+
+// newRun checks the options, splits the labelled pairs into test (unless a
+// test set is given), seed (training and validation) and pool, and builds the
+// pool: labelled pairs with labels hidden and order shuffled, or the
+// unlabelled set.
+func newRun(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string, opt Options, logf func(string, ...any)) (*run, error) {
+	if err := opt.Check(test != nil); err != nil {
 		return nil, err
 	}
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	r := &run{opt: opt, form: form, bb: bb, logf: logf, start: time.Now(), labelled: labelled, testSet: test, unlabelled: unlabelled != nil}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x5e7))
 	idx := make([]int, len(labelled.Pairs))
 	for i := range idx {
 		idx[i] = i
 	}
-	var testIdx []int
-	testSet := test
-	if testSet == nil {
-		var rest []int
-		testIdx, rest = stratified(labelled.Pairs, idx, opt.TestFrac, rng)
+	if r.testSet == nil {
+		testIdx, rest := stratified(labelled.Pairs, idx, opt.TestFrac, rng)
 		idx = rest
-		testSet = &Set{X: rows(labelled.X, testIdx), Pairs: pick(labelled.Pairs, testIdx)}
+		r.testSet = &Set{X: rows(labelled.X, testIdx), Pairs: pick(labelled.Pairs, testIdx)}
 	}
 	seedIdx, poolIdx := stratified(labelled.Pairs, idx, opt.SeedFrac, rng)
 	valIdx, seedTrain := stratified(labelled.Pairs, seedIdx, opt.ValFrac, rng)
 	if len(seedTrain) < 2 || len(valIdx) < 2 {
 		return nil, fmt.Errorf("evolve: a seed of %d pairs leaves too few to train (%d) and validate (%d)", len(seedIdx), len(seedTrain), len(valIdx))
 	}
-	rep := &Report{Options: opt, Split: SplitCounts{Seed: len(seedTrain), Val: len(valIdx), Test: len(testSet.Pairs)}}
-
-	// The pool: labelled pairs with labels hidden and order shuffled, or the unlabelled set.
-	poolSrc := labelled.X
-	var pool []poolPair
+	r.seedTrain, r.poolIdx = seedTrain, poolIdx
+	r.rep = &Report{Options: opt, Split: SplitCounts{Seed: len(seedTrain), Val: len(valIdx), Test: len(r.testSet.Pairs)}}
+	r.poolSrc = labelled.X
 	if unlabelled != nil {
-		poolSrc = unlabelled.X
+		r.poolSrc = unlabelled.X
 		for i := range unlabelled.Pairs {
-			pool = append(pool, poolPair{row: i, truth: -1})
+			r.pool = append(r.pool, poolPair{row: i, truth: -1})
 		}
 	} else {
-		rep.Split.PoolLabelled = true
+		r.rep.Split.PoolLabelled = true
 		for _, i := range poolIdx {
 			swap := rng.IntN(2) == 1
 			t := 1
 			if swap {
 				t = 0
 			}
-			pool = append(pool, poolPair{row: i, swap: swap, truth: t})
+			r.pool = append(r.pool, poolPair{row: i, swap: swap, truth: t})
 		}
 	}
-	rep.Split.Pool = len(pool)
-
-	seedData := head.Data{X: rows(labelled.X, seedTrain), Margins: margins(labelled.Pairs, seedTrain)}
-	val := head.Data{X: rows(labelled.X, valIdx)}
-	hopt := opt.Head
-	hopt.Seed = opt.Seed
-	train := func(d head.Data, init *head.Head) (*head.Head, error) {
-		o := hopt
-		if opt.Warm && init != nil {
-			o.Init = init
-		}
-		return head.Train(d, &val, bb, form, o)
+	r.rep.Split.Pool = len(r.pool)
+	r.val = head.Data{X: rows(labelled.X, valIdx)}
+	r.status = opt.Statuses
+	if r.status == StatusStaged {
+		r.status = Status1
 	}
-	acc := head.Accuracy
+	return r, nil
+}
 
+// train fits a head on d with the run's options, warm from init when asked.
+func (r *run) train(d head.Data, init *head.Head) (*head.Head, error) {
+	o := r.opt.Head
+	o.Seed = r.opt.Seed
+	if r.opt.Warm && init != nil {
+		o.Init = init
+	}
+	return head.Train(d, &r.val, r.bb, r.form, o)
+}
+
+// seedLoop is loop 0: the head trained on the seed alone.
+func (r *run) seedLoop() error {
 	t0 := time.Now()
-	h, err := train(seedData, nil)
+	h, err := r.train(head.Data{X: rows(r.labelled.X, r.seedTrain), Margins: margins(r.labelled.Pairs, r.seedTrain)}, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rep.Heads = append(rep.Heads, h)
-	l0 := Loop{Loop: 0, PoolSize: len(pool), TrainPairs: len(seedTrain), ValAcc: acc(h, val.X), TestAcc: acc(h, testSet.X), EstPrec: -1, TruePrec: -1, Seconds: time.Since(t0).Seconds(), Added: true}
-	rep.Loops = append(rep.Loops, l0)
-	rep.SeedOnly = l0.TestAcc
-	logf("loop 0: seed %d pairs, validation accuracy %.4f, test accuracy %.4f", len(seedTrain), l0.ValAcc, l0.TestAcc)
-
+	r.h = h
+	r.rep.Heads = append(r.rep.Heads, h)
+	l0 := Loop{Loop: 0, PoolSize: len(r.pool), TrainPairs: len(r.seedTrain), ValAcc: head.Accuracy(h, r.val.X), TestAcc: head.Accuracy(h, r.testSet.X),
+		EstPrec: -1, TruePrec: -1, Seconds: time.Since(t0).Seconds(), Added: true}
+	r.rep.Loops = append(r.rep.Loops, l0)
+	r.rep.SeedOnly = l0.TestAcc
+	r.logf("loop 0: seed %d pairs, validation accuracy %.4f, test accuracy %.4f", len(r.seedTrain), l0.ValAcc, l0.TestAcc)
 	// a loop improves when its validation accuracy is higher, or equal with a
 	// lower validation loss (small validation sets tie often)
-	best, bestVal, bestLoss := 0, l0.ValAcc, head.Loss(h, val)
-	var pseudo []selected // pseudo-labels trained on so far
-	status := opt.Statuses
-	if status == StatusStaged {
-		status = Status1
-	}
-	rep.Stopped = fmt.Sprintf("max loops (%d)", opt.MaxLoops)
-	for k := 1; k <= opt.MaxLoops; k++ {
-		t0 := time.Now()
-		lp := Loop{Loop: k, PoolSize: len(pool), TruePrec: -1, EstPrec: -1}
-		sel, s1, s2 := selectPairs(h, poolSrc, pool, status, opt)
-		if len(sel) == 0 && opt.Statuses == StatusStaged && status == Status1 {
-			status = Status2
-			logf("loop %d: status 1 selects nothing; moving to status 2", k)
-			sel, s1, s2 = selectPairs(h, poolSrc, pool, status, opt)
-		}
-		lp.Selected, lp.Status1, lp.Status2 = len(sel), s1, s2
-		if rep.Split.PoolLabelled && len(sel) > 0 {
-			ok := 0
-			for _, s := range sel {
-				if (s.aChosen && pool[s.pool].truth == 1) || (!s.aChosen && pool[s.pool].truth == 0) {
-					ok++
-				}
-			}
-			lp.TruePrec = float64(ok) / float64(len(sel))
-		}
-		lp.EstPrec, lp.EstN = valPrecision(h, val.X, status, opt)
-		stop := ""
-		switch {
-		case len(sel) == 0:
-			stop = "the selection ran dry"
-		case opt.MinPrecision > 0 && lp.EstN < opt.MinValSelected:
-			stop = fmt.Sprintf("safety valve: the rule picks %d validation pairs, fewer than %d, so its precision is unmeasured", lp.EstN, opt.MinValSelected)
-		case opt.MinPrecision > 0 && lp.EstPrec < opt.MinPrecision:
-			stop = fmt.Sprintf("safety valve: estimated precision %.3f on %d validation pairs is below %.2f", lp.EstPrec, lp.EstN, opt.MinPrecision)
-		}
-		if stop != "" {
-			lp.Note = stop
-			lp.ValAcc, lp.TestAcc = rep.Loops[len(rep.Loops)-1].ValAcc, rep.Loops[len(rep.Loops)-1].TestAcc
-			lp.Seconds = time.Since(t0).Seconds()
-			rep.Loops = append(rep.Loops, lp)
-			rep.Stopped = stop
-			logf("loop %d: %s; stopping", k, stop)
-			break
-		}
-		if !*opt.Cumulative {
-			pseudo = nil
-		}
-		pseudo = append(pseudo, sel...)
-		d := trainingSet(labelled, seedTrain, poolSrc, pool, pseudo, opt.DropSeed)
-		nh, err := train(d, h)
-		if err != nil {
-			return nil, err
-		}
-		lp.TrainPairs = d.X.Len()
-		lp.ValAcc, lp.TestAcc, lp.Added = acc(nh, val.X), acc(nh, testSet.X), true
+	r.best, r.bestVal, r.bestLoss = 0, l0.ValAcc, head.Loss(h, r.val)
+	return nil
+}
+
+// loop runs SER loop k: select, check the valve, retrain, and apply the
+// stopping rule.
+func (r *run) loop(k int) error {
+	t0 := time.Now()
+	lp := Loop{Loop: k, PoolSize: len(r.pool), TruePrec: -1, EstPrec: -1}
+	sel := r.selectPairs(k, &lp)
+	lp.EstPrec, lp.EstN = valPrecision(r.h, r.val.X, r.status, r.opt)
+	if reason, why := r.valve(len(sel), lp); reason != Running {
+		prev := r.rep.Loops[len(r.rep.Loops)-1]
+		lp.ValAcc, lp.TestAcc = prev.ValAcc, prev.TestAcc
 		lp.Seconds = time.Since(t0).Seconds()
-		rep.Heads = append(rep.Heads, nh)
-		logf("loop %d: pool %d, selected %d (status 1: %d, status 2 only: %d), estimated precision %.3f (%d val pairs), pseudo-label accuracy %s; trained on %d: validation %.4f, test %.4f",
-			k, lp.PoolSize, lp.Selected, lp.Status1, lp.Status2, lp.EstPrec, lp.EstN, fmtPrec(lp.TruePrec), lp.TrainPairs, lp.ValAcc, lp.TestAcc)
-		pool = remove(pool, sel)
-		h = nh
-		if loss := head.Loss(nh, val); lp.ValAcc > bestVal || (lp.ValAcc == bestVal && loss < bestLoss) {
-			best, bestVal, bestLoss = len(rep.Heads)-1, lp.ValAcc, loss
-		} else if opt.Stop == StopVal {
-			lp.Note = "validation accuracy did not improve"
-			rep.Loops = append(rep.Loops, lp)
-			rep.Stopped = lp.Note
-			logf("loop %d: %s; stopping", k, lp.Note)
-			break
-		}
-		rep.Loops = append(rep.Loops, lp)
+		r.stop(lp, reason, why)
+		return nil
 	}
-	rep.FinalLoop = best // Heads[k] and Loops[k] are loop k's
-	rep.Final = rep.Loops[best].TestAcc
-	if opt.FullData {
-		all := append(append([]int(nil), seedTrain...), poolIdx...)
-		if unlabelled != nil {
-			all = seedTrain
-		}
-		fh, err := train(head.Data{X: rows(labelled.X, all), Margins: margins(labelled.Pairs, all)}, nil)
-		if err != nil {
-			return nil, err
-		}
-		f := acc(fh, testSet.X)
-		rep.FullData, rep.Full = &f, fh
-		logf("full-data reference: %d labelled pairs, test accuracy %.4f", len(all), f)
+	if !r.opt.Cumulative {
+		r.pseudo = nil
 	}
-	rep.Seconds = time.Since(start).Seconds()
-	return rep, nil
+	r.pseudo = append(r.pseudo, sel...)
+	d := trainingSet(r.labelled, r.seedTrain, r.poolSrc, r.pool, r.pseudo, r.opt.DropSeed)
+	nh, err := r.train(d, r.h)
+	if err != nil {
+		return err
+	}
+	lp.TrainPairs = d.X.Len()
+	lp.ValAcc, lp.TestAcc, lp.Added = head.Accuracy(nh, r.val.X), head.Accuracy(nh, r.testSet.X), true
+	lp.Seconds = time.Since(t0).Seconds()
+	r.rep.Heads = append(r.rep.Heads, nh)
+	r.logf("loop %d: pool %d, selected %d (status 1: %d, status 2 only: %d), estimated precision %.3f (%d val pairs), pseudo-label accuracy %s; trained on %d: validation %.4f, test %.4f",
+		k, lp.PoolSize, lp.Selected, lp.Status1, lp.Status2, lp.EstPrec, lp.EstN, fmtPrec(lp.TruePrec), lp.TrainPairs, lp.ValAcc, lp.TestAcc)
+	r.pool = remove(r.pool, sel)
+	r.h = nh
+	if loss := head.Loss(nh, r.val); lp.ValAcc > r.bestVal || (lp.ValAcc == r.bestVal && loss < r.bestLoss) {
+		r.best, r.bestVal, r.bestLoss = len(r.rep.Heads)-1, lp.ValAcc, loss
+	} else if r.opt.Stop == StopVal {
+		r.stop(lp, NoImprovement, "validation accuracy did not improve")
+		return nil
+	}
+	r.rep.Loops = append(r.rep.Loops, lp)
+	return nil
+}
+
+// selectPairs applies the selection rule to the pool (moving a staged run
+// from status 1 to status 2 when status 1 selects nothing) and records the
+// counts and, when the pool's labels are known, the pseudo-labels' accuracy.
+func (r *run) selectPairs(k int, lp *Loop) []selected {
+	sel, s1, s2 := selectPairs(r.h, r.poolSrc, r.pool, r.status, r.opt)
+	if len(sel) == 0 && r.opt.Statuses == StatusStaged && r.status == Status1 {
+		r.status = Status2
+		r.logf("loop %d: status 1 selects nothing; moving to status 2", k)
+		sel, s1, s2 = selectPairs(r.h, r.poolSrc, r.pool, r.status, r.opt)
+	}
+	lp.Selected, lp.Status1, lp.Status2 = len(sel), s1, s2
+	if r.rep.Split.PoolLabelled && len(sel) > 0 {
+		ok := 0
+		for _, s := range sel {
+			if (s.aChosen && r.pool[s.pool].truth == 1) || (!s.aChosen && r.pool[s.pool].truth == 0) {
+				ok++
+			}
+		}
+		lp.TruePrec = float64(ok) / float64(len(sel))
+	}
+	return sel
+}
+
+// valve says whether a loop must stop before training: nothing selected, or
+// (unless NoValve) the rule's precision on the validation pairs unmeasured
+// or too low.
+func (r *run) valve(selected int, lp Loop) (StopReason, string) {
+	switch {
+	case selected == 0:
+		return SelectionDry, "the selection ran dry"
+	case r.opt.NoValve:
+		return Running, ""
+	case lp.EstN < r.opt.MinValSelected:
+		return ValveUnmeasured, fmt.Sprintf("safety valve: the rule picks %d validation pairs, fewer than %d, so its precision is unmeasured", lp.EstN, r.opt.MinValSelected)
+	case lp.EstPrec < r.opt.MinPrecision:
+		return ValveLow, fmt.Sprintf("safety valve: estimated precision %.3f on %d validation pairs is below %.2f", lp.EstPrec, lp.EstN, r.opt.MinPrecision)
+	}
+	return Running, ""
+}
+
+// stop records the last loop and why the run stops.
+func (r *run) stop(lp Loop, reason StopReason, why string) {
+	lp.Note = why
+	r.rep.Loops = append(r.rep.Loops, lp)
+	r.rep.Stopped, r.rep.Reason = why, reason
+	r.logf("loop %d: %s; stopping", lp.Loop, why)
+}
+
+// fullData trains the reference on every labelled non-test pair.
+func (r *run) fullData() error {
+	all := append(append([]int(nil), r.seedTrain...), r.poolIdx...)
+	if r.unlabelled {
+		all = r.seedTrain
+	}
+	fh, err := r.train(head.Data{X: rows(r.labelled.X, all), Margins: margins(r.labelled.Pairs, all)}, nil)
+	if err != nil {
+		return err
+	}
+	f := head.Accuracy(fh, r.testSet.X)
+	r.rep.FullData, r.rep.Full = &f, fh
+	r.logf("full-data reference: %d labelled pairs, test accuracy %.4f", len(all), f)
+	return nil
 }
 
 func fmtPrec(p float64) string {

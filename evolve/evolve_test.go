@@ -46,7 +46,7 @@ func planted(n, d int, beta float64, seed uint64) Set {
 
 func TestRunMechanics(t *testing.T) {
 	set := planted(4000, 10, 6, 1)
-	rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Seed: 1, FullData: true}, t.Logf)
+	rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.FullData = true }), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestRunMechanics(t *testing.T) {
 	if rep.FullData == nil || *rep.FullData < rep.SeedOnly-0.02 {
 		t.Errorf("full data %v against seed-only %.3f", rep.FullData, rep.SeedOnly)
 	}
-	again, _ := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Seed: 1, FullData: true}, nil)
+	again, _ := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.FullData = true }), nil)
 	for i := range rep.Loops {
 		rep.Loops[i].Seconds, again.Loops[i].Seconds = 0, 0
 	}
@@ -76,7 +76,7 @@ func TestRunMechanics(t *testing.T) {
 // TestValve: a rule that cannot reach the demanded precision adds nothing and says why.
 func TestValve(t *testing.T) {
 	set := planted(3000, 10, 0.5, 2) // a weak signal
-	rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Seed: 1, MinPrecision: 0.99}, nil)
+	rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.MinPrecision = 0.99 }), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestValve(t *testing.T) {
 func TestStatusesAndUnlabelled(t *testing.T) {
 	set := planted(3000, 10, 6, 3)
 	for _, st := range []string{Status1, Status2, StatusStaged} {
-		rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Seed: 1, Statuses: st, Stop: StopDry, NoValve: true}, nil)
+		rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.Statuses = st; o.Stop = StopDry; o.NoValve = true }), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,21 +105,21 @@ func TestStatusesAndUnlabelled(t *testing.T) {
 	for i := range pool.Pairs {
 		pool.Pairs[i].Labelled = false
 	}
-	rep, err := Run(set, &pool, nil, head.Backbone{}, head.Separate, Options{Seed: 1}, nil)
+	rep, err := Run(set, &pool, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1 }), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Split.PoolLabelled || rep.Split.Pool != 1000 || rep.Loops[1].TruePrec != -1 {
 		t.Errorf("an unlabelled pool: %+v, loop 1 %+v", rep.Split, rep.Loops[1])
 	}
-	if _, err := Run(set, nil, nil, head.Backbone{}, head.Separate, Options{Statuses: "3"}, nil); err == nil {
+	if _, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Statuses = "3" }), nil); err == nil {
 		t.Error("statuses 3 accepted")
 	}
 }
 
 func TestWrite(t *testing.T) {
 	set := planted(2000, 10, 6, 5)
-	rep, err := Run(set, nil, nil, head.Backbone{Name: "synthetic"}, head.Separate, Options{Seed: 1, FullData: true}, nil)
+	rep, err := Run(set, nil, nil, head.Backbone{Name: "synthetic"}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.FullData = true }), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,4 +149,11 @@ func TestWrite(t *testing.T) {
 			t.Errorf("report.json lacks %q", k)
 		}
 	}
+}
+
+// opts is DefaultOptions with changes.
+func opts(change func(o *Options)) Options {
+	o := DefaultOptions()
+	change(&o)
+	return o
 }

@@ -138,7 +138,8 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 				po.Seed, po.Dim = uint64(s), m.Dim
 				set = evolve.PlantWith(x, pairs, po)
 			}
-			o := evolve.Options{Seed: uint64(s), FullData: true}
+			o := evolve.DefaultOptions()
+			o.Seed, o.FullData = uint64(s), true
 			Variant(v, &o)
 			rep, err := evolve.Run(set, nil, nil, features.BackboneOf(m), form, o, logf)
 			if err != nil {

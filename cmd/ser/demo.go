@@ -10,12 +10,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/evolve"
 	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/internal/atomic"
 	"github.com/ser-rl/ser/models"
 )
 
 func demoCommand() *cli.Command {
+	opt := evolve.DefaultOptions()
 	return &cli.Command{
 		Name:  "demo",
 		Usage: "the main job end to end on the built-in sample: set-up, embed, SER, evaluation, report",
@@ -24,8 +26,12 @@ func demoCommand() *cli.Command {
 			&cli.IntFlag{Name: "pairs", Value: 1500, Usage: "sample pairs to generate for the seed and pool"},
 			&cli.IntFlag{Name: "test-pairs", Value: 500, Usage: "sample pairs to generate for the test set"},
 			&cli.Float64Flag{Name: "label-noise", Value: 0.1, Usage: "share of the sample's labels flipped, as a careless annotator would (the test labels stay true)"},
-		}, evolveFlags()...),
+		}, evolveFlags(&opt)...),
 		Action: func(c *cli.Context) error {
+			hiddenSizes(c, &opt.Head)
+			if err := opt.Check(true); err != nil {
+				return err
+			}
 			start := time.Now()
 			h, err := home(c)
 			if err != nil {
@@ -39,7 +45,7 @@ func demoCommand() *cli.Command {
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
-			seed := c.Uint64("seed")
+			seed := opt.Seed
 			trainFile, testFile := filepath.Join(out, "sample.jsonl"), filepath.Join(out, "sample-test.jsonl")
 			if err := writeSample(trainFile, data.Sample(c.Int("pairs"), seed, c.Float64("label-noise"))); err != nil {
 				return err
@@ -56,7 +62,7 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			notef(c, "3/4 embed (once, into the feature cache) and SER")
-			rep, err := runEvolve(c, m, []string{trainFile})
+			rep, err := runEvolve(c, m, []string{trainFile}, opt)
 			if err != nil {
 				return err
 			}

@@ -15,50 +15,48 @@ import (
 	"github.com/ser-rl/ser/models"
 )
 
-func evolveFlags() []cli.Flag {
-	return append([]cli.Flag{
+// evolveFlags bind the SER options to o; the defaults shown are o's values.
+func evolveFlags(o *evolve.Options) []cli.Flag {
+	flags := []cli.Flag{
 		&cli.StringSliceFlag{Name: "test", Usage: "labelled test pairs (default: --test-frac of --data is held out)"},
 		&cli.StringSliceFlag{Name: "unlabelled", Usage: "a truly unlabelled pool ({prompt, response_a, response_b}); default: --data beyond the seed, labels hidden"},
-		&cli.Float64Flag{Name: "seed-frac", Value: 0.15, Usage: "share of the labelled pairs used as the seed, stratified by subset"},
-		&cli.Float64Flag{Name: "seed-val-frac", Value: 0.3, Usage: "share of the seed held out for validation, precision estimates and calibration"},
-		&cli.Float64Flag{Name: "test-frac", Value: 0.2, Usage: "share of --data held out as the test set when --test is not given"},
-		&cli.IntFlag{Name: "max-loops", Value: 3, Usage: "SER loops after loop 0"},
-		&cli.Float64Flag{Name: "tau-high", Value: 0.55, Usage: "status 1: the good answer's sigmoid(r) must exceed this"},
-		&cli.Float64Flag{Name: "tau-low", Value: 0.45, Usage: "status 1: the bad answer's sigmoid(r) must be below this"},
-		&cli.Float64Flag{Name: "tau-delta", Value: 0.3, Usage: "status 2: the scores must differ by more than this"},
-		&cli.StringFlag{Name: "statuses", Value: evolve.StatusBoth, Usage: "both (status 1 or 2, the official code), 1, 2, or staged (1 until dry, then 2)"},
-		&cli.Float64Flag{Name: "min-precision", Value: 0.65, Usage: "safety valve: stop when the rule's precision on the labelled validation pairs is below this"},
-		&cli.BoolFlag{Name: "no-valve", Usage: "run without the safety valve, as the paper does"},
-		&cli.BoolFlag{Name: "warm", Usage: "warm-start each loop from the previous head (default: retrain from scratch)"},
-		&cli.BoolFlag{Name: "drop-seed", Usage: "train loops after 0 on the pseudo-labels alone"},
-		&cli.StringFlag{Name: "stop", Value: evolve.StopVal, Usage: "val (stop when validation accuracy stops improving) or dry (only when the selection runs dry)"},
-		&cli.BoolFlag{Name: "full-data", Value: true, Usage: "also train on every labelled pair as a reference"},
+		&cli.Float64Flag{Name: "seed-frac", Value: o.SeedFrac, Destination: &o.SeedFrac, Usage: "share of the labelled pairs used as the seed, stratified by subset"},
+		&cli.Float64Flag{Name: "seed-val-frac", Value: o.ValFrac, Destination: &o.ValFrac, Usage: "share of the seed held out for validation, precision estimates and calibration"},
+		&cli.Float64Flag{Name: "test-frac", Value: o.TestFrac, Destination: &o.TestFrac, Usage: "share of --data held out as the test set when --test is not given"},
+		&cli.IntFlag{Name: "max-loops", Value: o.MaxLoops, Destination: &o.MaxLoops, Usage: "SER loops after loop 0 (0: the seed head only)"},
+		&cli.Float64Flag{Name: "tau-high", Value: o.TauHigh, Destination: &o.TauHigh, Usage: "status 1: the good answer's sigmoid(r) must exceed this"},
+		&cli.Float64Flag{Name: "tau-low", Value: o.TauLow, Destination: &o.TauLow, Usage: "status 1: the bad answer's sigmoid(r) must be below this"},
+		&cli.Float64Flag{Name: "tau-delta", Value: o.TauDelta, Destination: &o.TauDelta, Usage: "status 2: the scores must differ by more than this"},
+		&cli.StringFlag{Name: "statuses", Value: o.Statuses, Destination: &o.Statuses, Usage: "both (status 1 or 2, the official code), 1, 2, or staged (1 until dry, then 2)"},
+		&cli.Float64Flag{Name: "min-precision", Value: o.MinPrecision, Destination: &o.MinPrecision, Usage: "safety valve: stop when the rule's precision on the labelled validation pairs is below this"},
+		&cli.BoolFlag{Name: "no-valve", Destination: &o.NoValve, Usage: "run without the safety valve, as the paper does"},
+		&cli.BoolFlag{Name: "warm", Destination: &o.Warm, Usage: "warm-start each loop from the previous head (default: retrain from scratch)"},
+		&cli.BoolFlag{Name: "drop-seed", Destination: &o.DropSeed, Usage: "train loops after 0 on the pseudo-labels alone"},
+		&cli.StringFlag{Name: "stop", Value: o.Stop, Destination: &o.Stop, Usage: "val (stop when validation accuracy stops improving) or dry (only when the selection runs dry)"},
+		&cli.BoolFlag{Name: "full-data", Value: true, Destination: &o.FullData, Usage: "also train on every labelled pair as a reference"},
 		&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's)"},
-	}, headFlags()...)
-}
-
-func evolveOptions(c *cli.Context) evolve.Options {
-	return evolve.Options{
-		SeedFrac: c.Float64("seed-frac"), ValFrac: c.Float64("seed-val-frac"), TestFrac: c.Float64("test-frac"), MaxLoops: c.Int("max-loops"),
-		TauHigh: c.Float64("tau-high"), TauLow: c.Float64("tau-low"), TauDelta: c.Float64("tau-delta"), Statuses: c.String("statuses"),
-		MinPrecision: c.Float64("min-precision"), NoValve: c.Bool("no-valve"), Warm: c.Bool("warm"), DropSeed: c.Bool("drop-seed"),
-		Stop: c.String("stop"), Head: trainOptions(c), Seed: c.Uint64("seed"), FullData: c.Bool("full-data"),
 	}
+	return append(append(flags, modelFlags()...), trainFlags(&o.Head, &o.Seed)...)
 }
 
 func evolveCommand() *cli.Command {
+	opt := evolve.DefaultOptions()
 	return &cli.Command{
 		Name:  "evolve",
 		Usage: "grow a reward head from a labelled seed by self-labelling (SER); writes each loop's head, report.json, report.md and a chart",
 		Flags: append(append(dataFlags("labelled pairs: the seed (and, without --unlabelled, the pool)"),
 			&cli.StringFlag{Name: "out", Value: "ser-evolve", Usage: "folder for the heads, the report and the chart"},
-		), evolveFlags()...),
+		), evolveFlags(&opt)...),
 		Action: func(c *cli.Context) error {
+			hiddenSizes(c, &opt.Head)
+			if err := opt.Check(len(c.StringSlice("test")) > 0); err != nil {
+				return err
+			}
 			m, err := manifest(c, c.String("model"))
 			if err != nil {
 				return err
 			}
-			rep, err := runEvolve(c, m, c.StringSlice("data"))
+			rep, err := runEvolve(c, m, c.StringSlice("data"), opt)
 			if err != nil {
 				return err
 			}
@@ -68,7 +66,7 @@ func evolveCommand() *cli.Command {
 }
 
 // runEvolve reads the data, fills the feature cache and runs the loop.
-func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string) (*evolve.Report, error) {
+func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string, opt evolve.Options) (*evolve.Report, error) {
 	form, err := featureForm(c, m)
 	if err != nil {
 		return nil, err
@@ -88,6 +86,9 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string) (*evolve.
 			return nil, err
 		}
 		testPairs = usable(c, tp)
+		if len(testPairs) == 0 {
+			return nil, fmt.Errorf("--test %s: no labelled pairs to test on", strings.Join(t, ", "))
+		}
 		sets = append(sets, &testPairs)
 	}
 	if u := c.StringSlice("unlabelled"); len(u) > 0 {
@@ -126,7 +127,7 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string) (*evolve.
 		pool = part(len(poolPairs))
 	}
 	bb := features.BackboneOf(m)
-	return evolve.Run(*lab, pool, test, bb, form, evolveOptions(c), func(f string, a ...any) { notef(c, f, a...) })
+	return evolve.Run(*lab, pool, test, bb, form, opt, func(f string, a ...any) { notef(c, f, a...) })
 }
 
 func writeEvolve(c *cli.Context, rep *evolve.Report, m *models.Manifest, what string) error {

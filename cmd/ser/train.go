@@ -12,25 +12,34 @@ import (
 	"github.com/ser-rl/ser/models"
 )
 
-// headFlags are the training settings shared by train and evolve.
-func headFlags() []cli.Flag {
+// modelFlags pick the backbone and the feature form.
+func modelFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "model", Usage: "backbone name or folder", Value: models.DefaultName},
-		&cli.StringFlag{Name: "head", Value: head.Linear, Usage: "linear or mlp"},
-		&cli.IntSliceFlag{Name: "hidden", Usage: "MLP hidden sizes, one or two (default 64)"},
 		&cli.StringFlag{Name: "features", Usage: "pair features: separate, joint or both (default: the backbone's)"},
-		&cli.Float64Flag{Name: "l2", Usage: "weight decay (default: chosen on the validation pairs for linear, 1e-2 for mlp)"},
-		&cli.Float64Flag{Name: "margin", Usage: "margin from score differences (UltraFeedback ratings): loss -log sigmoid(dr - margin*(s_c - s_r))"},
-		&cli.StringFlag{Name: "optimizer", Usage: "lbfgs (full batch) or adamw (default: lbfgs for linear, adamw for mlp)"},
-		&cli.StringFlag{Name: "calibration", Value: "platt", Usage: "platt, temperature or none"},
-		&cli.Float64Flag{Name: "val-frac", Value: 0.1, Usage: "share of labelled pairs held out for early stopping and calibration"},
-		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of every random choice"},
 	}
 }
 
-func trainOptions(c *cli.Context) head.TrainOptions {
-	return head.TrainOptions{Kind: c.String("head"), Hidden: c.IntSlice("hidden"), L2: c.Float64("l2"), Margin: c.Float64("margin"),
-		Optimizer: head.Optimizer(c.String("optimizer")), Calibration: c.String("calibration"), Seed: c.Uint64("seed")}
+// trainFlags bind the head training settings, shared by train and evolve,
+// to o (and the seed to seed); the defaults shown are o's values. --hidden is
+// read by hiddenSizes.
+func trainFlags(o *head.TrainOptions, seed *uint64) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "head", Value: orDefault(o.Kind, head.Linear), Destination: &o.Kind, Usage: "linear or mlp"},
+		&cli.IntSliceFlag{Name: "hidden", Usage: "MLP hidden sizes, one or two (default 64)"},
+		&cli.Float64Flag{Name: "l2", Value: o.L2, Destination: &o.L2, Usage: "weight decay (default: chosen on the validation pairs for linear, 1e-2 for mlp)"},
+		&cli.Float64Flag{Name: "margin", Value: o.Margin, Destination: &o.Margin, Usage: "margin from score differences (UltraFeedback ratings): loss -log sigmoid(dr - margin*(s_c - s_r))"},
+		&cli.StringFlag{Name: "optimizer", Value: string(o.Optimizer), Destination: (*string)(&o.Optimizer), Usage: "lbfgs (full batch) or adamw (default: lbfgs for linear, adamw for mlp)"},
+		&cli.StringFlag{Name: "calibration", Value: orDefault(o.Calibration, "platt"), Destination: &o.Calibration, Usage: "platt, temperature or none"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Destination: seed, Usage: "seed of every random choice"},
+	}
+}
+
+// hiddenSizes reads --hidden into o.
+func hiddenSizes(c *cli.Context, o *head.TrainOptions) {
+	if h := c.IntSlice("hidden"); len(h) > 0 {
+		o.Hidden = h
+	}
 }
 
 func featureForm(c *cli.Context, m *models.Manifest) (string, error) {
@@ -53,15 +62,21 @@ func margins(pairs []data.Pair) []float64 {
 }
 
 func trainCommand() *cli.Command {
+	var opt head.TrainOptions
+	valFrac := 0.1
+	flags := append(dataFlags("labelled pairs to train on"),
+		&cli.StringFlag{Name: "out", Required: true, Usage: "head file to write"},
+		&cli.StringFlag{Name: "init", Usage: "warm-start from this head (retraining as the data changes)"},
+		&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's)"},
+		&cli.Float64Flag{Name: "val-frac", Value: valFrac, Destination: &valFrac, Usage: "share of labelled pairs held out for early stopping and calibration"},
+	)
+	flags = append(append(flags, modelFlags()...), trainFlags(&opt, &opt.Seed)...)
 	return &cli.Command{
 		Name:  "train",
 		Usage: "train a reward head on labelled pairs",
-		Flags: append(append(dataFlags("labelled pairs to train on"),
-			&cli.StringFlag{Name: "out", Required: true, Usage: "head file to write"},
-			&cli.StringFlag{Name: "init", Usage: "warm-start from this head (retraining as the data changes)"},
-			&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's)"},
-		), headFlags()...),
+		Flags: flags,
 		Action: func(c *cli.Context) error {
+			hiddenSizes(c, &opt)
 			m, err := manifest(c, c.String("model"))
 			if err != nil {
 				return err
@@ -70,7 +85,6 @@ func trainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opt := trainOptions(c)
 			if p := c.String("init"); p != "" {
 				init, err := head.Load(p)
 				if err != nil {
@@ -92,7 +106,7 @@ func trainCommand() *cli.Command {
 			if len(pairs) < 2 {
 				return fmt.Errorf("%d usable labelled pairs: too few to train", len(pairs))
 			}
-			trainP, valP := splitPairs(pairs, c.Float64("val-frac"), c.Uint64("seed"))
+			trainP, valP := splitPairs(pairs, valFrac, opt.Seed)
 			x, err := pairFeatures(c, m, form, append(append([]data.Pair(nil), trainP...), valP...))
 			if err != nil {
 				return err
