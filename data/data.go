@@ -9,6 +9,7 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -87,7 +88,15 @@ type Error struct {
 	Line  int // line (JSONL) or row (Parquet), 1-based; 0 for the file as a whole
 	Field string
 	Msg   string
+	Err   error // the cause, when it is a sentinel callers test for (ErrUnknownFormat)
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrUnknownFormat is the cause of an Error on a record whose format the
+// reader cannot tell from its keys (name the format instead).
+var ErrUnknownFormat = errors.New("cannot tell the format")
 
 func (e *Error) Error() string {
 	var b strings.Builder

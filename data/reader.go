@@ -189,7 +189,9 @@ func (r *Reader) decode(obj map[string]any) ([]Pair, error) {
 	if r.format == Auto {
 		f, err := detect(obj)
 		if err != nil {
-			return nil, r.errf("", "%v", err)
+			e := r.errf("", "%v", err)
+			e.Err = err
+			return nil, e
 		}
 		r.format = f
 	}
@@ -225,7 +227,7 @@ func detect(obj map[string]any) (string, error) {
 	for k := range obj {
 		keys = append(keys, k)
 	}
-	return "", fmt.Errorf("cannot tell the format from the keys %v (want one of %s; or pass --format)", keys, formatsKnown)
+	return "", fmt.Errorf("%w from the keys %v (want one of %s)", ErrUnknownFormat, keys, formatsKnown)
 }
 
 func (r *Reader) str(obj map[string]any, field string, allowEmpty bool) (string, error) {

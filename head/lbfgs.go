@@ -114,7 +114,7 @@ func (q *lbfgsProblem) eval(w []float64, grad []float64) float64 {
 	return f
 }
 
-// trainLBFGS fits the linear head (or an MLP, full batch) by L-BFGS; without
+// trainLBFGS fits a linear head by L-BFGS (an MLP is refused); without
 // a given L2 it tries each of L2Grid, warm-starting along it, and keeps the
 // one with the lowest validation log-loss.
 func trainLBFGS(h *Head, q *lbfgsProblem, vl *prepared, opt *TrainOptions, out *TrainResult) error {

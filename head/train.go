@@ -113,7 +113,7 @@ func Train(train Data, val *Data, bb Backbone, form string, opt TrainOptions) (*
 	h.Mean, h.Scale = standardisation(train.X)
 	if opt.Init != nil {
 		if opt.Init.FeatureDim() != d || opt.Init.Kind != opt.Kind {
-			return nil, fmt.Errorf("head: --init head is %s on %d features; this training is %s on %d", opt.Init.Kind, opt.Init.FeatureDim(), opt.Kind, d)
+			return nil, fmt.Errorf("head: the head to start from is %s on %d features; this training is %s on %d", opt.Init.Kind, opt.Init.FeatureDim(), opt.Kind, d)
 		}
 		h.Layers = cloneLayers(opt.Init.Layers)
 		if opt.Kind == MLP && !sameHidden(opt.Init.Layers, opt.Hidden) {

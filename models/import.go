@@ -31,6 +31,17 @@ type ImportOptions struct {
 	Features     string  // default: joint for decoders, separate for encoders
 }
 
+// NeedError is an Import that needs an ImportOptions field set: Option
+// names the field.
+type NeedError struct {
+	Option string
+	Msg    string
+}
+
+func (e *NeedError) Error() string {
+	return fmt.Sprintf("%s: set the %s", e.Msg, strings.ToLower(e.Option))
+}
+
 // DefaultMaxTokens caps an imported model's max_tokens unless set: a
 // reward model rarely needs a longer context, and a batch's memory grows
 // with it.
@@ -151,7 +162,7 @@ func Import(dir string, o ImportOptions) (*Manifest, []string, error) {
 	// Width, architecture, pooling.
 	if m.Dim = o.Dim; m.Dim == 0 {
 		if m.Dim = cfg.hiddenSize(); m.Dim == 0 {
-			return nil, nil, fmt.Errorf("%s: no hidden_size (or d_model, n_embd) in config.json: pass --dim", dir)
+			return nil, nil, &NeedError{"Dim", fmt.Sprintf("%s: no hidden_size (or d_model, n_embd) in config.json", dir)}
 		}
 	}
 	kind := cfg.kind()
@@ -164,7 +175,7 @@ func Import(dir string, o ImportOptions) (*Manifest, []string, error) {
 	case kind == "encoder":
 		m.Pooling = PoolMean
 	default:
-		return nil, nil, fmt.Errorf("%s: cannot tell from config.json (model_type %q, architectures %v) whether this is a decoder or an encoder: pass --pooling last (decoders) or mean (encoders)", dir, cfg.ModelType, cfg.Architectures)
+		return nil, nil, &NeedError{"Pooling", fmt.Sprintf("%s: cannot tell from config.json (model_type %q, architectures %v) whether this is a decoder (pooling last) or an encoder (mean)", dir, cfg.ModelType, cfg.Architectures)}
 	}
 	if m.Features = o.Features; m.Features == "" {
 		m.Features = "separate"
@@ -269,9 +280,9 @@ func findModel(dir string) (string, error) {
 	case 1:
 		return filepath.Base(found[0]), nil
 	case 0:
-		return "", fmt.Errorf("%s: no .onnx file (export the model with optimum-cli export onnx, or pass --model-file)", dir)
+		return "", &NeedError{"Model", fmt.Sprintf("%s: no .onnx file (export the model with optimum-cli export onnx)", dir)}
 	}
-	return "", fmt.Errorf("%s: %d .onnx files; pass --model-file", dir, len(found))
+	return "", &NeedError{"Model", fmt.Sprintf("%s: %d .onnx files", dir, len(found))}
 }
 
 // checkInputs requires the inputs ser feeds (input_ids, attention_mask, and
@@ -308,7 +319,7 @@ func pickOutput(path string, g *GraphInfo, want string) (ValueInfo, error) {
 	if want != "" {
 		return ValueInfo{}, fmt.Errorf("%s: no output %q (its outputs: %s)", path, want, strings.Join(names, ", "))
 	}
-	return ValueInfo{}, fmt.Errorf("%s: no output last_hidden_state, and %d outputs (%s): pass --output", path, len(g.Outputs), strings.Join(names, ", "))
+	return ValueInfo{}, &NeedError{"Output", fmt.Sprintf("%s: no output last_hidden_state, and %d outputs (%s)", path, len(g.Outputs), strings.Join(names, ", "))}
 }
 
 // modelConfig is the part of config.json Import reads.

@@ -36,10 +36,10 @@ func Init(libPath string) error {
 		return nil
 	}
 	if libPath == "" {
-		return fmt.Errorf("onnx: no ONNX Runtime library given: run `ser setup`, or pass --ort-lib / set ORT_LIB")
+		return fmt.Errorf("onnx: no ONNX Runtime library given")
 	}
 	if _, err := os.Stat(libPath); err != nil {
-		return fmt.Errorf("onnx: ONNX Runtime library: %w (run `ser setup`, or pass --ort-lib)", err)
+		return fmt.Errorf("onnx: ONNX Runtime library: %w", err)
 	}
 	ort.SetSharedLibraryPath(libPath)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {

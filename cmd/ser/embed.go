@@ -48,7 +48,7 @@ func embedCommand() *cli.Command {
 			st, err := f.Fill(c.Context, f.Texts(pairs), shard, of)
 			bar.Done()
 			if err != nil {
-				return err
+				return runtimeHint(err)
 			}
 			if st.Embedded == 0 && st.Cached == st.Unique && of <= 1 {
 				notef(c, "%d pairs: all %d distinct texts already in the feature cache; no backbone work", len(pairs), st.Unique)

@@ -24,7 +24,7 @@ func pairFeatures(c *cli.Context, m *models.Manifest, form string, pairs []data.
 	x, st, err := f.Pairs(c.Context, pairs)
 	bar.Done()
 	if err != nil {
-		return nil, err
+		return nil, runtimeHint(err)
 	}
 	if st.Embedded > 0 {
 		notef(c, "embedded %d new texts (%d were cached) in %.1fs", st.Embedded, st.Cached, time.Since(start).Seconds())

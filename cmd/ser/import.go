@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -56,6 +57,11 @@ Example:
 				o.PairTemplate = &t
 			}
 			m, notes, err := models.Import(dir, o)
+			var need *models.NeedError
+			if errors.As(err, &need) {
+				flag := map[string]string{"Dim": "--dim", "Pooling": "--pooling last (decoders) or mean (encoders)", "Model": "--model-file", "Output": "--output"}[need.Option]
+				return fmt.Errorf("%s: pass %s", need.Msg, flag)
+			}
 			if err != nil {
 				return err
 			}

@@ -132,9 +132,17 @@ func openBackbone(c *cli.Context, m *models.Manifest) (*onnx.Backbone, error) {
 		return nil, err
 	}
 	if err := onnx.Init(ortLib(c, h)); err != nil {
-		return nil, err
+		return nil, runtimeHint(err)
 	}
 	return onnx.Open(m, backboneOptions(c))
+}
+
+// runtimeHint says how to get the ONNX Runtime library when it is missing.
+func runtimeHint(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w (run `ser setup`, or pass --ort-lib / set ORT_LIB)", err)
+	}
+	return err
 }
 
 // featurizer builds the feature pipeline for a backbone and form (""
@@ -201,6 +209,9 @@ func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
 		return nil, err
 	}
 	pairs, stats, err := data.ReadAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad")})
+	if errors.Is(err, data.ErrUnknownFormat) {
+		return nil, fmt.Errorf("%w: name it with --format hh, uf-raw, uf-binarized, pairs or unlabelled", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,8 @@ import (
 
 var serBin string
 
-// TestMain builds the ser binary once for the tests that run it as a user would.
+// TestMain builds the ser binary once, for the tests that must run it as a
+// process (the crash test kills it); the others run ser in this process.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ser-bin")
 	if err != nil {
@@ -30,14 +31,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// ser runs the binary with the test home and returns stdout, stderr and the error.
+// ser runs `ser --home HOME ARGS...` in this process, as main would, and
+// returns stdout, stderr (with the error main would print) and the error.
 func ser(t *testing.T, home string, args ...string) (string, string, error) {
 	t.Helper()
-	cmd := exec.Command(serBin, append([]string{"--home", home}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	return out.String(), errb.String(), err
+	out, errb, err := run(t, home, args...)
+	if err != nil {
+		errb += fmt.Sprintf("ser: %v\n", err)
+	}
+	return out, errb, err
 }
 
 var words = strings.Fields(`the a reward model answer question helpful harmless honest assistant user

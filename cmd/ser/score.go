@@ -165,7 +165,7 @@ func (s *scorer) score(rows []scoreRow, w io.Writer) error {
 	}
 	vecs, err := s.f.Vectors(s.c.Context, s.f.Texts(pairs))
 	if err != nil {
-		return err
+		return runtimeHint(err)
 	}
 	x := s.f.PairsOf(vecs, len(pairs))
 	ra, rb := s.h.Rewards(x.A), s.h.Rewards(x.B)
