@@ -20,6 +20,12 @@ import (
 //
 // ECE is the expected calibration error of sigmoid(a*r + b) per response
 // (10 equal-width bins) on x.
+//
+// The slope a is kept positive, so calibration never changes the order of
+// rewards: where the fit wants a <= 0 (the head's rewards do not predict the
+// preference on x, as an overfitted head's may not on held-out pairs), a is
+// held at a thousandth of 1/sd(r) and b refitted; Clamped says so, and
+// sigmoid(a*r + b) then sits near the base rate: the head claims no confidence.
 func Calibrate(h *Head, x *Pairs, method string) Calibration {
 	ra, rb := h.Raw(x.A), h.Raw(x.B)
 	r := append(append([]float64(nil), ra...), rb...)
@@ -33,9 +39,16 @@ func Calibrate(h *Head, x *Pairs, method string) Calibration {
 	}
 	mean /= float64(len(r))
 	c := Calibration{Method: method, A: 1, B: -mean}
+	aMin := 1e-3
+	if sd := stddev(r, mean); sd > 0 {
+		aMin /= sd
+	}
 	switch method {
 	case "platt":
 		c.A, c.B = logistic2(r, y)
+		if !(c.A > aMin) {
+			c.A, c.B, c.Clamped = aMin, intercept(r, y, aMin), true
+		}
 	case "temperature":
 		d := make([]float64, 2*len(ra))
 		yd := make([]float64, 2*len(ra))
@@ -44,6 +57,9 @@ func Calibrate(h *Head, x *Pairs, method string) Calibration {
 			d[len(ra)+i], yd[len(ra)+i] = rb[i]-ra[i], 0
 		}
 		c.A, _ = logistic2(d, yd)
+		if !(c.A > aMin) {
+			c.A, c.Clamped = aMin, true
+		}
 		c.B = -c.A * mean
 	default:
 		c.Method = "none"
@@ -54,6 +70,34 @@ func Calibrate(h *Head, x *Pairs, method string) Calibration {
 	}
 	c.ECE = ECE(p, y, 10)
 	return c
+}
+
+func stddev(x []float64, mean float64) float64 {
+	v := 0.0
+	for _, xi := range x {
+		v += (xi - mean) * (xi - mean)
+	}
+	return math.Sqrt(v / float64(len(x)))
+}
+
+// intercept fits b in y ~ sigmoid(a*x + b) for a fixed a, by Newton's method
+// (the loss is convex in b; the same small ridge as logistic2).
+func intercept(x, y []float64, a float64) float64 {
+	b := 0.0
+	for it := 0; it < 100; it++ {
+		g, h := 1e-6*b, 1e-6
+		for i, xi := range x {
+			p := sigmoid(a*xi + b)
+			g += p - y[i]
+			h += p * (1 - p)
+		}
+		step := g / h
+		b -= step
+		if math.Abs(step) < 1e-12 {
+			break
+		}
+	}
+	return b
 }
 
 // logistic2 fits y ~ sigmoid(a*x + b) by Newton's method with a backtracking
@@ -128,7 +172,12 @@ func ECE(p, y []float64, bins int) float64 {
 	sumY := make([]float64, bins)
 	count := make([]float64, bins)
 	for i, v := range p {
-		k := min(int(v*float64(bins)), bins-1)
+		k := bins - 1 // NaN lands in the last bin rather than outside the array
+		if v >= 0 && v < 1 {
+			k = min(int(v*float64(bins)), bins-1)
+		} else if v < 0 {
+			k = 0
+		}
 		sumP[k] += v
 		sumY[k] += y[i]
 		count[k]++

@@ -10,10 +10,14 @@
 package head
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 
@@ -40,6 +44,10 @@ type Calibration struct {
 	A      float64 `json:"a"`
 	B      float64 `json:"b"`
 	ECE    float64 `json:"ece"` // on the pairs it was fitted on, of sigmoid(reward) per response
+	// Clamped: the fit wanted a slope <= 0 and was held at a small positive
+	// one (see Calibrate): on the calibration pairs the rewards carried no
+	// preference.
+	Clamped bool `json:"clamped,omitempty"`
 }
 
 // Backbone names the features a head was trained on.
@@ -107,7 +115,9 @@ func (h *Head) Check(bb Backbone) error {
 }
 
 // file is a head's JSON form; float arrays are base64 of little-endian
-// float64, so a head round-trips bit for bit.
+// float64, so a head round-trips bit for bit. SHA256 is the checksum of the
+// file's content (its JSON with SHA256 empty), so that one changed
+// character is refused.
 type file struct {
 	Format   string       `json:"format"`
 	Kind     string       `json:"kind"`
@@ -119,6 +129,7 @@ type file struct {
 	Layers   []fileLayer  `json:"layers"`
 	Calib    Calibration  `json:"calibration"`
 	Training *TrainResult `json:"training"`
+	SHA256   string       `json:"sha256"`
 }
 
 type fileLayer struct {
@@ -128,7 +139,14 @@ type fileLayer struct {
 	B    string `json:"b"`
 }
 
-const formatName = "ser-head/1"
+const formatName = "ser-head/2"
+
+// Limits on what a head file may ask for.
+const (
+	maxHeadFile    = 1 << 30 // bytes
+	maxFeatureDim  = 3 << 16 // the widest form (both) of the widest backbone
+	maxLayerFloats = 1 << 27 // rows x cols of one layer
+)
 
 func enc(v []float64) string {
 	b := make([]byte, 8*len(v))
@@ -138,7 +156,12 @@ func enc(v []float64) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
+// dec decodes n finite floats; the string's length is checked before
+// anything is allocated.
 func dec(s string, n int, what string) ([]float64, error) {
+	if base64.StdEncoding.EncodedLen(8*n) != len(s) {
+		return nil, fmt.Errorf("field %s: %d base64 characters, want %d floats", what, len(s), n)
+	}
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("field %s: %w", what, err)
@@ -149,17 +172,66 @@ func dec(s string, n int, what string) ([]float64, error) {
 	v := make([]float64, n)
 	for i := range v {
 		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		if math.IsNaN(v[i]) || math.IsInf(v[i], 0) {
+			return nil, fmt.Errorf("field %s: value %d is %v", what, i, v[i])
+		}
 	}
 	return v, nil
 }
 
-// Save writes the head atomically.
+// checksum is the sha256 of f's JSON with its SHA256 field empty.
+func (f file) checksum() (string, error) {
+	f.SHA256 = ""
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// finiteAll reports the first non-finite number of a head.
+func (h *Head) finiteAll() error {
+	check := func(what string, v []float64) error {
+		for i, x := range v {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("%s[%d] is %v", what, i, x)
+			}
+		}
+		return nil
+	}
+	if err := check("mean", h.Mean); err != nil {
+		return err
+	}
+	if err := check("scale", h.Scale); err != nil {
+		return err
+	}
+	for i, l := range h.Layers {
+		if err := check(fmt.Sprintf("layers[%d].w", i), l.W.RawMatrix().Data); err != nil {
+			return err
+		}
+		if err := check(fmt.Sprintf("layers[%d].b", i), l.B); err != nil {
+			return err
+		}
+	}
+	return check("calibration", []float64{h.Calib.A, h.Calib.B})
+}
+
+// Save writes the head atomically. A head holding a number that is not
+// finite is refused: it could only give rewards that mean nothing.
 func (h *Head) Save(path string) error {
+	if err := h.finiteAll(); err != nil {
+		return fmt.Errorf("head: not saving %s: %v", path, err)
+	}
 	f := file{Format: formatName, Kind: h.Kind, Features: h.Features, Backbone: h.Backbone, InDim: h.FeatureDim(),
 		Mean: enc(h.Mean), Scale: enc(h.Scale), Calib: h.Calib, Training: h.Training}
 	for _, l := range h.Layers {
 		r, c := l.W.Dims()
 		f.Layers = append(f.Layers, fileLayer{Rows: r, Cols: c, W: enc(l.W.RawMatrix().Data), B: enc(l.B)})
+	}
+	var err error
+	if f.SHA256, err = f.checksum(); err != nil {
+		return fmt.Errorf("head: %s: %w", path, err)
 	}
 	raw, err := json.MarshalIndent(f, "", " ")
 	if err != nil {
@@ -168,48 +240,87 @@ func (h *Head) Save(path string) error {
 	return atomic.WriteFile(path, append(raw, '\n'))
 }
 
-// Load reads a head file.
+// Load reads a head file, refusing one whose checksum, shapes or numbers
+// are wrong before anything is allocated by its declared sizes.
 func Load(path string) (*Head, error) {
-	raw, err := os.ReadFile(path)
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	if fi, err := fh.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() || fi.Size() > maxHeadFile {
+		return nil, fmt.Errorf("%s: not a head file (a regular file of at most %d bytes)", path, maxHeadFile)
+	}
+	raw, err := io.ReadAll(io.LimitReader(fh, maxHeadFile))
 	if err != nil {
 		return nil, err
 	}
 	var f file
+	bad := func(format string, a ...any) error { return fmt.Errorf("%s: %s", path, fmt.Sprintf(format, a...)) }
 	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, bad("field %s: a JSON %s where another type belongs", te.Field, te.Value)
+		}
+		return nil, bad("not a head file: %v", err)
 	}
-	bad := func(e error) error { return fmt.Errorf("%s: %w", path, e) }
 	if f.Format != formatName {
-		return nil, bad(fmt.Errorf("field format: %q, want %q", f.Format, formatName))
+		if f.Format == "ser-head/1" {
+			return nil, bad("written by an older ser, without a checksum: train it again (features are cached: it takes seconds)")
+		}
+		return nil, bad("field format: %q, want %q", f.Format, formatName)
+	}
+	if sum, err := f.checksum(); err != nil || sum != f.SHA256 {
+		return nil, bad("field sha256: the content does not match its checksum (the file was changed or damaged)")
 	}
 	h := &Head{Kind: f.Kind, Features: f.Features, Backbone: f.Backbone, Calib: f.Calib, Training: f.Training}
+	if err := CheckForm(h.Features); err != nil {
+		return nil, bad("field features: %v", err)
+	}
+	if h.Kind != Linear && h.Kind != MLP {
+		return nil, bad("field kind: %q is not linear or mlp", h.Kind)
+	}
+	if d := f.Backbone.Dim; d <= 0 || FeatureDim(h.Features, d) > maxFeatureDim {
+		return nil, bad("field backbone.dim: %d", d)
+	}
+	if want := FeatureDim(h.Features, f.Backbone.Dim); f.InDim != want {
+		return nil, bad("field feature_dim: %d, but %s features of a %d-wide backbone are %d", f.InDim, h.Features, f.Backbone.Dim, want)
+	}
 	if h.Mean, err = dec(f.Mean, f.InDim, "mean"); err != nil {
-		return nil, bad(err)
+		return nil, bad("%v", err)
 	}
 	if h.Scale, err = dec(f.Scale, f.InDim, "scale"); err != nil {
-		return nil, bad(err)
+		return nil, bad("%v", err)
+	}
+	if n := len(f.Layers); n == 0 || (h.Kind == Linear && n != 1) || n > 3 {
+		return nil, bad("field layers: %d layers for a %s head", n, h.Kind)
 	}
 	in := f.InDim
 	for i, l := range f.Layers {
 		if l.Cols != in {
-			return nil, bad(fmt.Errorf("field layers[%d]: %d inputs, want %d", i, l.Cols, in))
+			return nil, bad("field layers[%d]: %d inputs, want %d", i, l.Cols, in)
+		}
+		if l.Rows < 1 || l.Rows > MaxHidden || l.Rows*l.Cols > maxLayerFloats {
+			return nil, bad("field layers[%d]: %d rows", i, l.Rows)
 		}
 		w, err := dec(l.W, l.Rows*l.Cols, fmt.Sprintf("layers[%d].w", i))
 		if err != nil {
-			return nil, bad(err)
+			return nil, bad("%v", err)
 		}
 		b, err := dec(l.B, l.Rows, fmt.Sprintf("layers[%d].b", i))
 		if err != nil {
-			return nil, bad(err)
+			return nil, bad("%v", err)
 		}
 		h.Layers = append(h.Layers, Layer{W: mat.NewDense(l.Rows, l.Cols, w), B: b})
 		in = l.Rows
 	}
-	if len(h.Layers) == 0 || in != 1 {
-		return nil, bad(fmt.Errorf("field layers: the last layer must have one output"))
+	if in != 1 {
+		return nil, bad("field layers: the last layer must have one output")
 	}
-	if err := CheckForm(h.Features); err != nil {
-		return nil, bad(err)
+	if !(h.Calib.A > 0) || math.IsInf(h.Calib.A, 0) || math.IsNaN(h.Calib.B) || math.IsInf(h.Calib.B, 0) {
+		return nil, bad("field calibration: a = %v, b = %v (a must be positive and both finite)", h.Calib.A, h.Calib.B)
 	}
 	return h, nil
 }

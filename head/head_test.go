@@ -66,7 +66,7 @@ func TestGradients(t *testing.T) {
 			l.B[k] = 0.1 * float64(k+1)
 		}
 	}
-	p := prepare(h, data)
+	p := prepare(h, data, 1)
 	p.margin[3] = 0.5
 	_, gw, gb := gradients(h.Layers, p.z, p.margin)
 	loss := func() float64 { return pairLoss(h, p) }

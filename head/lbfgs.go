@@ -44,7 +44,7 @@ type lbfgsProblem struct {
 
 // newLBFGSProblem builds D from the raw features: standardising a and b
 // subtracts the same mean from both, so D's rows are (a - b) * scale.
-func newLBFGSProblem(h *Head, data Data) *lbfgsProblem {
+func newLBFGSProblem(h *Head, data Data, marginScale float64) *lbfgsProblem {
 	n, d := data.X.A.Dims()
 	dm := make([]float32, n*d)
 	for i := 0; i < n; i++ {
@@ -53,10 +53,7 @@ func newLBFGSProblem(h *Head, data Data) *lbfgsProblem {
 			row[k] = float32((a[k] - b[k]) * h.Scale[k])
 		}
 	}
-	margin := make([]float64, n)
-	if data.Margins != nil {
-		copy(margin, data.Margins)
-	}
+	margin := scaledMargins(data.Margins, n, marginScale)
 	q := &lbfgsProblem{n: n, d: d, dm: dm, margin: margin, g: make([]float32, n), w32: make([]float32, d)}
 	workers := max(1, min(runtime.GOMAXPROCS(0), n/256))
 	for b := 0; b < workers; b++ {

@@ -77,6 +77,63 @@ type TrainOptions struct {
 	Init *Head
 }
 
+// MaxHidden bounds an MLP layer's width.
+const MaxHidden = 1 << 16
+
+// Check reports the first setting outside its range: everything is checked
+// before any data is read or trained on.
+func (o *TrainOptions) Check() error {
+	switch o.Kind {
+	case "", Linear, MLP:
+	default:
+		return fmt.Errorf("head: kind %q: want linear or mlp", o.Kind)
+	}
+	if len(o.Hidden) > 2 {
+		return fmt.Errorf("head: %d hidden layers: an MLP head has one or two", len(o.Hidden))
+	}
+	for _, h := range o.Hidden {
+		if h < 1 || h > MaxHidden {
+			return fmt.Errorf("head: hidden size %d: want 1 to %d", h, MaxHidden)
+		}
+	}
+	finite := func(name string, v float64) error {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return fmt.Errorf("head: %s %v: want a finite number, 0 or more", name, v)
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"l2", o.L2}, {"margin", o.Margin}, {"learning rate", o.LR}} {
+		if err := finite(c.name, c.v); err != nil {
+			return err
+		}
+	}
+	for _, l2 := range o.L2Grid {
+		if err := finite("l2 grid value", l2); err != nil || l2 == 0 {
+			return fmt.Errorf("head: l2 grid value %v: want a positive finite number", l2)
+		}
+	}
+	if o.Epochs < 0 || o.Batch < 0 || o.Patience < 0 {
+		return fmt.Errorf("head: epochs, batch and patience must be 0 (default) or more")
+	}
+	switch o.Optimizer {
+	case "", LBFGS, AdamW:
+	default:
+		return fmt.Errorf("head: optimizer %q: want lbfgs or adamw", o.Optimizer)
+	}
+	if o.Optimizer == LBFGS && o.Kind == MLP {
+		return fmt.Errorf("head: lbfgs trains linear heads; use adamw for an MLP")
+	}
+	switch o.Calibration {
+	case "", "platt", "temperature", "none":
+	default:
+		return fmt.Errorf("head: calibration %q: want platt, temperature or none", o.Calibration)
+	}
+	return nil
+}
+
 // Data is a training set: pairs with the preferred response first (row i of
 // A preferred to row i of B), and the margins' score differences (or nil).
 type Data struct {
@@ -93,11 +150,11 @@ func Train(train Data, val *Data, bb Backbone, form string, opt TrainOptions) (*
 	if n == 0 {
 		return nil, errors.New("head: no training pairs")
 	}
+	if err := opt.Check(); err != nil {
+		return nil, err
+	}
 	if opt.Kind == "" {
 		opt.Kind = Linear
-	}
-	if opt.Kind != Linear && opt.Kind != MLP {
-		return nil, fmt.Errorf("head: kind %q: want linear or mlp", opt.Kind)
 	}
 	if opt.Optimizer == "" {
 		opt.Optimizer = LBFGS
@@ -124,11 +181,11 @@ func Train(train Data, val *Data, bb Backbone, form string, opt TrainOptions) (*
 	}
 	var tr *prepared
 	if opt.Optimizer != LBFGS { // L-BFGS on a linear head needs only the differences
-		tr = prepare(h, train)
+		tr = prepare(h, train, opt.Margin)
 	}
 	var vl *prepared
 	if val != nil && val.X.Len() > 0 {
-		vl = prepare(h, *val)
+		vl = prepare(h, *val, opt.Margin)
 	}
 	res := &TrainResult{Kind: opt.Kind, Optimizer: opt.Optimizer, Seed: opt.Seed, Margin: opt.Margin,
 		TrainPairs: n, Calibration: opt.Calibration}
@@ -138,7 +195,7 @@ func Train(train Data, val *Data, bb Backbone, form string, opt TrainOptions) (*
 	var err error
 	switch opt.Optimizer {
 	case LBFGS:
-		err = trainLBFGS(h, newLBFGSProblem(h, train), vl, &opt, res)
+		err = trainLBFGS(h, newLBFGSProblem(h, train, opt.Margin), vl, &opt, res)
 	case AdamW:
 		err = trainAdamW(h, tr, vl, &opt, res)
 	default:
@@ -200,7 +257,18 @@ type prepared struct {
 	margin []float64
 }
 
-func prepare(h *Head, data Data) *prepared {
+// scaledMargins is scale times the score differences (zeros when there are none).
+func scaledMargins(diffs []float64, n int, scale float64) []float64 {
+	m := make([]float64, n)
+	if scale != 0 {
+		for i := range diffs {
+			m[i] = scale * diffs[i]
+		}
+	}
+	return m
+}
+
+func prepare(h *Head, data Data, scale float64) *prepared {
 	n, d := data.X.A.Dims()
 	z := mat.NewDense(2*n, d, nil)
 	for half, m := range []*mat.Dense{data.X.A, data.X.B} {
@@ -211,10 +279,7 @@ func prepare(h *Head, data Data) *prepared {
 			}
 		}
 	}
-	p := &prepared{n: n, z: z, margin: make([]float64, n)}
-	if data.Margins != nil {
-		copy(p.margin, data.Margins)
-	}
+	p := &prepared{n: n, z: z, margin: scaledMargins(data.Margins, n, scale)}
 	return p
 }
 
