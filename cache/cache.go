@@ -133,6 +133,9 @@ func (c *Cache) load() error {
 	if err != nil {
 		return err
 	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("cache %s: not a regular file", c.path)
+	}
 	size := fi.Size()
 	if size < headerSize {
 		if !c.writable {
@@ -141,7 +144,17 @@ func (c *Cache) load() error {
 			}
 			return fmt.Errorf("cache %s: %d bytes, shorter than its header", c.path, size)
 		}
-		// new, or torn before the header was complete: start over
+		// new, or torn before the header was complete: start over; but a
+		// file that does not begin as this cache's header is someone else's
+		if size > 0 {
+			start := make([]byte, size)
+			if _, err := c.f.ReadAt(start, 0); err != nil {
+				return err
+			}
+			if !bytes.Equal(start, c.header()[:size]) {
+				return fmt.Errorf("cache %s: not a ser feature cache of this backbone (%d bytes that are not its header); refusing to overwrite it", c.path, size)
+			}
+		}
 		if err := c.f.Truncate(0); err != nil {
 			return err
 		}

@@ -265,3 +265,29 @@ func TestFileByFingerprint(t *testing.T) {
 		t.Fatalf("the older file was not taken over: %v", err)
 	}
 }
+
+// TestRefusesOtherFiles: a --cache that names someone else's file, however
+// small, is refused, never overwritten; so is anything but a regular file.
+func TestRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notes, []byte("my notes\n"), 0o644)
+	if _, err := cache.Open(notes, "fp", dim, true); err == nil || !strings.Contains(err.Error(), "not a ser feature cache") {
+		t.Fatalf("err %v", err)
+	}
+	if raw, _ := os.ReadFile(notes); string(raw) != "my notes\n" {
+		t.Fatalf("notes.txt became %q", raw)
+	}
+	other := filepath.Join(dir, "other.feat")
+	c, err := cache.Open(other, "fp-a", dim, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := cache.Open(other, "fp-b", dim, true); err == nil || !strings.Contains(err.Error(), "header") {
+		t.Fatalf("another backbone's cache opened: %v", err)
+	}
+	if _, err := cache.Open(dir, "fp", dim, false); err == nil {
+		t.Fatal("a folder opened as a cache")
+	}
+}

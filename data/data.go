@@ -64,7 +64,15 @@ type Options struct {
 	SkipBad bool   // skip malformed records (counted in Stats) instead of failing
 	// MaxRecords stops after this many records (lines or rows); 0 reads all.
 	MaxRecords int
+	// MaxLine is the longest JSONL line read, in bytes (default
+	// DefaultMaxLine); a longer line is a bad record, read through without
+	// being kept, so memory does not grow with it.
+	MaxLine int
 }
+
+// DefaultMaxLine is the default cap on a JSONL line: UltraFeedback's longest
+// records are a few hundred kilobytes.
+const DefaultMaxLine = 16 << 20
 
 // Stats counts what a read kept and skipped.
 type Stats struct {

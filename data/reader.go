@@ -26,12 +26,13 @@ type Reader struct {
 	closer io.Closer
 	br     *bufio.Reader
 	// Parquet
-	pq    *parquet.Reader
-	pqErr error
+	pf *parquet.File
+	pq *parquet.Reader
 
 	line    int
 	pending []Pair // pairs of the current record not yet returned
 	format  string
+	broken  bool // a damaged file's readable part is over (SkipBad)
 }
 
 // Open opens a JSONL, JSONL.gz or Parquet file (by its name's ending, or by
@@ -42,9 +43,18 @@ func Open(path string, opts Options) (*Reader, error) {
 	default:
 		return nil, &Error{File: path, Msg: fmt.Sprintf("unknown format %q (want %s)", opts.Format, formatsKnown)}
 	}
+	// Opening a FIFO waits for a writer: look before opening.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, &Error{File: path, Msg: "not a regular file (a FIFO, device or folder is not read)"}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	if opts.MaxLine <= 0 {
+		opts.MaxLine = DefaultMaxLine
 	}
 	r := &Reader{path: path, opts: opts, subset: subsetFromPath(path), format: opts.Format, closer: f}
 	magic := make([]byte, 4)
@@ -55,17 +65,12 @@ func Open(path string, opts Options) (*Reader, error) {
 	}
 	switch {
 	case n == 4 && string(magic) == "PAR1":
-		fi, err := f.Stat()
+		pf, err := openParquet(f, path)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
-		pf, err := parquet.OpenFile(f, fi.Size())
-		if err != nil {
-			f.Close()
-			return nil, &Error{File: path, Msg: "not a readable Parquet file: " + err.Error()}
-		}
-		r.pq = parquet.NewReader(pf)
+		r.pf, r.pq = pf, parquet.NewReader(pf)
 	case n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
 		zr, err := gzip.NewReader(f)
 		if err != nil {
@@ -97,6 +102,9 @@ func (r *Reader) Format() string { return r.format }
 func (r *Reader) Next() (Pair, error) {
 	for len(r.pending) == 0 {
 		if r.opts.MaxRecords > 0 && r.stats.Records >= r.opts.MaxRecords {
+			return Pair{}, io.EOF
+		}
+		if r.broken {
 			return Pair{}, io.EOF
 		}
 		rec, err := r.record()
@@ -133,30 +141,37 @@ func (r *Reader) record() (map[string]any, error) {
 	r.line++
 	if r.pq != nil {
 		row := map[string]any{}
-		if err := r.pq.Read(&row); err != nil {
+		if err := r.readParquetRow(&row); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil, io.EOF
 			}
-			return nil, &Error{File: r.path, Line: r.line, Msg: "reading Parquet row: " + err.Error()}
+			return nil, r.damaged(fmt.Sprintf("row group %d: reading the row: %v", r.rowGroupOf(r.line), err))
+		}
+		if field, ok := invalidString(row, ""); !ok {
+			return map[string]any{invalidUTF8: field}, nil
 		}
 		return row, nil
 	}
-	raw, err := r.br.ReadBytes('\n')
-	if len(raw) == 0 && err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
-		}
-		return nil, &Error{File: r.path, Line: r.line, Msg: err.Error()}
-	}
+	raw, tooLong, err := r.readLine()
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Error{File: r.path, Line: r.line, Msg: err.Error()}
+		// a damaged file (a truncated or corrupt .gz): what came before stays readable
+		return nil, r.damaged(err.Error())
+	}
+	if len(raw) == 0 && !tooLong && err != nil {
+		return nil, io.EOF
+	}
+	if r.line == 1 {
+		raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")) // a UTF-8 byte-order mark
+	}
+	if tooLong {
+		return map[string]any{badJSON: fmt.Sprintf("the line is longer than %d bytes (raise the limit to read it)", r.opts.MaxLine)}, nil
 	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return nil, nil
 	}
 	if !utf8.Valid(raw) {
-		return map[string]any{invalidUTF8: true}, nil
+		return map[string]any{invalidUTF8: ""}, nil
 	}
 	var obj map[string]any
 	if err := json.Unmarshal(raw, &obj); err != nil {
@@ -166,6 +181,62 @@ func (r *Reader) record() (map[string]any, error) {
 		return map[string]any{badJSON: "the line is not a JSON object"}, nil
 	}
 	return obj, nil
+}
+
+// readLine reads one line of at most MaxLine bytes; a longer line is read
+// through to its end without being kept, and reported as too long.
+func (r *Reader) readLine() (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(chunk) > r.opts.MaxLine {
+				tooLong, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return line, tooLong, err
+	}
+}
+
+// damaged reports a file that cannot be read past this point. With SkipBad
+// the records before it are kept and reading ends there; either way the
+// error says how many records were read.
+func (r *Reader) damaged(why string) error {
+	msg := fmt.Sprintf("the file is damaged here (%s); %d records were read before it", why, r.stats.Records)
+	if r.opts.SkipBad {
+		r.stats.add(&r.stats.Skipped, "the rest of a damaged file")
+		r.broken = true
+		return io.EOF
+	}
+	return &Error{File: r.path, Line: r.line, Msg: msg + ", which skipping bad records keeps"}
+}
+
+// invalidString finds a string that is not valid UTF-8 anywhere in a
+// Parquet row (the same rule as for JSONL lines) and returns its field.
+func invalidString(v any, field string) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return field, utf8.ValidString(x)
+	case []byte:
+		return field, utf8.Valid(x)
+	case map[string]any:
+		for k, e := range x {
+			if f, ok := invalidString(e, k); !ok {
+				return f, false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if f, ok := invalidString(e, field); !ok {
+				return f, false
+			}
+		}
+	}
+	return field, true
 }
 
 // Markers for lines that did not parse, so that decode reports them (and SkipBad counts them).
@@ -180,7 +251,10 @@ func (r *Reader) errf(field, format string, a ...any) *Error {
 
 // decode turns one record into its pairs (UltraFeedback raw yields several, or none).
 func (r *Reader) decode(obj map[string]any) ([]Pair, error) {
-	if _, ok := obj[invalidUTF8]; ok {
+	if f, ok := obj[invalidUTF8]; ok {
+		if field, _ := f.(string); field != "" {
+			return nil, r.errf(field, "not valid UTF-8")
+		}
 		return nil, r.errf("", "the line is not valid UTF-8")
 	}
 	if msg, ok := obj[badJSON]; ok {

@@ -250,7 +250,11 @@ func expand(paths []string) ([]string, error) {
 				return err
 			}
 			if !d.IsDir() && isDataFile(path) {
-				out = append(out, path)
+				// regular files only (following links): a FIFO or device named
+				// *.jsonl would block or never end
+				if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+					out = append(out, path)
+				}
 			}
 			return nil
 		})
