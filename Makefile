@@ -5,7 +5,7 @@ SER_HOME ?= $(CURDIR)/.ser-home
 export SER_HOME
 GO ?= go
 
-.PHONY: all build setup test demo bench vet fmt-check
+.PHONY: all build setup test demo bench vet fmt-check fuzz-short
 
 all: build
 
@@ -26,6 +26,21 @@ fmt-check:
 # instead of skipping, so a green run means everything ran.
 test: setup vet fmt-check
 	SER_TEST_REQUIRE=1 $(GO) test -count=1 -timeout 45m ./...
+	$(MAKE) fuzz-short
+
+# Each fuzz target runs for FUZZTIME on top of its kept corpus (the
+# testdata/fuzz folders): bounded, so CI keeps finding what slips through.
+FUZZTIME ?= 20s
+FUZZ_TARGETS = data:FuzzReader data:FuzzParquet tokenize:FuzzHFEncode tokenize:FuzzParseHF \
+	tokenize:FuzzSplitters head:FuzzHeadFile models:FuzzManifest
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) > /tmp/ser-fuzz-$$fn.log 2>&1 \
+			|| { tail -40 /tmp/ser-fuzz-$$fn.log; exit 1; }; \
+		grep -E "^fuzz: elapsed" /tmp/ser-fuzz-$$fn.log | tail -1; \
+	done
 
 demo: setup
 	./bin/ser demo

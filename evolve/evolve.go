@@ -132,7 +132,7 @@ func (o *Options) Check(hasTest bool) error {
 	if o.MinValSelected < 0 {
 		return fmt.Errorf("evolve: minimum validation pairs %d: must be 0 or more", o.MinValSelected)
 	}
-	return nil
+	return o.Head.Check()
 }
 
 // Set is pairs with their features, row i of X for pairs[i]. For labelled

@@ -19,8 +19,24 @@ import (
 // Write saves the run in dir: each loop's head (loop-K.head.json), the
 // full-data head when trained, report.json, report.md, and the accuracy chart
 // (accuracy.png, accuracy.svg). title names the data and backbone in the
-// chart and the Markdown.
+// chart and the Markdown. The files are replaced as one set (see
+// atomic.WriteSet): a reader, or a run killed midway, never leaves the files
+// of two runs side by side; other files in dir stay.
 func (r *Report) Write(dir, title string) error {
+	return atomic.WriteSet(dir, Owned, func(stage string) error { return r.write(stage, title) })
+}
+
+// Owned reports whether a file name is one that Write writes: an earlier
+// run's such files are replaced with the new set; other files stay.
+func Owned(name string) bool {
+	switch name {
+	case "report.json", "report.md", "accuracy.png", "accuracy.svg", "final.head.json", "full-data.head.json":
+		return true
+	}
+	return strings.HasPrefix(name, "loop-") && strings.HasSuffix(name, ".head.json")
+}
+
+func (r *Report) write(dir, title string) error {
 	for k, h := range r.Heads {
 		if err := h.Save(filepath.Join(dir, fmt.Sprintf("loop-%d.head.json", k))); err != nil {
 			return err

@@ -283,7 +283,9 @@ func (f *Featurizer) PairsOf(vecs []float32, n int) *head.Pairs {
 
 // ExportNPY writes the pairs' backbone vectors, which must be cached, as a
 // NumPy array [pairs, texts per pair, dim] and, beside it (FILE.ids.json),
-// which pair each row is and what each column holds.
+// which pair each row is, what each column holds, and the array's sha256
+// (npy_sha256): each file is written atomically, the array first, so a
+// reader can tell an .ids.json that does not belong to the array beside it.
 func (f *Featurizer) ExportNPY(path string, pairs []data.Pair) error {
 	if len(pairs) == 0 {
 		return fmt.Errorf("%s: no pairs to export", path)
@@ -302,6 +304,10 @@ func (f *Featurizer) ExportNPY(path string, pairs []data.Pair) error {
 	if err := cache.WriteNPY(path, []int{len(pairs), len(cols), f.m.Dim}, vecs); err != nil {
 		return err
 	}
+	sum, _, err := models.FileSHA256(path)
+	if err != nil {
+		return err
+	}
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = c.String()
@@ -316,7 +322,8 @@ func (f *Featurizer) ExportNPY(path string, pairs []data.Pair) error {
 	for i, p := range pairs {
 		rows[i] = row{p.File, p.Line, p.Subset, p.Labelled}
 	}
-	ids, err := json.MarshalIndent(map[string]any{"backbone": f.m.Name, "fingerprint": f.m.Fingerprint(), "features": f.form, "columns": names, "rows": rows}, "", " ")
+	ids, err := json.MarshalIndent(map[string]any{"backbone": f.m.Name, "fingerprint": f.m.Fingerprint(), "features": f.form,
+		"columns": names, "rows": rows, "npy_sha256": sum}, "", " ")
 	if err != nil {
 		return err
 	}

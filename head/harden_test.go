@@ -203,3 +203,35 @@ func TestMarginScales(t *testing.T) {
 		t.Fatal("a margin without score differences changed the weights")
 	}
 }
+
+// FuzzHeadFile loads arbitrary bytes as a head file: an error or a head whose
+// rewards are finite, never a panic.
+func FuzzHeadFile(f *testing.F) {
+	all, _ := synthetic(100, 3, 1, false)
+	h, err := Train(all, nil, Backbone{Name: "b", Fingerprint: "f", Dim: 1}, Joint, TrainOptions{Seed: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	seed := filepath.Join(f.TempDir(), "seed.head")
+	if err := h.Save(seed); err != nil {
+		f.Fatal(err)
+	}
+	raw, _ := os.ReadFile(seed)
+	f.Add(raw)
+	f.Add([]byte(`{"format":"ser-head/2","kind":"linear","features":"joint","backbone":{"dim":1},"feature_dim":1}`))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		path := filepath.Join(dir, "h.head")
+		os.WriteFile(path, raw, 0o644)
+		g, err := Load(path)
+		if err != nil {
+			return
+		}
+		x := mat.NewDense(2, g.FeatureDim(), nil)
+		for _, r := range g.Rewards(x) {
+			if math.IsNaN(r) {
+				t.Fatalf("a loaded head gives NaN")
+			}
+		}
+	})
+}

@@ -60,6 +60,15 @@ func newApp() *cli.App {
 			demoCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
+		Before: func(c *cli.Context) error {
+			if n := c.Int("threads"); n < 0 {
+				return fmt.Errorf("--threads %d: want 1 or more (0 or unset: all cores)", n)
+			}
+			if _, err := onnx.ParseDevice(c.String("device")); err != nil {
+				return fmt.Errorf("--device: %w", err)
+			}
+			return nil
+		},
 	}
 }
 
@@ -194,6 +203,7 @@ func dataFlags(usage string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "data", Usage: usage + " (files or folders; JSONL, JSONL.gz or Parquet)", Required: true},
 		&cli.StringFlag{Name: "format", Usage: "hh, uf-raw, uf-binarized, pairs or unlabelled (default: detected)"},
 		&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed records (and say how many) instead of stopping"},
+		&cli.IntFlag{Name: "max-line-mb", Value: data.DefaultMaxLine >> 20, Usage: "longest JSONL line read, in MiB (a longer one is a bad record)"},
 	}
 }
 
@@ -204,11 +214,15 @@ func readData(c *cli.Context, flag string) ([]data.Pair, error) {
 
 // readFiles reads data files and folders, noting what was skipped.
 func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
+	mb := c.Int("max-line-mb")
+	if mb < 1 || mb > 1<<14 {
+		return nil, fmt.Errorf("--max-line-mb %d: want 1 to %d", mb, 1<<14)
+	}
 	files, err := expand(paths)
 	if err != nil {
 		return nil, err
 	}
-	pairs, stats, err := data.ReadAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad")})
+	pairs, stats, err := data.ReadAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad"), MaxLine: mb << 20})
 	if errors.Is(err, data.ErrUnknownFormat) {
 		return nil, fmt.Errorf("%w: name it with --format hh, uf-raw, uf-binarized, pairs or unlabelled", err)
 	}

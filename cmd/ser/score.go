@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -30,8 +32,12 @@ func scoreCommand() *cli.Command {
 			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names)"},
 			&cli.StringFlag{Name: "cache", Usage: "feature cache to read vectors from when present (default: the backbone's)"},
 			&cli.IntFlag{Name: "batch", Value: 512, Usage: "rows scored at a time"},
+			&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed rows (and say how many) instead of stopping"},
 		},
 		Action: func(c *cli.Context) error {
+			if b := c.Int("batch"); b < 1 {
+				return fmt.Errorf("--batch %d: want 1 or more", b)
+			}
 			h, m, err := loadHead(c)
 			if err != nil {
 				return err
@@ -57,11 +63,13 @@ func scoreCommand() *cli.Command {
 
 // scorer embeds what the cache lacks (without writing to it) and applies the head.
 type scorer struct {
-	c *cli.Context
-	h *head.Head
-	m *models.Manifest
-	f *features.Featurizer
-	n int
+	c       *cli.Context
+	h       *head.Head
+	m       *models.Manifest
+	f       *features.Featurizer
+	name    string
+	n       int
+	skipped map[string]int
 }
 
 func (s *scorer) close() {
@@ -77,34 +85,56 @@ type scoreRow struct {
 	prompt, a, b string
 }
 
+// stream scores rows in batches, in order. A bad row stops it after the
+// rows before it have been scored and written; with --skip-bad it is left
+// out, counted, and the rest go on.
 func (s *scorer) stream(in io.Reader, name string, out io.Writer, batch int) error {
 	f, _, err := featurizer(s.c, s.m, s.h.Features)
 	if err != nil {
 		return err
 	}
-	s.f = f
+	s.f, s.name = f, name
 	br := bufio.NewReaderSize(in, 1<<20)
 	bw := bufio.NewWriter(out)
 	var rows []scoreRow
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		if err := s.score(rows, bw); err != nil {
+			return err
+		}
+		rows = rows[:0]
+		return bw.Flush()
+	}
 	line := 0
 	for {
 		raw, err := br.ReadBytes('\n')
 		if len(raw) > 0 {
 			line++
 			if t := bytes.TrimSpace(raw); len(t) > 0 {
+				if line == 1 {
+					t = bytes.TrimPrefix(t, []byte("\xef\xbb\xbf"))
+				}
 				r, perr := parseScoreRow(t, name, line)
 				if perr != nil {
-					return perr
+					if !s.c.Bool("skip-bad") {
+						if ferr := flush(); ferr != nil {
+							return ferr
+						}
+						return perr
+					}
+					if s.skipped == nil {
+						s.skipped = map[string]int{}
+					}
+					s.skipped[perr.(*data.Error).Msg]++
+					continue
 				}
 				rows = append(rows, r)
 			}
 		}
 		if len(rows) >= batch || (err != nil && len(rows) > 0) {
-			if err := s.score(rows, bw); err != nil {
-				return err
-			}
-			rows = rows[:0]
-			if err := bw.Flush(); err != nil {
+			if err := flush(); err != nil {
 				return err
 			}
 		}
@@ -115,14 +145,31 @@ func (s *scorer) stream(in io.Reader, name string, out io.Writer, batch int) err
 			return fmt.Errorf("%s:%d: %w", name, line+1, err)
 		}
 	}
+	for why, n := range s.skipped {
+		notef(s.c, "%s: skipped %d bad rows: %s", name, n, why)
+	}
 	notef(s.c, "scored %d rows", s.n)
 	return bw.Flush()
 }
 
+// outputFields are the fields score adds; an input row that has one is refused.
+var outputFields = []string{"reward", "reward_chosen", "reward_rejected"}
+
 func parseScoreRow(raw []byte, name string, line int) (scoreRow, error) {
+	bad := func(field, msg string) (scoreRow, error) {
+		return scoreRow{}, &data.Error{File: name, Line: line, Field: field, Msg: msg}
+	}
+	if !utf8.Valid(raw) {
+		return bad("", "the line is not valid UTF-8")
+	}
 	var obj map[string]any
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return scoreRow{}, &data.Error{File: name, Line: line, Msg: "not a JSON object"}
+		return bad("", "not a JSON object")
+	}
+	for _, f := range outputFields {
+		if _, ok := obj[f]; ok {
+			return bad(f, "already present: ser score adds it (rename or drop the field first)")
+		}
 	}
 	str := func(field string) (string, error) {
 		v, ok := obj[field]
@@ -170,6 +217,9 @@ func (s *scorer) score(rows []scoreRow, w io.Writer) error {
 	x := s.f.PairsOf(vecs, len(pairs))
 	ra, rb := s.h.Rewards(x.A), s.h.Rewards(x.B)
 	for i, r := range rows {
+		if !finite(ra[i]) || (r.pair && !finite(rb[i])) {
+			return fmt.Errorf("%s:%d: the reward is not a finite number (the backbone's vector for this text holds NaN or Inf)", s.name, r.line)
+		}
 		obj := bytes.TrimSuffix(r.raw, []byte("}"))
 		sep := ","
 		if bytes.HasSuffix(bytes.TrimSpace(obj), []byte("{")) {
@@ -190,3 +240,5 @@ func (s *scorer) score(rows []scoreRow, w io.Writer) error {
 }
 
 func num(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

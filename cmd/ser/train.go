@@ -77,6 +77,12 @@ func trainCommand() *cli.Command {
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			hiddenSizes(c, &opt)
+			if err := opt.Check(); err != nil {
+				return err
+			}
+			if !(valFrac >= 0 && valFrac < 1) {
+				return fmt.Errorf("--val-frac %v: want a share in [0, 1)", valFrac)
+			}
 			m, err := manifest(c, c.String("model"))
 			if err != nil {
 				return err

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/internal/testenv"
+)
+
+// TestOptionsRefused: every option outside its range is refused before any
+// data is read (the data file named here does not exist, so an error about
+// it would mean the option was not checked first).
+func TestOptionsRefused(t *testing.T) {
+	home := testenv.Home(t)
+	missing := filepath.Join(t.TempDir(), "absent.jsonl")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--data", missing, "--out", "x.head", "--l2", "-1"}, "l2"},
+		{[]string{"train", "--data", missing, "--out", "x.head", "--l2", "NaN"}, "l2"},
+		{[]string{"train", "--data", missing, "--out", "x.head", "--calibration", "foo"}, "calibration"},
+		{[]string{"train", "--data", missing, "--out", "x.head", "--head", "mlp", "--hidden", "0"}, "hidden size 0"},
+		{[]string{"train", "--data", missing, "--out", "x.head", "--head", "mlp", "--hidden", "-3"}, "hidden size -3"},
+		{[]string{"train", "--data", missing, "--out", "x.head", "--val-frac", "1.5"}, "val-frac"},
+		{[]string{"evolve", "--data", missing, "--test-frac", "1.5"}, "test fraction"},
+		{[]string{"evolve", "--data", missing, "--seed-frac", "0"}, "seed fraction"},
+		{[]string{"evolve", "--data", missing, "--seed-val-frac", "0"}, "seed validation fraction"},
+		{[]string{"evolve", "--data", missing, "--tau-high", "1.5"}, "tau-high"},
+		{[]string{"evolve", "--data", missing, "--tau-low", "-0.5"}, "tau-low"},
+		{[]string{"evolve", "--data", missing, "--tau-delta", "-1"}, "tau-delta"},
+		{[]string{"evolve", "--data", missing, "--min-precision", "2"}, "minimum precision"},
+		{[]string{"evolve", "--data", missing, "--max-loops", "-1"}, "max loops"},
+		{[]string{"evolve", "--data", missing, "--l2", "-1"}, "l2"},
+		{[]string{"score", "--head", missing, "--batch", "0"}, "--batch"},
+		{[]string{"--threads", "-3", "train", "--data", missing, "--out", "x"}, "--threads"},
+		{[]string{"--device", "cuda:abc", "train", "--data", missing, "--out", "x"}, "--device"},
+		{[]string{"train", "--data", missing, "--out", "x", "--max-line-mb", "0"}, "max-line-mb"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			_, _, err := run(t, home, c.args...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v; want one about %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestMaxLoopsZero: zero is a value: --max-loops 0 trains the seed head only.
+func TestMaxLoopsZero(t *testing.T) {
+	home := testenv.Home(t)
+	dir := t.TempDir()
+	train := filepath.Join(dir, "train.jsonl")
+	if err := writeSample(train, data.Sample(400, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := run(t, home, "evolve", "--data", train, "--out", filepath.Join(dir, "run"), "--cache", filepath.Join(dir, "c.feat"), "--max-loops", "0")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if strings.Contains(out, "| 1 |") || !strings.Contains(out, "max loops (0)") {
+		t.Fatalf("a loop ran:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "run", "loop-1.head.json")); err == nil {
+		t.Fatal("loop-1.head.json written")
+	}
+}
+
+// TestScoreBadRows: a bad row stops score after the rows before it are
+// written; --skip-bad leaves it out and goes on; a row that already has a
+// reward field, or is not UTF-8, is a bad row.
+func TestScoreBadRows(t *testing.T) {
+	home := testenv.Home(t)
+	dir := t.TempDir()
+	train := filepath.Join(dir, "train.jsonl")
+	if err := writeSample(train, data.Sample(300, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(dir, "c.feat")
+	headPath := filepath.Join(dir, "rm.head")
+	if _, stderr, err := run(t, home, "train", "--data", train, "--out", headPath, "--cache", cache); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var b strings.Builder
+	for i := 0; i < 700; i++ {
+		b.WriteString(`{"prompt": "hi", "response": "the answer is good"}` + "\n")
+	}
+	good := b.String()
+	cases := []struct {
+		name, bad, want string
+	}{
+		{"reward present", `{"prompt": "hi", "response": "x", "reward": 1}`, `"reward": already present`},
+		{"not UTF-8", "{\"prompt\": \"hi\", \"response\": \"\xff\"}", "not valid UTF-8"},
+		{"no response", `{"prompt": "hi"}`, `"response": missing`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := filepath.Join(dir, "in.jsonl")
+			os.WriteFile(in, []byte("\xef\xbb\xbf"+good+c.bad+"\n"+good), 0o644)
+			out, _, err := run(t, home, "score", "--head", headPath, "--in", in, "--cache", cache, "--batch", "512")
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "in.jsonl:701") {
+				t.Fatalf("err %v", err)
+			}
+			if n := strings.Count(out, "\n"); n != 700 {
+				t.Fatalf("%d rows written before the bad one, want 700", n)
+			}
+			out, stderr, err := run(t, home, "score", "--head", headPath, "--in", in, "--cache", cache, "--skip-bad")
+			if err != nil || strings.Count(out, "\n") != 1400 || !strings.Contains(stderr, "skipped 1 bad rows") {
+				t.Fatalf("--skip-bad: %v, %d rows\n%s", err, strings.Count(out, "\n"), stderr)
+			}
+		})
+	}
+}
