@@ -17,9 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -243,19 +241,9 @@ func (h *Head) Save(path string) error {
 // Load reads a head file, refusing one whose checksum, shapes or numbers
 // are wrong before anything is allocated by its declared sizes.
 func Load(path string) (*Head, error) {
-	fh, err := os.Open(path)
+	raw, err := atomic.ReadRegular(path, maxHeadFile)
 	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	if fi, err := fh.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() || fi.Size() > maxHeadFile {
-		return nil, fmt.Errorf("%s: not a head file (a regular file of at most %d bytes)", path, maxHeadFile)
-	}
-	raw, err := io.ReadAll(io.LimitReader(fh, maxHeadFile))
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("not a head file: %w", err)
 	}
 	var f file
 	bad := func(format string, a ...any) error { return fmt.Errorf("%s: %s", path, fmt.Sprintf(format, a...)) }

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/ser-rl/ser/internal/atomic"
 	"os"
 	"path/filepath"
 	"slices"
@@ -515,28 +515,7 @@ func dropDoubleSpecial(tpl string, tok *tokenize.HF) (string, string, error) {
 	return strings.TrimPrefix(tpl, content), content, nil
 }
 
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	raw, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) > maxConfigBytes {
-		return nil, fmt.Errorf("%s: over %d bytes", path, maxConfigBytes)
-	}
-	return raw, nil
-}
+func readLimited(path string) ([]byte, error) { return atomic.ReadRegular(path, maxConfigBytes) }
 
 func readJSONFile(path string, v any) error {
 	raw, err := readLimited(path)

@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
+	"github.com/ser-rl/ser/internal/atomic"
 	"sync"
 )
 
@@ -45,24 +44,9 @@ const (
 
 // LoadHF reads a tokenizer.json.
 func LoadHF(path string) (*HF, error) {
-	f, err := os.Open(path)
+	raw, err := atomic.ReadRegular(path, maxTokenizerFile)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	if fi.Size() > maxTokenizerFile {
-		return nil, fmt.Errorf("%s: %d bytes, over the %d a tokenizer.json may have", path, fi.Size(), maxTokenizerFile)
-	}
-	raw, err := io.ReadAll(io.LimitReader(f, maxTokenizerFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	h, err := ParseHF(raw)
 	if err != nil {

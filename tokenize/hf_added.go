@@ -191,34 +191,51 @@ func leadingSpace(s string) int {
 	return n
 }
 
+// byteTrie maps byte strings to ids, walked a byte at a time from node 0.
+type byteTrie struct {
+	next map[uint64]int32 // node<<8 | byte -> child
+	id   []int32          // node -> id, or -1
+}
+
+func newByteTrie() byteTrie { return byteTrie{next: map[uint64]int32{}, id: []int32{-1}} }
+
+// add inserts s with id; an id already there for s stays when keepFirst.
+func (t *byteTrie) add(s string, id int32, keepFirst bool) {
+	node := int32(0)
+	for j := 0; j < len(s); j++ {
+		k := uint64(node)<<8 | uint64(s[j])
+		child, ok := t.next[k]
+		if !ok {
+			child = int32(len(t.id))
+			t.id = append(t.id, -1)
+			t.next[k] = child
+		}
+		node = child
+	}
+	if node != 0 && (t.id[node] < 0 || !keepFirst) {
+		t.id[node] = id
+	}
+}
+
+// child steps from node along byte b.
+func (t *byteTrie) child(node int32, b byte) (int32, bool) {
+	c, ok := t.next[uint64(node)<<8|uint64(b)]
+	return c, ok
+}
+
 // tokenTrie finds the leftmost-longest occurrence of any of a set of
 // strings, byte by byte.
 type tokenTrie struct {
-	next  map[uint64]int32 // node<<8 | byte -> child
-	id    []int32          // node -> token id, or -1
-	first [256]bool        // bytes that start some token
+	byteTrie
+	first [256]bool // bytes that start some token
 }
 
 func newTokenTrie(tokens []string, ids []int32) *tokenTrie {
-	t := &tokenTrie{next: map[uint64]int32{}, id: []int32{-1}}
+	t := &tokenTrie{byteTrie: newByteTrie()}
 	for i, tok := range tokens {
-		if tok == "" {
-			continue
-		}
-		t.first[tok[0]] = true
-		node := int32(0)
-		for j := 0; j < len(tok); j++ {
-			k := uint64(node)<<8 | uint64(tok[j])
-			child, ok := t.next[k]
-			if !ok {
-				child = int32(len(t.id))
-				t.id = append(t.id, -1)
-				t.next[k] = child
-			}
-			node = child
-		}
-		if t.id[node] < 0 { // the first of equal patterns wins, as in Aho-Corasick
-			t.id[node] = ids[i]
+		if tok != "" {
+			t.first[tok[0]] = true
+			t.add(tok, ids[i], true) // the first of equal patterns wins, as in Aho-Corasick
 		}
 	}
 	return t
@@ -234,7 +251,7 @@ func (t *tokenTrie) find(s string, pos int) (start, end int, id int32) {
 		}
 		node, best, bestEnd := int32(0), int32(-1), 0
 		for j := i; j < len(s); j++ {
-			child, ok := t.next[uint64(node)<<8|uint64(s[j])]
+			child, ok := t.child(node, s[j])
 			if !ok {
 				break
 			}

@@ -154,9 +154,8 @@ func (w *wordLevel) tokenize(word string, dst []int32) ([]int32, error) {
 type unigramModel struct {
 	scores       []float64
 	ids          map[string]int32 // token -> id (the last of duplicates)
-	next         map[uint64]int32 // byte trie: node<<8 | byte -> child
-	term         []int32          // node -> id, or -1
-	unk          int32            // -1: none
+	trie         byteTrie
+	unk          int32 // -1: none
 	unkScore     float64
 	byteFallback bool
 	fallbackID   [256]int32
@@ -175,7 +174,7 @@ func parseUnigramModel(raw json.RawMessage, where string) (*unigramModel, error)
 	if len(f.Vocab) > maxVocab {
 		return nil, fmt.Errorf("%s: field vocab: %d entries, over %d", where, len(f.Vocab), maxVocab)
 	}
-	u := &unigramModel{ids: make(map[string]int32, len(f.Vocab)), next: map[uint64]int32{}, term: []int32{-1},
+	u := &unigramModel{ids: make(map[string]int32, len(f.Vocab)), trie: newByteTrie(),
 		unk: -1, byteFallback: f.ByteFallback, scores: make([]float64, len(f.Vocab))}
 	if f.UnkID != nil {
 		if len(f.Vocab) == 0 {
@@ -201,20 +200,7 @@ func parseUnigramModel(raw json.RawMessage, where string) (*unigramModel, error)
 		u.ids[tok] = int32(i)
 	}
 	for tok, id := range u.ids {
-		node := int32(0)
-		for j := 0; j < len(tok); j++ {
-			k := uint64(node)<<8 | uint64(tok[j])
-			child, ok := u.next[k]
-			if !ok {
-				child = int32(len(u.term))
-				u.term = append(u.term, -1)
-				u.next[k] = child
-			}
-			node = child
-		}
-		if node != 0 {
-			u.term[node] = id
-		}
+		u.trie.add(tok, id, false)
 	}
 	u.unkScore = minScore - 10
 	for i := range u.fallbackID {
@@ -255,12 +241,12 @@ func (u *unigramModel) tokenize(s string, dst []int32) ([]int32, error) {
 		single := false
 		n := int32(0)
 		for j := start; j < len(s); j++ {
-			child, ok := u.next[uint64(n)<<8|uint64(s[j])]
+			child, ok := u.trie.child(n, s[j])
 			if !ok {
 				break
 			}
 			n = child
-			id := u.term[n]
+			id := u.trie.id[n]
 			if id < 0 {
 				continue
 			}
