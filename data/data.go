@@ -33,8 +33,12 @@ type Pair struct {
 	Chosen   string
 	Rejected string
 	Labelled bool
-	// Subset is the HH-RLHF subset (from the folder name) or the UltraFeedback source.
+	// Subset is the record's subset (a "subset" field, as RewardBench's), or
+	// its source (UltraFeedback's "source"), else the name of the folder the
+	// file is in (as HH-RLHF's subsets are laid out).
 	Subset string
+	// ID is the record's "id" or "prompt_id" field, when it has one.
+	ID string
 	// Scores of the two responses when the data has ratings (UltraFeedback).
 	HasScores                  bool
 	ScoreChosen, ScoreRejected float64

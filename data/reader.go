@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -175,6 +176,10 @@ func (r *Reader) record() (map[string]any, error) {
 	}
 	var obj map[string]any
 	if err := json.Unmarshal(raw, &obj); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return map[string]any{badJSON: fmt.Sprintf("the line is a JSON %s, not an object", te.Value)}, nil
+		}
 		return map[string]any{badJSON: err.Error()}, nil
 	}
 	if obj == nil {
@@ -443,10 +448,8 @@ func (r *Reader) decodeBinarized(obj map[string]any) ([]Pair, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := Pair{Prompt: prompt, Chosen: chosen, Rejected: rejected, Labelled: true, File: r.path, Line: r.line}
-	if s, ok := obj["source"].(string); ok {
-		p.Subset = s
-	}
+	p := Pair{Prompt: prompt, Chosen: chosen, Rejected: rejected, Labelled: true, File: r.path, Line: r.line,
+		Subset: r.subsetOf(obj), ID: idOf(obj)}
 	scores := obj
 	if meta, ok := obj["metadata"].(map[string]any); ok {
 		if _, has := meta["score_chosen"]; has {
@@ -482,11 +485,30 @@ func (r *Reader) decodeUnlabelled(obj map[string]any) ([]Pair, error) {
 	}
 	r.noteEmpty(a)
 	r.noteEmpty(b)
-	p := Pair{Prompt: prompt, Chosen: a, Rejected: b, File: r.path, Line: r.line}
-	if s, ok := obj["source"].(string); ok {
-		p.Subset = s
+	return []Pair{{Prompt: prompt, Chosen: a, Rejected: b, File: r.path, Line: r.line, Subset: r.subsetOf(obj), ID: idOf(obj)}}, nil
+}
+
+// subsetOf is a record's "subset" or "source" field, else the file's folder.
+func (r *Reader) subsetOf(obj map[string]any) string {
+	for _, k := range []string{"subset", "source"} {
+		if s, ok := obj[k].(string); ok && s != "" {
+			return s
+		}
 	}
-	return []Pair{p}, nil
+	return r.subset
+}
+
+// idOf is a record's "id" or "prompt_id" (a string or a number), or "".
+func idOf(obj map[string]any) string {
+	for _, k := range []string{"id", "prompt_id"} {
+		switch v := obj[k].(type) {
+		case string:
+			return v
+		case float64:
+			return strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	}
+	return ""
 }
 
 // decodeUFRaw builds every pair of completions whose overall scores differ,
@@ -496,7 +518,7 @@ func (r *Reader) decodeUFRaw(obj map[string]any) ([]Pair, error) {
 	if err != nil {
 		return nil, err
 	}
-	source, _ := obj["source"].(string)
+	source := r.subsetOf(obj)
 	list, ok := obj["completions"].([]any)
 	if !ok {
 		return nil, r.errf("completions", "is %s, want a list", typeName(obj["completions"]))

@@ -2,6 +2,7 @@ package head
 
 import (
 	"math"
+	"math/rand/v2"
 	"sort"
 
 	"github.com/ser-rl/ser/data"
@@ -9,8 +10,9 @@ import (
 
 // SubsetMetrics are one subset's (or source's) figures.
 type SubsetMetrics struct {
-	Accuracy float64 `json:"accuracy"`
-	N        int     `json:"n"`
+	Accuracy float64    `json:"accuracy"`
+	N        int        `json:"n"`
+	CI       [2]float64 `json:"accuracy_ci"` // bootstrap 95% interval
 }
 
 // Metrics are the offline evaluation figures; the JSON keys are stable.
@@ -23,6 +25,21 @@ type Metrics struct {
 	ECE        float64                  `json:"ece"`         // of sigmoid(r_c - r_r), both orders, 10 bins
 	Skipped    map[string]int           `json:"skipped"`     // pairs not counted, by reason
 	BySubset   map[string]SubsetMetrics `json:"by_subset"`   // by HH-RLHF subset or UltraFeedback source
+	// AccuracyCI is the bootstrap 95% interval of Accuracy (1,000 resamples
+	// of the pairs, percentile method, seeded: the same data gives the same
+	// interval).
+	AccuracyCI [2]float64 `json:"accuracy_ci"`
+	// RewardBench is the section-weighted score, when the subsets are
+	// RewardBench's.
+	RewardBench *RewardBenchScore `json:"rewardbench,omitempty"`
+	// Scores are the per-pair rewards, for --scores-out (not in the JSON).
+	Scores []PairScore `json:"-"`
+}
+
+// PairScore is one pair's rewards.
+type PairScore struct {
+	Index          int     // the pair's index in the evaluated data
+	Chosen, Reject float64 // calibrated rewards
 }
 
 // Evaluate scores pairs (features x, from Build) with the head. Unlabelled
@@ -36,6 +53,7 @@ func Evaluate(h *Head, x *Pairs, pairs []data.Pair) Metrics {
 	var margins, p, y []float64
 	correct := map[string]int{}
 	count := map[string]int{}
+	hits := map[string][]bool{} // per subset, whether each counted pair was ordered right
 	ok := 0
 	for i := range pairs {
 		if !pairs[i].Labelled {
@@ -53,6 +71,8 @@ func Evaluate(h *Head, x *Pairs, pairs []data.Pair) Metrics {
 			s = "all"
 		}
 		count[s]++
+		hits[s] = append(hits[s], d > 0)
+		m.Scores = append(m.Scores, PairScore{Index: i, Chosen: ra[i], Reject: rb[i]})
 		switch {
 		case d > 0:
 			ok++
@@ -81,7 +101,128 @@ func Evaluate(h *Head, x *Pairs, pairs []data.Pair) Metrics {
 	for s, n := range count {
 		m.BySubset[s] = SubsetMetrics{Accuracy: float64(correct[s]) / float64(n), N: n}
 	}
+	m.bootstrap(hits)
 	return m
+}
+
+// bootstrap sets the 95% intervals: pairs are resampled within each subset
+// (so each subset's interval, the overall one and RewardBench's score come
+// from the same resamples).
+func (m *Metrics) bootstrap(hits map[string][]bool) {
+	const resamples = 1000
+	names := m.Subsets()
+	rng := rand.New(rand.NewPCG(0x5e, 0xb007))
+	overall := make([]float64, resamples)
+	per := map[string][]float64{}
+	var rb []float64
+	acc := map[string]float64{}
+	for r := 0; r < resamples; r++ {
+		total := 0
+		for _, s := range names {
+			h := hits[s]
+			ok := 0
+			for range h {
+				if h[rng.IntN(len(h))] {
+					ok++
+				}
+			}
+			acc[s] = float64(ok) / float64(len(h))
+			per[s] = append(per[s], acc[s])
+			total += ok
+		}
+		overall[r] = float64(total) / float64(m.N)
+		if sc := rewardBench(acc, nil); sc != nil {
+			rb = append(rb, sc.Score)
+		}
+	}
+	m.AccuracyCI = interval(overall)
+	for _, s := range names {
+		sm := m.BySubset[s]
+		sm.CI = interval(per[s])
+		m.BySubset[s] = sm
+	}
+	point := map[string]float64{}
+	for s, sm := range m.BySubset {
+		point[s] = sm.Accuracy
+	}
+	if sc := rewardBench(point, m.BySubset); sc != nil {
+		sc.ScoreCI = interval(rb)
+		m.RewardBench = sc
+	}
+}
+
+// interval is the 2.5th and 97.5th percentiles of xs.
+func interval(xs []float64) [2]float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	at := func(q float64) float64 { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return [2]float64{at(0.025), at(0.975)}
+}
+
+// RewardBenchScore is RewardBench's (v1) summary: each section's accuracy is
+// the mean of its subsets' accuracies weighted by RewardBench's example counts
+// (math-prm counted as 984, to weigh as much as the code subsets), and the
+// score is the mean of the sections present.
+type RewardBenchScore struct {
+	Sections map[string]float64 `json:"sections"`
+	Score    float64            `json:"score"`
+	ScoreCI  [2]float64         `json:"score_ci"`
+	Missing  []string           `json:"missing_subsets,omitempty"` // RewardBench subsets the data lacks
+}
+
+// RewardBenchSections are RewardBench's sections, in its order.
+var RewardBenchSections = []string{"chat", "chat_hard", "safety", "reasoning"}
+
+// rewardBenchSections maps RewardBench's sections to their subsets, and
+// rewardBenchCounts are its example counts (rewardbench/constants.py).
+var (
+	rewardBenchSections = map[string][]string{
+		"chat":      {"alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"},
+		"chat_hard": {"mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst", "llmbar-adver-GPTOut", "llmbar-adver-manual"},
+		"safety":    {"refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond", "donotanswer"},
+		"reasoning": {"math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"},
+	}
+	rewardBenchCounts = map[string]float64{
+		"alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95, "mt-bench-easy": 28, "mt-bench-med": 40,
+		"mt-bench-hard": 37, "math-prm": 984, "refusals-dangerous": 100, "refusals-offensive": 100, "llmbar-natural": 100,
+		"llmbar-adver-neighbor": 134, "llmbar-adver-GPTInst": 92, "llmbar-adver-GPTOut": 47, "llmbar-adver-manual": 46,
+		"xstest-should-refuse": 250, "xstest-should-respond": 154, "donotanswer": 136,
+		"hep-cpp": 164, "hep-go": 164, "hep-java": 164, "hep-js": 164, "hep-python": 164, "hep-rust": 164,
+	}
+)
+
+// rewardBench computes the summary from subset accuracies, or nil when no
+// subset is RewardBench's. present (when not nil) lists the subsets seen,
+// to name the missing ones.
+func rewardBench(acc map[string]float64, present map[string]SubsetMetrics) *RewardBenchScore {
+	sc := &RewardBenchScore{Sections: map[string]float64{}}
+	for _, section := range RewardBenchSections {
+		subsets := rewardBenchSections[section]
+		var sum, weight float64
+		for _, s := range subsets {
+			a, ok := acc[s]
+			if !ok {
+				if present != nil {
+					sc.Missing = append(sc.Missing, s)
+				}
+				continue
+			}
+			sum += a * rewardBenchCounts[s]
+			weight += rewardBenchCounts[s]
+		}
+		if weight > 0 {
+			sc.Sections[section] = sum / weight
+		}
+	}
+	if len(sc.Sections) == 0 {
+		return nil
+	}
+	for _, name := range RewardBenchSections {
+		sc.Score += sc.Sections[name] // absent sections add 0 and do not count below
+	}
+	sc.Score /= float64(len(sc.Sections))
+	sort.Strings(sc.Missing)
+	return sc
 }
 
 // Subsets lists the subset names of m in order.

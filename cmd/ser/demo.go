@@ -26,7 +26,7 @@ func demoCommand() *cli.Command {
 			&cli.IntFlag{Name: "pairs", Value: 1500, Usage: "sample pairs to generate for the seed and pool"},
 			&cli.IntFlag{Name: "test-pairs", Value: 500, Usage: "sample pairs to generate for the test set"},
 			&cli.Float64Flag{Name: "label-noise", Value: 0.1, Usage: "share of the sample's labels flipped, as a careless annotator would (the test labels stay true)"},
-		}, evolveFlags(&opt)...),
+		}, withoutFlags(evolveFlags(&opt), "test-frac")...),
 		Action: func(c *cli.Context) error {
 			hiddenSizes(c, &opt.Head)
 			if err := opt.Check(true); err != nil {
@@ -58,11 +58,8 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.Set("test", testFile); err != nil {
-				return err
-			}
 			notef(c, "3/4 embed (once, into the feature cache) and SER")
-			rep, err := runEvolve(c, m, []string{trainFile}, opt)
+			rep, err := runEvolve(c, m, []string{trainFile}, []string{testFile}, nil, opt)
 			if err != nil {
 				return err
 			}

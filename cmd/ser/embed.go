@@ -11,7 +11,10 @@ import (
 
 func embedCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "embed",
+		Name: "embed",
+		UsageText: `ser embed --data ../shared/data/hh-rlhf
+ser --device cuda embed --model ./llama-3-8b --data uf.parquet --out uf.npy
+ser embed --data big.jsonl --shard 0/8 --cache shard0.feat   # then: ser cache merge shard*.feat`,
 		Usage: "fill the feature cache for a dataset (resumable: what is cached is not embedded again)",
 		Flags: append(dataFlags("preference data to embed"),
 			&cli.StringFlag{Name: "model", Usage: "backbone name or folder", Value: models.DefaultName},
@@ -21,6 +24,9 @@ func embedCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "also write the dataset's features as a NumPy array FILE.npy [pairs, texts per pair, dim] and FILE.ids.json"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := need(c, "data"); err != nil {
+				return err
+			}
 			m, err := manifest(c, c.String("model"))
 			if err != nil {
 				return err
@@ -55,7 +61,7 @@ func embedCommand() *cli.Command {
 			} else {
 				el := time.Since(start).Seconds()
 				notef(c, "%d pairs: %d distinct texts, %d were cached, embedded %d (%d tokens) in %.2fs: %.1f texts/s, %.0f tokens/s (%s, %s)",
-					len(pairs), st.Unique, st.Cached, st.Embedded, st.Tokens, el, float64(st.Embedded)/el, float64(st.Tokens)/el, m.Name, c.String("device"))
+					len(pairs), st.Unique, st.Cached, st.Embedded, st.Tokens, el, float64(st.Embedded)/el, float64(st.Tokens)/el, m.Name, globalString(c, "device"))
 			}
 			if out := c.String("out"); out != "" {
 				return f.ExportNPY(out, pairs)

@@ -18,8 +18,6 @@ import (
 // evolveFlags bind the SER options to o; the defaults shown are o's values.
 func evolveFlags(o *evolve.Options) []cli.Flag {
 	flags := []cli.Flag{
-		&cli.StringSliceFlag{Name: "test", Usage: "labelled test pairs (default: --test-frac of --data is held out)"},
-		&cli.StringSliceFlag{Name: "unlabelled", Usage: "a truly unlabelled pool ({prompt, response_a, response_b}); default: --data beyond the seed, labels hidden"},
 		&cli.Float64Flag{Name: "seed-frac", Value: o.SeedFrac, Destination: &o.SeedFrac, Usage: "share of the labelled pairs used as the seed, stratified by subset"},
 		&cli.Float64Flag{Name: "seed-val-frac", Value: o.ValFrac, Destination: &o.ValFrac, Usage: "share of the seed held out for validation, precision estimates and calibration"},
 		&cli.Float64Flag{Name: "test-frac", Value: o.TestFrac, Destination: &o.TestFrac, Usage: "share of --data held out as the test set when --test is not given"},
@@ -30,25 +28,42 @@ func evolveFlags(o *evolve.Options) []cli.Flag {
 		&cli.StringFlag{Name: "statuses", Value: o.Statuses, Destination: &o.Statuses, Usage: "both (status 1 or 2, the official code), 1, 2, or staged (1 until dry, then 2)"},
 		&cli.Float64Flag{Name: "min-precision", Value: o.MinPrecision, Destination: &o.MinPrecision, Usage: "safety valve: stop when the rule's precision on the labelled validation pairs is below this"},
 		&cli.BoolFlag{Name: "no-valve", Destination: &o.NoValve, Usage: "run without the safety valve, as the paper does"},
-		&cli.BoolFlag{Name: "warm", Destination: &o.Warm, Usage: "warm-start each loop from the previous head (default: retrain from scratch)"},
+		&cli.BoolFlag{Name: "warm", Destination: &o.Warm, Usage: "warm-start each loop from the previous head instead of retraining from scratch"},
 		&cli.BoolFlag{Name: "drop-seed", Destination: &o.DropSeed, Usage: "train loops after 0 on the pseudo-labels alone"},
 		&cli.StringFlag{Name: "stop", Value: o.Stop, Destination: &o.Stop, Usage: "val (stop when validation accuracy stops improving) or dry (only when the selection runs dry)"},
-		&cli.BoolFlag{Name: "full-data", Value: true, Destination: &o.FullData, Usage: "also train on every labelled pair as a reference"},
-		&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's)"},
+		&cli.BoolFlag{Name: "full-data", Value: true, Destination: &o.FullData, Usage: "also train on every labelled pair as a reference (--full-data=false to skip it)"},
+		&cli.StringFlag{Name: "cache", Usage: "feature cache file", DefaultText: "the backbone's, under the home"},
 	}
 	return append(append(flags, modelFlags()...), trainFlags(&o.Head, &o.Seed)...)
+}
+
+// evolveDataFlags are the evolve command's data beyond --data (the demo makes its own).
+func evolveDataFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "test", Usage: "labelled test pairs", DefaultText: "--test-frac of --data is held out"},
+		&cli.StringSliceFlag{Name: "unlabelled", Usage: "a truly unlabelled pool ({prompt, response_a, response_b})", DefaultText: "--data beyond the seed, labels hidden"},
+	}
 }
 
 func evolveCommand() *cli.Command {
 	opt := evolve.DefaultOptions()
 	return &cli.Command{
-		Name:  "evolve",
+		Name: "evolve",
+		UsageText: `ser evolve --data ../shared/data/hh-rlhf --out run/
+ser evolve --data seed.jsonl --unlabelled pool.jsonl --test test.jsonl --no-valve
+ser evolve --data uf.parquet --statuses staged --tau-high 0.6 --tau-low 0.4 --max-loops 5`,
 		Usage: "grow a reward head from a labelled seed by self-labelling (SER); writes each loop's head, report.json, report.md and a chart",
 		Flags: append(append(dataFlags("labelled pairs: the seed (and, without --unlabelled, the pool)"),
 			&cli.StringFlag{Name: "out", Value: "ser-evolve", Usage: "folder for the heads, the report and the chart"},
-		), evolveFlags(&opt)...),
+		), append(evolveDataFlags(), evolveFlags(&opt)...)...),
 		Action: func(c *cli.Context) error {
+			if err := need(c, "data"); err != nil {
+				return err
+			}
 			hiddenSizes(c, &opt.Head)
+			if err := checkKind(opt.Head.Kind); err != nil {
+				return err
+			}
 			if err := opt.Check(len(c.StringSlice("test")) > 0); err != nil {
 				return err
 			}
@@ -56,7 +71,7 @@ func evolveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := runEvolve(c, m, c.StringSlice("data"), opt)
+			rep, err := runEvolve(c, m, c.StringSlice("data"), c.StringSlice("test"), c.StringSlice("unlabelled"), opt)
 			if err != nil {
 				return err
 			}
@@ -66,7 +81,7 @@ func evolveCommand() *cli.Command {
 }
 
 // runEvolve reads the data, fills the feature cache and runs the loop.
-func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string, opt evolve.Options) (*evolve.Report, error) {
+func runEvolve(c *cli.Context, m *models.Manifest, dataFiles, testFiles, poolFiles []string, opt evolve.Options) (*evolve.Report, error) {
 	form, err := featureForm(c, m)
 	if err != nil {
 		return nil, err
@@ -80,7 +95,7 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string, opt evolv
 	var sets []*[]data.Pair
 	var testPairs, poolPairs []data.Pair
 	sets = append(sets, &labelled)
-	if t := c.StringSlice("test"); len(t) > 0 {
+	if t := testFiles; len(t) > 0 {
 		tp, err := readFiles(c, t)
 		if err != nil {
 			return nil, err
@@ -91,7 +106,7 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles []string, opt evolv
 		}
 		sets = append(sets, &testPairs)
 	}
-	if u := c.StringSlice("unlabelled"); len(u) > 0 {
+	if u := poolFiles; len(u) > 0 {
 		if poolPairs, err = readFiles(c, u); err != nil {
 			return nil, err
 		}

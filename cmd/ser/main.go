@@ -31,23 +31,22 @@ func main() {
 	// keeping what is stored.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := newApp().RunContext(ctx, os.Args); err != nil {
+	err := newApp().RunContext(ctx, os.Args)
+	if err == nil {
+		err = notFound
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ser:", err)
 		os.Exit(1)
 	}
 }
 
 func newApp() *cli.App {
-	return &cli.App{
-		Name:  "ser",
-		Usage: "self-evolved reward learning on frozen ONNX backbones",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "home", Usage: "where backbones, the runtime and the feature cache live (default $SER_HOME, else the user cache dir + /ser)"},
-			&cli.StringFlag{Name: "ort-lib", Usage: "the ONNX Runtime library (default $ORT_LIB, else the one ser setup installed)"},
-			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or cuda:N"},
-			&cli.IntFlag{Name: "threads", Usage: "CPU threads for the backbone", DefaultText: "all cores"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
-		},
+	app := &cli.App{
+		Name:    "ser",
+		Usage:   "self-evolved reward learning on frozen ONNX backbones",
+		Version: version(),
+		Flags:   globalFlags(),
 		Commands: []*cli.Command{
 			setupCommand(),
 			modelsCommand(),
@@ -59,37 +58,40 @@ func newApp() *cli.App {
 			evolveCommand(),
 			demoCommand(),
 		},
-		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
-		Before: func(c *cli.Context) error {
-			if n := c.Int("threads"); n < 0 {
-				return fmt.Errorf("--threads %d: want 1 or more (0 or unset: all cores)", n)
+		ExitErrHandler:  func(*cli.Context, error) {}, // main prints and exits
+		CommandNotFound: commandNotFound,
+		Before:          checkGlobals,
+	}
+	addGlobalFlags(app.Commands)
+	for _, c := range app.Commands {
+		before := c.Before
+		c.Before = func(ctx *cli.Context) error { // global flags given after the command
+			if err := checkGlobals(ctx); err != nil {
+				return err
 			}
-			if _, err := onnx.ParseDevice(c.String("device")); err != nil {
-				return fmt.Errorf("--device: %w", err)
+			if before != nil {
+				return before(ctx)
 			}
 			return nil
-		},
+		}
 	}
+	return app
 }
 
 // home resolves --home.
 func home(c *cli.Context) (string, error) {
-	if h := c.String("home"); h != "" {
+	if h := globalString(c, "home"); h != "" {
 		return h, nil
 	}
 	if h := os.Getenv("SER_HOME"); h != "" {
 		return h, nil
 	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no --home, no $SER_HOME and no user cache dir: %w", err)
-	}
-	return filepath.Join(dir, "ser"), nil
+	return defaultHome()
 }
 
 // ortLib resolves --ort-lib.
 func ortLib(c *cli.Context, home string) string {
-	if p := c.String("ort-lib"); p != "" {
+	if p := globalString(c, "ort-lib"); p != "" {
 		return p
 	}
 	if p := os.Getenv("ORT_LIB"); p != "" {
@@ -100,7 +102,7 @@ func ortLib(c *cli.Context, home string) string {
 
 // stderr is where progress and notes go; nil under --quiet.
 func stderr(c *cli.Context) io.Writer {
-	if c.Bool("quiet") {
+	if globalBool(c, "quiet") {
 		return nil
 	}
 	return c.App.ErrWriter
@@ -123,8 +125,8 @@ func manifest(c *cli.Context, name string) (*models.Manifest, error) {
 
 // backboneOptions are the sessions the global flags ask for.
 func backboneOptions(c *cli.Context) onnx.Options {
-	opts := onnx.Options{Device: c.String("device")}
-	if n := c.Int("threads"); n > 0 {
+	opts := onnx.Options{Device: globalString(c, "device")}
+	if n := globalInt(c, "threads"); n > 0 {
 		opts.Sessions = n
 		if n > runtime.NumCPU() {
 			opts.Sessions = runtime.NumCPU()
@@ -167,7 +169,7 @@ func featurizer(c *cli.Context, m *models.Manifest, form string) (*features.Feat
 	if err != nil {
 		return nil, nil, err
 	}
-	bar := progress.New(stderr(c), "embed", "texts", 0, c.Bool("quiet"))
+	bar := progress.New(stderr(c), "embed", "texts", 0, globalBool(c, "quiet"))
 	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: p, ORTLib: ortLib(c, h),
 		Backbone: backboneOptions(c), Progress: bar.Set})
 	return f, bar, err
@@ -200,7 +202,7 @@ func openCache(c *cli.Context, m *models.Manifest, writable bool) (*cache.Cache,
 // dataFlags are the flags every command that reads preference data takes.
 func dataFlags(usage string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "data", Usage: usage + " (files or folders; JSONL, JSONL.gz or Parquet)", Required: true},
+		&cli.StringSliceFlag{Name: "data", Usage: "(required) " + usage + " (files or folders; JSONL, JSONL.gz or Parquet)"},
 		&cli.StringFlag{Name: "format", Usage: "hh, uf-raw, uf-binarized, pairs or unlabelled (default: detected)"},
 		&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed records (and say how many) instead of stopping"},
 		&cli.IntFlag{Name: "max-line-mb", Value: data.DefaultMaxLine >> 20, Usage: "longest JSONL line read, in MiB (a longer one is a bad record)"},

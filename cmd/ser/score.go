@@ -23,10 +23,13 @@ import (
 
 func scoreCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "score",
+		Name: "score",
+		UsageText: `ser score --head rm.head < responses.jsonl > scored.jsonl
+ser score --head rm.head --in pairs.parquet --out scored.jsonl
+ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} rows`,
 		Usage: "add rewards to a JSONL file of {prompt, response} (or {prompt, chosen, rejected}) rows, streaming, order kept",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "head", Required: true, Usage: "head file"},
+			&cli.StringFlag{Name: "head", Usage: "(required) head file"},
 			&cli.StringFlag{Name: "in", Value: "-", Usage: "input JSONL, - for stdin"},
 			&cli.StringFlag{Name: "out", Value: "-", Usage: "output JSONL, - for stdout (a file is written atomically)"},
 			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names)"},
@@ -35,6 +38,9 @@ func scoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed rows (and say how many) instead of stopping"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := need(c, "head"); err != nil {
+				return err
+			}
 			if b := c.Int("batch"); b < 1 {
 				return fmt.Errorf("--batch %d: want 1 or more", b)
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -25,14 +26,23 @@ func modelFlags() []cli.Flag {
 // read by hiddenSizes.
 func trainFlags(o *head.TrainOptions, seed *uint64) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "head", Value: orDefault(o.Kind, head.Linear), Destination: &o.Kind, Usage: "linear or mlp"},
+		&cli.StringFlag{Name: "kind", Aliases: []string{"head"}, Value: orDefault(o.Kind, head.Linear), Destination: &o.Kind, Usage: "the head to train: linear or mlp (--head is an older name)"},
 		&cli.IntSliceFlag{Name: "hidden", Usage: "MLP hidden sizes, one or two (default 64)"},
-		&cli.Float64Flag{Name: "l2", Value: o.L2, Destination: &o.L2, Usage: "weight decay (default: chosen on the validation pairs for linear, 1e-2 for mlp)"},
+		&cli.Float64Flag{Name: "l2", Value: o.L2, Destination: &o.L2, Usage: "weight decay", DefaultText: "chosen on the validation pairs for linear, 1e-2 for mlp"},
 		&cli.Float64Flag{Name: "margin", Value: o.Margin, Destination: &o.Margin, Usage: "margin from score differences (UltraFeedback ratings): loss -log sigmoid(dr - margin*(s_c - s_r))"},
-		&cli.StringFlag{Name: "optimizer", Value: string(o.Optimizer), Destination: (*string)(&o.Optimizer), Usage: "lbfgs (full batch) or adamw (default: lbfgs for linear, adamw for mlp)"},
+		&cli.StringFlag{Name: "optimizer", Value: string(o.Optimizer), Destination: (*string)(&o.Optimizer), Usage: "lbfgs (full batch) or adamw", DefaultText: "lbfgs for linear, adamw for mlp"},
 		&cli.StringFlag{Name: "calibration", Value: orDefault(o.Calibration, "platt"), Destination: &o.Calibration, Usage: "platt, temperature or none"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Destination: seed, Usage: "seed of every random choice"},
 	}
+}
+
+// checkKind says what --kind (or its older name --head) means in train and
+// evolve, when it is given a head file's name.
+func checkKind(kind string) error {
+	if kind != head.Linear && kind != head.MLP && (strings.ContainsAny(kind, "./") || strings.HasSuffix(kind, "head")) {
+		return fmt.Errorf("--kind %q: in train and evolve --kind (or --head) names the kind of head, linear or mlp; to start from a head file use --init", kind)
+	}
+	return nil
 }
 
 // hiddenSizes reads --hidden into o.
@@ -65,18 +75,27 @@ func trainCommand() *cli.Command {
 	var opt head.TrainOptions
 	valFrac := 0.1
 	flags := append(dataFlags("labelled pairs to train on"),
-		&cli.StringFlag{Name: "out", Required: true, Usage: "head file to write"},
+		&cli.StringFlag{Name: "out", Usage: "(required) head file to write"},
 		&cli.StringFlag{Name: "init", Usage: "warm-start from this head (retraining as the data changes)"},
 		&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's)"},
 		&cli.Float64Flag{Name: "val-frac", Value: valFrac, Destination: &valFrac, Usage: "share of labelled pairs held out for early stopping and calibration"},
 	)
 	flags = append(append(flags, modelFlags()...), trainFlags(&opt, &opt.Seed)...)
 	return &cli.Command{
-		Name:  "train",
+		Name: "train",
+		UsageText: `ser train --data train.jsonl --out rm.head
+ser train --data train.jsonl --kind mlp --hidden 64 --out rm-mlp.head
+ser train --data more.jsonl --init rm.head --out rm2.head   # retrain as the data changes`,
 		Usage: "train a reward head on labelled pairs",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
+			if err := need(c, "data", "out"); err != nil {
+				return err
+			}
 			hiddenSizes(c, &opt)
+			if err := checkKind(opt.Kind); err != nil {
+				return err
+			}
 			if err := opt.Check(); err != nil {
 				return err
 			}

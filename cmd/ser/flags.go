@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ser-rl/ser/onnx"
+)
+
+// globalFlags are accepted before the command (ser --device cuda eval ...)
+// and after it (ser eval --device cuda ...); global reads them wherever given.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "home", Usage: "where backbones, the runtime and the feature cache live (default: $SER_HOME, else a .ser-home beside the folder of the ser binary as make builds it, else the user cache dir + /ser)"},
+		&cli.StringFlag{Name: "ort-lib", Usage: "the ONNX Runtime library (default: $ORT_LIB, else the one ser setup installed)"},
+		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or cuda:N"},
+		&cli.IntFlag{Name: "threads", Usage: "CPU threads for the backbone", DefaultText: "all cores"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
+	}
+}
+
+// withoutFlags leaves out the named flags.
+func withoutFlags(flags []cli.Flag, names ...string) []cli.Flag {
+	var out []cli.Flag
+	for _, f := range flags {
+		drop := false
+		for _, n := range names {
+			drop = drop || f.Names()[0] == n
+		}
+		if !drop {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// addGlobalFlags gives every command (and subcommand) the global flags.
+func addGlobalFlags(cmds []*cli.Command) {
+	for _, c := range cmds {
+		have := map[string]bool{}
+		for _, f := range c.Flags {
+			for _, n := range f.Names() {
+				have[n] = true
+			}
+		}
+		for _, f := range globalFlags() {
+			if !have[f.Names()[0]] {
+				c.Flags = append(c.Flags, f)
+			}
+		}
+		addGlobalFlags(c.Subcommands)
+	}
+}
+
+// set reports whether a flag was given in c or a context above it, and the
+// context it was given in (the innermost).
+func set(c *cli.Context, name string) (*cli.Context, bool) {
+	for _, ctx := range c.Lineage() {
+		for _, n := range ctx.LocalFlagNames() {
+			if n == name {
+				return ctx, true
+			}
+		}
+	}
+	return c, false
+}
+
+func globalString(c *cli.Context, name string) string {
+	ctx, _ := set(c, name)
+	return ctx.String(name)
+}
+
+func globalInt(c *cli.Context, name string) int {
+	ctx, _ := set(c, name)
+	return ctx.Int(name)
+}
+
+func globalBool(c *cli.Context, name string) bool {
+	ctx, _ := set(c, name)
+	return ctx.Bool(name)
+}
+
+// checkGlobals refuses bad global flags before a command does anything.
+func checkGlobals(c *cli.Context) error {
+	if n := globalInt(c, "threads"); n < 0 {
+		return fmt.Errorf("--threads %d: want 1 or more (0 or unset: all cores)", n)
+	}
+	if _, err := onnx.ParseDevice(globalString(c, "device")); err != nil {
+		return fmt.Errorf("--device: %w", err)
+	}
+	return nil
+}
+
+// need reports the first required flag not given, in one line: urfave's own
+// check prints the whole help before its error.
+func need(c *cli.Context, names ...string) error {
+	for _, n := range names {
+		if _, ok := set(c, n); !ok {
+			return fmt.Errorf("%s: --%s is required (see ser %s --help)", c.Command.Name, n, c.Command.Name)
+		}
+	}
+	return nil
+}
+
+// version is the module version or VCS revision this binary was built from.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v = strings.TrimPrefix(v+" ", "(devel) ") + s.Value[:12]
+		}
+	}
+	if v == "" || v == "(devel)" {
+		v = "dev"
+	}
+	return strings.TrimSpace(v)
+}
+
+// commandNotFound suggests the nearest command name.
+func commandNotFound(c *cli.Context, name string) {
+	best, bestD := "", 3
+	for _, cmd := range c.App.Commands {
+		if d := editDistance(name, cmd.Name); d < bestD {
+			best, bestD = cmd.Name, d
+		}
+	}
+	msg := fmt.Sprintf("ser: no command %q", name)
+	if best != "" {
+		msg += fmt.Sprintf("; did you mean %q?", best)
+	}
+	notFound = fmt.Errorf("%s (ser --help lists them)", strings.TrimPrefix(msg, "ser: "))
+}
+
+// notFound is the error of an unknown command, which urfave's hook cannot return.
+var notFound error
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// defaultHome is the home when neither --home nor $SER_HOME is given: the
+// .ser-home that make uses, when this binary is bin/ser of such a checkout,
+// else the user cache dir + /ser.
+func defaultHome() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			h := filepath.Join(filepath.Dir(filepath.Dir(exe)), ".ser-home")
+			if fi, err := os.Stat(filepath.Join(h, "models")); err == nil && fi.IsDir() {
+				return h, nil
+			}
+		}
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no --home, no $SER_HOME and no user cache dir: %w", err)
+	}
+	return filepath.Join(dir, "ser"), nil
+}
