@@ -29,13 +29,20 @@ type FillStats struct {
 	Batches  int   // batches run
 }
 
+// Progress is how far a Fill is: texts and tokens embedded of those to embed.
+// Texts run short to long within the plan, so tokens tell the time left.
+type Progress struct {
+	Texts, TotalTexts   int
+	Tokens, TotalTokens int64
+}
+
 // FillOptions tune Fill; the zero value is sensible.
 type FillOptions struct {
 	InFlight int // batches embedded at once, so that no session idles (default 4)
 	// Shard and Of select batches Shard, Shard+Of, ... of the plan (Of <= 1: all).
 	Shard, Of int
-	// Progress is called after each batch is stored, with texts done and to do.
-	Progress func(done, total int)
+	// Progress is called after each batch is stored.
+	Progress func(Progress)
 }
 
 // Fill embeds the texts that are not yet in the cache and appends their
@@ -95,7 +102,13 @@ func Fill(ctx context.Context, c *Cache, e Embedder, texts []string, opt FillOpt
 			total += need
 		}
 	}
-	var done atomic.Int64
+	var totalTokens int64
+	for _, batch := range todo {
+		for _, i := range batch {
+			totalTokens += int64(len(ids[i]))
+		}
+	}
+	var done, doneTokens atomic.Int64
 	work := make(chan []int)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -130,7 +143,8 @@ func Fill(ctx context.Context, c *Cache, e Embedder, texts []string, opt FillOpt
 				}
 				mu.Unlock()
 				if err == nil && opt.Progress != nil {
-					opt.Progress(int(done.Add(int64(added))), total)
+					opt.Progress(Progress{Texts: int(done.Add(int64(added))), TotalTexts: total,
+						Tokens: doneTokens.Add(tokens), TotalTokens: totalTokens})
 				}
 			}
 		}()

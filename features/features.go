@@ -35,8 +35,8 @@ type Options struct {
 	// embedded; Backbone configures the sessions.
 	ORTLib   string
 	Backbone onnx.Options
-	// Progress, when set, is told how many texts have been embedded of how many.
-	Progress func(done, total int)
+	// Progress, when set, is told how far embedding is.
+	Progress func(cache.Progress)
 	// OnOpen, when set, is called when the backbone is opened (so that a
 	// caller can say on stderr that embedding starts).
 	OnOpen func(*onnx.Backbone)
@@ -315,12 +315,13 @@ func (f *Featurizer) ExportNPY(path string, pairs []data.Pair) error {
 	type row struct {
 		File     string `json:"file"`
 		Line     int    `json:"line"`
+		ID       string `json:"id,omitempty"`
 		Subset   string `json:"subset,omitempty"`
 		Labelled bool   `json:"labelled"`
 	}
 	rows := make([]row, len(pairs))
 	for i, p := range pairs {
-		rows[i] = row{p.File, p.Line, p.Subset, p.Labelled}
+		rows[i] = row{p.File, p.Line, p.ID, p.Subset, p.Labelled}
 	}
 	ids, err := json.MarshalIndent(map[string]any{"backbone": f.m.Name, "fingerprint": f.m.Fingerprint(), "features": f.form,
 		"columns": names, "rows": rows, "npy_sha256": sum}, "", " ")

@@ -235,7 +235,11 @@ func ReadManifest(dir string) (*Manifest, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("%s: field %s: a JSON %s where another type belongs", path, te.Field, te.Value)
+		}
+		return nil, fmt.Errorf("%s: %v", path, strings.TrimPrefix(err.Error(), "json: "))
 	}
 	m.Dir = dir
 	if err := m.Validate(); err != nil {

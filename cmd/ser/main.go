@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -171,7 +173,7 @@ func featurizer(c *cli.Context, m *models.Manifest, form string) (*features.Feat
 	}
 	bar := progress.New(stderr(c), "embed", "texts", 0, globalBool(c, "quiet"))
 	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: p, ORTLib: ortLib(c, h),
-		Backbone: backboneOptions(c), Progress: bar.Set})
+		Backbone: backboneOptions(c), Progress: func(p cache.Progress) { bar.SetWork(p.Texts, p.TotalTexts, p.Tokens, p.TotalTokens) }})
 	return f, bar, err
 }
 
@@ -206,6 +208,7 @@ func dataFlags(usage string) []cli.Flag {
 		&cli.StringFlag{Name: "format", Usage: "hh, uf-raw, uf-binarized, pairs or unlabelled (default: detected)"},
 		&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed records (and say how many) instead of stopping"},
 		&cli.IntFlag{Name: "max-line-mb", Value: data.DefaultMaxLine >> 20, Usage: "longest JSONL line read, in MiB (a longer one is a bad record)"},
+		&cli.StringFlag{Name: "split", Usage: "in folders, read only the files of this split (test_prefs, train, ...: the name before -00000-of-... or the extension)"},
 	}
 }
 
@@ -222,6 +225,9 @@ func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
 	}
 	files, err := expand(paths)
 	if err != nil {
+		return nil, err
+	}
+	if files, err = pickSplit(c, files); err != nil {
 		return nil, err
 	}
 	pairs, stats, err := data.ReadAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad"), MaxLine: mb << 20})
@@ -279,6 +285,54 @@ func expand(paths []string) ([]string, error) {
 		}
 		if len(out) == n {
 			return nil, fmt.Errorf("%s: no .jsonl, .jsonl.gz or .parquet files", p)
+		}
+	}
+	return out, nil
+}
+
+// splitOf is the split a data file's name says: "test_prefs" for
+// test_prefs-00000-of-00001.parquet, "train" for train.jsonl.gz.
+func splitOf(path string) string {
+	base := filepath.Base(path)
+	if i := strings.Index(base, "-0"); i > 0 {
+		return base[:i]
+	}
+	if i := strings.Index(base, "."); i > 0 {
+		return base[:i]
+	}
+	return base
+}
+
+// pickSplit keeps the files of --split; without it, a folder that holds
+// several splits is read whole, with a warning (a Hugging Face dataset
+// folder holds train and test files side by side).
+func pickSplit(c *cli.Context, files []string) ([]string, error) {
+	want := c.String("split")
+	splits := map[string]map[string]bool{} // folder -> splits
+	var out []string
+	for _, f := range files {
+		dir, s := filepath.Dir(f), splitOf(f)
+		if splits[dir] == nil {
+			splits[dir] = map[string]bool{}
+		}
+		splits[dir][s] = true
+		if want == "" || s == want {
+			out = append(out, f)
+		}
+	}
+	if want != "" && len(out) == 0 {
+		return nil, fmt.Errorf("--split %s: no data file of that split (files: %s)", want, strings.Join(files, ", "))
+	}
+	if want == "" {
+		for dir, ss := range splits {
+			if len(ss) > 1 {
+				var names []string
+				for s := range ss {
+					names = append(names, s)
+				}
+				sort.Strings(names)
+				notef(c, "warning: %s holds several splits (%s); reading them all (pick one with --split)", dir, strings.Join(names, ", "))
+			}
 		}
 	}
 	return out, nil

@@ -41,7 +41,17 @@ func New(w io.Writer, label, unit string, total int, quiet bool) *Bar {
 }
 
 // Set reports done units so far, and the total when it has changed (> 0).
+// With no total (a stream), the line shows the count and the rate.
 func (b *Bar) Set(done, total int) {
+	if b == nil {
+		return
+	}
+	b.SetWork(done, total, int64(done), int64(max(total, b.total)))
+}
+
+// SetWork is Set with the time left judged by work rather than by units
+// (tokens rather than texts, when texts run short to long).
+func (b *Bar) SetWork(done, total int, work, totalWork int64) {
 	if b == nil {
 		return
 	}
@@ -51,18 +61,23 @@ func (b *Bar) Set(done, total int) {
 		b.total = total
 	}
 	now := time.Now()
-	if now.Sub(b.last) < b.every && done < b.total {
+	if now.Sub(b.last) < b.every && (b.total <= 0 || done < b.total) {
 		return
 	}
 	b.last = now
 	b.active = true
 	el := now.Sub(b.start).Seconds()
 	rate := float64(done) / max(el, 1e-9)
-	eta := "?"
-	if rate > 0 {
-		eta = (time.Duration(float64(b.total-done)/rate) * time.Second).Round(time.Second).String()
+	var line string
+	if b.total <= 0 {
+		line = fmt.Sprintf("%s %d %s  %.1f %s/s", b.label, done, b.unit, rate, b.unit)
+	} else {
+		eta := "?"
+		if work > 0 && totalWork >= work {
+			eta = (time.Duration(el*float64(totalWork-work)/float64(work)) * time.Second).Round(time.Second).String()
+		}
+		line = fmt.Sprintf("%s %d/%d %s  %.1f %s/s  ETA %s", b.label, done, b.total, b.unit, rate, b.unit, eta)
 	}
-	line := fmt.Sprintf("%s %d/%d %s  %.1f %s/s  ETA %s", b.label, done, b.total, b.unit, rate, b.unit, eta)
 	if b.tty {
 		fmt.Fprintf(b.w, "\r\033[K%s", line)
 	} else {
