@@ -506,6 +506,10 @@ func idOf(obj map[string]any) string {
 			return v
 		case float64:
 			return strconv.FormatFloat(v, 'f', -1, 64)
+		case int64:
+			return strconv.FormatInt(v, 10)
+		case int32:
+			return strconv.FormatInt(int64(v), 10)
 		}
 	}
 	return ""

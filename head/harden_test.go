@@ -235,3 +235,51 @@ func FuzzHeadFile(f *testing.F) {
 		}
 	})
 }
+
+// TestRewardBenchScore checks the section-weighted score against a sum done
+// by hand: each section weighs its subsets by RewardBench's example counts,
+// and the score is the mean of the sections.
+func TestRewardBenchScore(t *testing.T) {
+	acc := map[string]float64{"alpacaeval-easy": 1, "mt-bench-easy": 0, "math-prm": 0.5, "hep-go": 1, "donotanswer": 0.25}
+	sc := rewardBench(acc, map[string]SubsetMetrics{})
+	chat := (100*1 + 28*0) / 128.0
+	reasoning := (984*0.5 + 164*1) / (984 + 164.0)
+	safety := 0.25
+	want := (chat + reasoning + safety) / 3
+	if math.Abs(sc.Sections["chat"]-chat) > 1e-12 || math.Abs(sc.Sections["reasoning"]-reasoning) > 1e-12 ||
+		math.Abs(sc.Score-want) > 1e-12 || len(sc.Sections) != 3 {
+		t.Fatalf("%+v; want chat %v, reasoning %v, score %v", sc, chat, reasoning, want)
+	}
+	if len(sc.Missing) != 23-5 {
+		t.Errorf("%d missing subsets, want 18", len(sc.Missing))
+	}
+	if rewardBench(map[string]float64{"harmless-base": 1}, nil) != nil {
+		t.Error("a score from subsets that are not RewardBench's")
+	}
+}
+
+// TestAccuracyInterval: the bootstrap interval holds the accuracy, narrows
+// as pairs grow, and is the same for the same data.
+func TestAccuracyInterval(t *testing.T) {
+	width := func(n int) float64 {
+		all, _ := synthetic(2*n, 4, 3, false)
+		tr, te := split(all, n)
+		h, err := Train(tr, nil, Backbone{}, Separate, TrainOptions{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs := labelled(n)
+		m := Evaluate(h, te.X, pairs)
+		again := Evaluate(h, te.X, pairs)
+		if m.AccuracyCI != again.AccuracyCI {
+			t.Fatal("two evaluations of the same data give different intervals")
+		}
+		if !(m.AccuracyCI[0] <= m.Accuracy && m.Accuracy <= m.AccuracyCI[1]) {
+			t.Fatalf("interval %v does not hold %v", m.AccuracyCI, m.Accuracy)
+		}
+		return m.AccuracyCI[1] - m.AccuracyCI[0]
+	}
+	if w1, w2 := width(200), width(3200); !(w2 < w1/2) {
+		t.Fatalf("interval widths %v (200 pairs) and %v (3,200 pairs)", w1, w2)
+	}
+}

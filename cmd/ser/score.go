@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ser-rl/ser/internal/progress"
 	"io"
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
@@ -36,6 +38,7 @@ ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} row
 			&cli.StringFlag{Name: "cache", Usage: "feature cache to read vectors from when present (default: the backbone's)"},
 			&cli.IntFlag{Name: "batch", Value: 512, Usage: "rows scored at a time"},
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed rows (and say how many) instead of stopping"},
+			&cli.StringFlag{Name: "format", Usage: "read --in with the dataset readers: hh, uf-raw, uf-binarized, pairs or unlabelled (Parquet and files without prompt/messages rows are read so by themselves)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := need(c, "head"); err != nil {
@@ -48,21 +51,34 @@ ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} row
 			if err != nil {
 				return err
 			}
-			in, inName := io.Reader(os.Stdin), "<stdin>"
-			if p := c.String("in"); p != "-" {
-				f, err := os.Open(p)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				in, inName = f, p
-			}
-			s := &scorer{c: c, h: h, m: m}
+			s := &scorer{c: c, h: h, m: m, bar: progress.New(stderr(c), "score", "rows", 0, globalBool(c, "quiet"))}
 			defer s.close()
-			if p := c.String("out"); p != "-" {
-				return atomic.Write(p, func(w io.Writer) error { return s.stream(in, inName, w, c.Int("batch")) })
+			run := func(out io.Writer) error {
+				p := c.String("in")
+				if p != "-" {
+					asDataset, err := isDataset(p, c.String("format"))
+					if err != nil {
+						return err
+					}
+					if asDataset {
+						return s.dataset(p, out, c.Int("batch"))
+					}
+				}
+				in, inName := io.Reader(os.Stdin), "<stdin>"
+				if p != "-" {
+					f, err := os.Open(p)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					in, inName = f, p
+				}
+				return s.stream(in, inName, out, c.Int("batch"))
 			}
-			return s.stream(in, inName, c.App.Writer, c.Int("batch"))
+			if p := c.String("out"); p != "-" {
+				return atomic.Write(p, run)
+			}
+			return run(c.App.Writer)
 		},
 	}
 }
@@ -76,6 +92,7 @@ type scorer struct {
 	name    string
 	n       int
 	skipped map[string]int
+	bar     *progress.Bar
 }
 
 func (s *scorer) close() {
@@ -88,6 +105,7 @@ type scoreRow struct {
 	raw          []byte
 	line         int
 	pair         bool // chosen/rejected rather than response
+	unlabelled   bool // response_a/response_b: rewards named after them
 	prompt, a, b string
 }
 
@@ -111,6 +129,7 @@ func (s *scorer) stream(in io.Reader, name string, out io.Writer, batch int) err
 			return err
 		}
 		rows = rows[:0]
+		s.bar.Set(s.n, 0)
 		return bw.Flush()
 	}
 	line := 0
@@ -151,11 +170,165 @@ func (s *scorer) stream(in io.Reader, name string, out io.Writer, batch int) err
 			return fmt.Errorf("%s:%d: %w", name, line+1, err)
 		}
 	}
+	s.bar.Done()
 	for why, n := range s.skipped {
 		notef(s.c, "%s: skipped %d bad rows: %s", name, n, why)
 	}
 	notef(s.c, "scored %d rows", s.n)
 	return bw.Flush()
+}
+
+// isDataset says whether score reads a file with the dataset readers: when
+// --format names one, for Parquet, and for JSONL whose first row has neither
+// prompt nor messages (HH-RLHF transcripts, raw UltraFeedback).
+func isDataset(path, format string) (bool, error) {
+	if format != "" {
+		return true, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	if n, _ := io.ReadFull(f, head); n == 4 && string(head) == "PAR1" {
+		return true, nil
+	}
+	if head[0] == 0x1f && head[1] == 0x8b {
+		return true, nil // gzip: the readers stream it
+	}
+	f.Seek(0, io.SeekStart)
+	br := bufio.NewReader(f)
+	for {
+		line, err := br.ReadSlice('\n')
+		line = bytes.TrimSpace(bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")))
+		if len(line) > 0 {
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(line, &obj) != nil {
+				return false, nil // the row reader reports it
+			}
+			_, prompt := obj["prompt"]
+			_, messages := obj["messages"]
+			_, chosen := obj["chosen"]
+			_, rejected := obj["rejected"]
+			if prompt && chosen && rejected {
+				return false, nil
+			}
+			return !prompt && !messages, nil
+		}
+		if err != nil {
+			return false, nil
+		}
+	}
+}
+
+// dataset scores a file read with the dataset readers, writing one JSONL
+// row per pair: where it came from, its texts, and both rewards.
+func (s *scorer) dataset(path string, out io.Writer, batch int) error {
+	f, _, err := featurizer(s.c, s.m, s.h.Features)
+	if err != nil {
+		return err
+	}
+	s.f, s.name = f, path
+	r, err := data.Open(path, data.Options{Format: s.c.String("format"), SkipBad: s.c.Bool("skip-bad")})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	bw := bufio.NewWriter(out)
+	var rows []scoreRow
+	flush := func() error {
+		if err := s.score(rows, bw); err != nil {
+			return err
+		}
+		rows = rows[:0]
+		s.bar.Set(s.n, 0)
+		return bw.Flush()
+	}
+	for {
+		p, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if len(rows) > 0 {
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+			}
+			return err
+		}
+		obj := map[string]any{"file": p.File, "line": p.Line, "prompt": p.Prompt}
+		if p.Subset != "" {
+			obj["subset"] = p.Subset
+		}
+		if p.ID != "" {
+			obj["id"] = p.ID
+		}
+		if p.Labelled {
+			obj["chosen"], obj["rejected"] = p.Chosen, p.Rejected
+		} else {
+			obj["response_a"], obj["response_b"] = p.Chosen, p.Rejected
+		}
+		raw, err := json.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, scoreRow{raw: raw, line: p.Line, pair: true, prompt: p.Prompt, a: p.Chosen, b: p.Rejected, unlabelled: !p.Labelled})
+		if len(rows) >= batch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(rows) > 0 {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	s.bar.Done()
+	for why, n := range r.Stats().Skipped {
+		notef(s.c, "%s: skipped %d bad records: %s", path, n, why)
+	}
+	notef(s.c, "scored %d pairs", s.n)
+	return bw.Flush()
+}
+
+// chatTurns turns a messages list into (prompt, response): the last message
+// must be the assistant's, and it is the response; the turns before it are
+// the prompt, written as HH-RLHF writes a conversation ("\n\nHuman: ..." and
+// "\n\nAssistant: ...", a system message first as it is).
+func chatTurns(v any) (string, string, string) {
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return "", "", "is not a non-empty list of messages"
+	}
+	var b strings.Builder
+	for i, e := range list {
+		msg, ok := e.(map[string]any)
+		role, _ := msg["role"].(string)
+		content, cok := msg["content"].(string)
+		if !ok || !cok {
+			return "", "", fmt.Sprintf("message %d: want {role, content} with a string content", i)
+		}
+		if i == len(list)-1 {
+			if role != "assistant" {
+				return "", "", "the last message is not the assistant's"
+			}
+			return strings.TrimLeft(b.String(), "\n"), content, ""
+		}
+		switch role {
+		case "system":
+			b.WriteString(content)
+		case "user":
+			b.WriteString("\n\nHuman: " + content)
+		case "assistant":
+			b.WriteString("\n\nAssistant: " + content)
+		default:
+			return "", "", fmt.Sprintf("message %d: role %q is not system, user or assistant", i, role)
+		}
+	}
+	return "", "", "no messages"
 }
 
 // outputFields are the fields score adds; an input row that has one is refused.
@@ -190,6 +363,16 @@ func parseScoreRow(raw []byte, name string, line int) (scoreRow, error) {
 	}
 	r := scoreRow{raw: raw, line: line}
 	var err error
+	if msgs, ok := obj["messages"]; ok {
+		if _, has := obj["prompt"]; !has {
+			prompt, response, why := chatTurns(msgs)
+			if why != "" {
+				return bad("messages", why)
+			}
+			r.prompt, r.a = prompt, response
+			return r, nil
+		}
+	}
 	if r.prompt, err = str("prompt"); err != nil {
 		return r, err
 	}
@@ -232,7 +415,9 @@ func (s *scorer) score(rows []scoreRow, w io.Writer) error {
 			sep = ""
 		}
 		var add string
-		if r.pair {
+		if r.unlabelled {
+			add = fmt.Sprintf(`%s"reward_a":%s,"reward_b":%s}`, sep, num(ra[i]), num(rb[i]))
+		} else if r.pair {
 			add = fmt.Sprintf(`%s"reward_chosen":%s,"reward_rejected":%s}`, sep, num(ra[i]), num(rb[i]))
 		} else {
 			add = fmt.Sprintf(`%s"reward":%s}`, sep, num(ra[i]))
