@@ -72,6 +72,9 @@ func New(o Options) (*Featurizer, error) {
 // Form is the feature form in use.
 func (f *Featurizer) Form() string { return f.form }
 
+// Manifest is the backbone's manifest.
+func (f *Featurizer) Manifest() *models.Manifest { return f.m }
+
 // Backbone names the features for head files.
 func (f *Featurizer) Backbone() head.Backbone { return BackboneOf(f.m) }
 

@@ -65,6 +65,7 @@ type Head struct {
 	Layers   []Layer   // the last has one output
 	Calib    Calibration
 	Training *TrainResult // how it was trained, and what training measured
+	SHA256   string       // the checksum of the file it was loaded from (set by Load)
 }
 
 // FeatureDim is the width of the head's input.
@@ -263,7 +264,7 @@ func Load(path string) (*Head, error) {
 	if sum, err := f.checksum(); err != nil || sum != f.SHA256 {
 		return nil, bad("field sha256: the content does not match its checksum (the file was changed or damaged)")
 	}
-	h := &Head{Kind: f.Kind, Features: f.Features, Backbone: f.Backbone, Calib: f.Calib, Training: f.Training}
+	h := &Head{Kind: f.Kind, Features: f.Features, Backbone: f.Backbone, Calib: f.Calib, Training: f.Training, SHA256: f.SHA256}
 	if err := CheckForm(h.Features); err != nil {
 		return nil, bad("field features: %v", err)
 	}

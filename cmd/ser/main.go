@@ -56,6 +56,7 @@ func newApp() *cli.App {
 			cacheCommand(),
 			trainCommand(),
 			scoreCommand(),
+			serveCommand(),
 			evalCommand(),
 			evolveCommand(),
 			demoCommand(),

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ser-rl/ser/serve"
+)
+
+func serveCommand() *cli.Command {
+	var o serve.Options
+	return &cli.Command{
+		Name: "serve",
+		UsageText: `ser serve --head rm.head --addr 127.0.0.1:5000
+curl -s localhost:5000/get_reward -d '{"query": ["\n\nHuman: Hi\n\nAssistant: Hello!"]}'
+kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
+		Usage: "serve rewards over HTTP to RLHF trainers (OpenRLHF's --remote_rm_url: POST /get_reward; native: POST /v1/reward)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "head", Destination: &o.HeadPath, Usage: "(required) head file; read again on SIGHUP or POST /admin/reload"},
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5000", Usage: "address to listen on (0.0.0.0:5000 for every interface)"},
+			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names)"},
+			&cli.StringFlag{Name: "cache", Usage: "feature cache to read vectors from when present (default: the backbone's)"},
+			&cli.IntFlag{Name: "max-batch", Value: 256, Destination: &o.MaxBatch, Usage: "items per batch of the backbone, gathered across requests"},
+			&cli.DurationFlag{Name: "max-wait", Value: 5 * time.Millisecond, Destination: &o.MaxWait, Usage: "longest wait for a batch to fill after its first item"},
+			&cli.IntFlag{Name: "queue", Value: 4096, Destination: &o.QueueSize, Usage: "items accepted and not yet answered, beyond which requests get 429 with Retry-After"},
+			&cli.IntFlag{Name: "max-items", Value: 1024, Destination: &o.MaxItems, Usage: "items in one request"},
+			&cli.Int64Flag{Name: "max-body-mb", Value: 16, Usage: "MiB of one request body"},
+			&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Destination: &o.Timeout, Usage: "per request, from arrival to answer (503 after it)"},
+			&cli.IntFlag{Name: "memory", Value: 1 << 16, Destination: &o.Memory, Usage: "vectors of recent texts kept in memory (prompts recur across rollouts)"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := need(c, "head"); err != nil {
+				return err
+			}
+			for _, f := range []string{"max-batch", "queue", "max-items", "max-body-mb", "memory"} {
+				if c.Int64(f) < 1 {
+					return fmt.Errorf("--%s %d: want 1 or more", f, c.Int64(f))
+				}
+			}
+			for _, f := range []string{"max-wait", "timeout"} {
+				if c.Duration(f) <= 0 {
+					return fmt.Errorf("--%s %s: want a positive duration", f, c.Duration(f))
+				}
+			}
+			if mb := c.Int64("max-body-mb"); mb > 1<<12 {
+				return fmt.Errorf("--max-body-mb %d: at most 4096", mb)
+			}
+			o.MaxBody = c.Int64("max-body-mb") << 20
+			o.Logf = func(format string, a ...any) { notef(c, format, a...) }
+			h, m, err := loadHead(c)
+			if err != nil {
+				return err
+			}
+			f, _, err := featurizer(c, m, h.Features)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			s, err := serve.New(f, o)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ln, err := net.Listen("tcp", c.String("addr"))
+			if err != nil {
+				return err
+			}
+			return serveUntilSignal(c, s, ln)
+		},
+	}
+}
+
+// serveUntilSignal warms the backbone, serves on ln, reloads the head on
+// SIGHUP, and on SIGTERM or SIGINT (c.Context ends) stops listening,
+// finishes the requests accepted, and returns nil.
+func serveUntilSignal(c *cli.Context, s *serve.Server, ln net.Listener) error {
+	srv := s.HTTPServer(ln.Addr().String())
+	failed := make(chan error, 1)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			failed <- err
+		}
+	}()
+	start := time.Now()
+	if err := s.Warm(c.Context); err != nil {
+		srv.Close()
+		return runtimeHint(err)
+	}
+	hd := s.Head()
+	notef(c, "serving %s (%s %s head on %s, sha256 %.12s) at http://%s, ready in %.1fs",
+		c.String("head"), hd.Features, hd.Kind, hd.Backbone.Name, hd.SHA256, ln.Addr(), time.Since(start).Seconds())
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := s.Reload(); err != nil {
+				notef(c, "SIGHUP: the head was not reloaded (the previous one serves on): %v", err)
+			}
+		case err := <-failed:
+			return err
+		case <-c.Context.Done():
+			notef(c, "shutting down: finishing the requests accepted")
+			s.Drain()
+			ctx, cancel := context.WithTimeout(context.Background(), s.Timeout()+5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			s.Close()
+			notef(c, "stopped")
+			return nil
+		}
+	}
+}

@@ -1,0 +1,337 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AssistantMarker is where /get_reward splits a query sent without its
+// prompt: the prompt runs up to and including the last marker (as HH-RLHF
+// writes a conversation), the response is the rest.
+const AssistantMarker = "\n\nAssistant:"
+
+// Handler serves the endpoints:
+//
+//	POST /get_reward    OpenRLHF's remote reward model: {"query": [text, ...],
+//	                    "prompts": [text, ...] (optional)} -> {"rewards": [...], "scores": [...]}
+//	POST /v1/reward     {"items": [{"prompt", "response"}, ...]} -> {"rewards": [...]}, or
+//	                    {"pairs": [{"prompt", "chosen", "rejected"}, ...]} ->
+//	                    {"pairs": [{"reward_chosen", "reward_rejected", "p_chosen"}, ...]}
+//	GET  /healthz       200 once warm and until shutdown begins, else 503
+//	GET  /metrics       Prometheus text format
+//	POST /admin/reload  read the head file again (as SIGHUP does)
+//
+// Every answer carries a head's checksum in X-Ser-Head: the one that scored
+// the request's items, else the one serving. Errors are
+// {"error": "..."} with 400 (bad request), 413 (body too large), 429 (queue
+// full, with Retry-After), 503 (timed out, shutting down) or 500.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /get_reward", s.timed("/get_reward", s.getReward))
+	mux.HandleFunc("POST /v1/reward", s.timed("/v1/reward", s.reward))
+	mux.HandleFunc("GET /healthz", s.timed("/healthz", s.healthz))
+	mux.HandleFunc("GET /metrics", s.metricsPage)
+	mux.HandleFunc("POST /admin/reload", s.timed("/admin/reload", s.reload))
+	return mux
+}
+
+// HTTPServer is an http.Server for Handler on addr, with timeouts that
+// bound slow clients: headers within 10 s, the whole request within the
+// request timeout, headers of at most 64 KiB.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.opt.Timeout,
+		WriteTimeout:      s.opt.Timeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// httpError is an error with the status code it is answered with.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, a ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
+}
+
+// handler answers a request with a value to write as JSON, or an error.
+type handler func(http.ResponseWriter, *http.Request) (any, error)
+
+// timed wraps a handler that returns a value to write as JSON, or an error;
+// it counts the request and its time, and answers errors with their code.
+func (s *Server) timed(endpoint string, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		code := s.answer(w, r, h)
+		s.m.add(series("ser_requests_total", "endpoint", endpoint, "code", strconv.Itoa(code)), 1)
+		s.m.observe(series("ser_request_seconds", "endpoint", endpoint), secondsBounds, time.Since(start).Seconds())
+	}
+}
+
+// clientGone is the code counted for a request whose client left (nginx's 499).
+const clientGone = 499
+
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, h handler) int {
+	if hd := s.head.Load(); hd != nil {
+		w.Header().Set("X-Ser-Head", hd.SHA256)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBody)
+	v, err := h(w, r)
+	code := http.StatusOK
+	if err != nil {
+		var he *httpError
+		var mbe *http.MaxBytesError
+		switch {
+		case r.Context().Err() != nil:
+			return clientGone // nobody to answer
+		case errors.As(err, &he):
+			code = he.code
+		case errors.As(err, &mbe):
+			code, err = http.StatusRequestEntityTooLarge, fmt.Errorf("the body is larger than %d bytes", mbe.Limit)
+		case errors.Is(err, ErrBusy):
+			code = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", "1")
+		case errors.Is(err, context.DeadlineExceeded):
+			code, err = http.StatusServiceUnavailable, fmt.Errorf("not answered within %s", s.opt.Timeout)
+		case errors.Is(err, ErrClosed):
+			code = http.StatusServiceUnavailable
+		default:
+			code = http.StatusInternalServerError
+		}
+		v = map[string]string{"error": err.Error()}
+	}
+	body, merr := json.Marshal(v)
+	if merr != nil {
+		code, body = http.StatusInternalServerError, []byte(`{"error":"the answer could not be written as JSON"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(body, '\n'))
+	return code
+}
+
+// decode reads a JSON request body (bounded by MaxBody, see answer) into
+// v; strict refuses fields v does not have.
+func decode(r *http.Request, v any, strict bool) error {
+	dec := json.NewDecoder(r.Body)
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
+			return err
+		case errors.As(err, &te):
+			return badRequest("field %s: a JSON %s where another type belongs", te.Field, te.Value)
+		case errors.Is(err, io.EOF):
+			return badRequest("the body is empty; want a JSON object")
+		}
+		return badRequest("the body is not the JSON object expected: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func (s *Server) checkCount(field string, n int) error {
+	if n == 0 {
+		return badRequest("field %s: empty", field)
+	}
+	if n > s.opt.MaxItems {
+		return badRequest("field %s: %d items; at most %d in one request (send several requests: they are batched together)", field, n, s.opt.MaxItems)
+	}
+	return nil
+}
+
+// score runs items with the request's context, bounded by the timeout, and
+// names the head that scored them in X-Ser-Head.
+func (s *Server) score(w http.ResponseWriter, r *http.Request, items []Item) ([]float64, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
+	defer cancel()
+	rewards, h, err := s.Score(ctx, items)
+	if err == nil {
+		w.Header().Set("X-Ser-Head", h.SHA256)
+	}
+	return rewards, err
+}
+
+type getRewardRequest struct {
+	Query   []string `json:"query"`
+	Prompts []string `json:"prompts"`
+}
+
+// getReward answers OpenRLHF's remote reward model protocol. Each query is
+// a whole conversation; with prompts[i] a prefix of query[i] the response is
+// the rest, else the query is split at its last AssistantMarker. A query
+// that cannot be split goes whole to a joint head (it is the text the
+// head's features are made of) and is refused by other heads.
+func (s *Server) getReward(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req getRewardRequest
+	if err := decode(r, &req, false); err != nil {
+		return nil, err
+	}
+	if err := s.checkCount("query", len(req.Query)); err != nil {
+		return nil, err
+	}
+	if req.Prompts != nil && len(req.Prompts) != len(req.Query) {
+		return nil, badRequest("field prompts: %d prompts for %d queries", len(req.Prompts), len(req.Query))
+	}
+	joint := s.head.Load().Features == "joint"
+	items := make([]Item, len(req.Query))
+	for i, q := range req.Query {
+		if req.Prompts != nil && strings.HasPrefix(q, req.Prompts[i]) {
+			items[i] = Item{Prompt: req.Prompts[i], Response: q[len(req.Prompts[i]):]}
+			continue
+		}
+		if k := strings.LastIndex(q, AssistantMarker); k >= 0 {
+			items[i] = Item{Prompt: q[:k+len(AssistantMarker)], Response: q[k+len(AssistantMarker):]}
+			continue
+		}
+		if !joint {
+			if req.Prompts != nil {
+				return nil, badRequest("field query[%d]: does not start with prompts[%d], and has no %q to split it at", i, i, AssistantMarker)
+			}
+			return nil, badRequest("field query[%d]: has no %q to split it at; this head's features need the prompt apart from the response: send \"prompts\" too", i, AssistantMarker)
+		}
+		items[i] = Item{Joint: q}
+	}
+	rewards, err := s.score(w, r, items)
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]float64{"rewards": rewards, "scores": rewards}, nil
+}
+
+type rewardRequest struct {
+	Items []struct {
+		Prompt   *string `json:"prompt"`
+		Response *string `json:"response"`
+	} `json:"items"`
+	Pairs []struct {
+		Prompt   *string `json:"prompt"`
+		Chosen   *string `json:"chosen"`
+		Rejected *string `json:"rejected"`
+	} `json:"pairs"`
+}
+
+// PairReward is one pair's answer: both rewards and sigmoid(chosen -
+// rejected), the probability that chosen is preferred under Bradley-Terry.
+type PairReward struct {
+	Chosen   float64 `json:"reward_chosen"`
+	Rejected float64 `json:"reward_rejected"`
+	PChosen  float64 `json:"p_chosen"`
+}
+
+func (s *Server) reward(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req rewardRequest
+	if err := decode(r, &req, true); err != nil {
+		return nil, err
+	}
+	if (req.Items == nil) == (req.Pairs == nil) {
+		return nil, badRequest(`want one of "items" ([{prompt, response}]) or "pairs" ([{prompt, chosen, rejected}])`)
+	}
+	need := func(field string, i int, v *string) (string, error) {
+		if v == nil {
+			return "", badRequest("field %s: missing", fmt.Sprintf(field, i))
+		}
+		return *v, nil
+	}
+	var err error
+	if req.Items != nil {
+		if err := s.checkCount("items", len(req.Items)); err != nil {
+			return nil, err
+		}
+		items := make([]Item, len(req.Items))
+		for i, it := range req.Items {
+			if items[i].Prompt, err = need("items[%d].prompt", i, it.Prompt); err != nil {
+				return nil, err
+			}
+			if items[i].Response, err = need("items[%d].response", i, it.Response); err != nil {
+				return nil, err
+			}
+		}
+		rewards, err := s.score(w, r, items)
+		if err != nil {
+			return nil, err
+		}
+		return map[string][]float64{"rewards": rewards}, nil
+	}
+	if err := s.checkCount("pairs", 2*len(req.Pairs)); err != nil {
+		return nil, err
+	}
+	items := make([]Item, 2*len(req.Pairs))
+	for i, p := range req.Pairs {
+		prompt, err := need("pairs[%d].prompt", i, p.Prompt)
+		if err != nil {
+			return nil, err
+		}
+		items[2*i].Prompt, items[2*i+1].Prompt = prompt, prompt
+		if items[2*i].Response, err = need("pairs[%d].chosen", i, p.Chosen); err != nil {
+			return nil, err
+		}
+		if items[2*i+1].Response, err = need("pairs[%d].rejected", i, p.Rejected); err != nil {
+			return nil, err
+		}
+	}
+	rewards, err := s.score(w, r, items)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PairReward, len(req.Pairs))
+	for i := range out {
+		c, rj := rewards[2*i], rewards[2*i+1]
+		out[i] = PairReward{Chosen: c, Rejected: rj, PChosen: 1 / (1 + math.Exp(rj-c))}
+	}
+	return map[string][]PairReward{"pairs": out}, nil
+}
+
+func (s *Server) healthz(http.ResponseWriter, *http.Request) (any, error) {
+	if !s.ready.Load() {
+		return nil, &httpError{http.StatusServiceUnavailable, "not ready: warming up or shutting down"}
+	}
+	h := s.head.Load()
+	return map[string]string{"status": "ok", "backbone": h.Backbone.Name, "features": h.Features, "head": h.SHA256}, nil
+}
+
+func (s *Server) reload(w http.ResponseWriter, _ *http.Request) (any, error) {
+	if err := s.Reload(); err != nil {
+		return nil, &httpError{http.StatusInternalServerError, "the head was not reloaded (the previous one serves on): " + err.Error()}
+	}
+	sha := s.head.Load().SHA256
+	w.Header().Set("X-Ser-Head", sha)
+	return map[string]string{"status": "reloaded", "head": sha}, nil
+}
+
+func (s *Server) metricsPage(w http.ResponseWriter, r *http.Request) {
+	var b bytes.Buffer
+	s.m.write(&b, map[string]float64{
+		"ser_queue_items":    float64(s.pending.Load()),
+		"ser_queue_capacity": float64(s.opt.QueueSize),
+	})
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	w.Write(b.Bytes())
+}

@@ -1,0 +1,392 @@
+// Package serve is the reward model as an HTTP service for RLHF trainers:
+// OpenRLHF's remote reward protocol (POST /get_reward) and a native endpoint
+// (POST /v1/reward), with dynamic batching across concurrent requests, a
+// bounded queue, limits on bodies and items, per-request timeouts, /healthz,
+// /metrics in Prometheus text format, and hot reload of the head file.
+//
+// One goroutine, the batcher, owns the feature path: it gathers the items of
+// waiting requests into batches (up to MaxBatch items, waiting at most
+// MaxWait after the first), finds their texts' vectors (recently seen texts
+// in memory, then the feature cache, then the backbone), and answers each
+// request with its rewards.
+package serve
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ser-rl/ser/features"
+	"github.com/ser-rl/ser/head"
+)
+
+// Options configure a Server; zero fields take the defaults in brackets.
+type Options struct {
+	HeadPath  string        // the head file, read again on Reload
+	MaxBatch  int           // items per batch [256]
+	MaxWait   time.Duration // longest wait for a batch to fill after its first item [5ms]
+	QueueSize int           // items waiting or in a batch, beyond which requests get 429 [4096]
+	MaxBody   int64         // bytes of a request body [16 MiB]
+	MaxItems  int           // items of one request [1024]
+	Timeout   time.Duration // per request, waiting included [60s]
+	Memory    int           // vectors of recent texts kept in memory [65536]
+	Logf      func(format string, a ...any)
+}
+
+func (o *Options) defaults() {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 5 * time.Millisecond
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 4096
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = 16 << 20
+	}
+	if o.MaxItems <= 0 {
+		o.MaxItems = 1024
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.Memory <= 0 {
+		o.Memory = 1 << 16
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+}
+
+// Item is one response to score: a prompt and a response, or (Joint, for
+// heads of the joint form) the whole formatted text as a trainer sent it.
+type Item struct {
+	Prompt, Response string
+	Joint            string
+}
+
+// Server scores items with a head on a backbone's features.
+type Server struct {
+	opt     Options
+	f       *features.Featurizer
+	bb      head.Backbone
+	head    atomic.Pointer[head.Head]
+	jobs    chan *job
+	pending atomic.Int64 // items accepted and not yet answered
+	memory  *lru
+	m       *metrics
+	ready   atomic.Bool  // warm, and not shutting down
+	mu      sync.RWMutex // held to write by Close, to read while queueing
+	closed  bool
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+type job struct {
+	ctx   context.Context
+	items []Item
+	done  chan result // buffered: the batcher never waits on a request
+}
+
+type result struct {
+	rewards []float64
+	head    *head.Head
+	err     error
+}
+
+// ErrBusy is returned by Score when the queue is full.
+var ErrBusy = errors.New("the queue is full: try again shortly")
+
+// ErrClosed is returned by Score once Close has begun.
+var ErrClosed = errors.New("the server is shutting down")
+
+// New starts a server on the featurizer's backbone with the head in
+// opt.HeadPath, which must have been trained on that backbone's features in
+// the featurizer's form.
+func New(f *features.Featurizer, opt Options) (*Server, error) {
+	opt.defaults()
+	if opt.QueueSize < opt.MaxItems {
+		return nil, fmt.Errorf("serve: a queue of %d items cannot take a request of %d items", opt.QueueSize, opt.MaxItems)
+	}
+	s := &Server{opt: opt, f: f, bb: f.Backbone(), jobs: make(chan *job, opt.QueueSize),
+		memory: newLRU(opt.Memory), m: newMetrics(), quit: make(chan struct{}), done: make(chan struct{})}
+	h, err := s.loadHead()
+	if err != nil {
+		return nil, err
+	}
+	s.head.Store(h)
+	go s.batcher()
+	return s, nil
+}
+
+func (s *Server) loadHead() (*head.Head, error) {
+	h, err := head.Load(s.opt.HeadPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Check(s.bb); err != nil {
+		return nil, err
+	}
+	if h.Features != s.f.Form() {
+		return nil, fmt.Errorf("serve: %s uses %s features; this server embeds %s features", s.opt.HeadPath, h.Features, s.f.Form())
+	}
+	return h, nil
+}
+
+// Reload reads the head file again and swaps it in: batches that started
+// keep the head they read; none is dropped. A head that does not load, or
+// was trained on other features, leaves the current one serving.
+func (s *Server) Reload() error {
+	h, err := s.loadHead()
+	if err != nil {
+		s.m.add("ser_head_reload_failures_total", 1)
+		return err
+	}
+	s.head.Store(h)
+	s.m.add("ser_head_reloads_total", 1)
+	s.opt.Logf("serve: reloaded %s", s.opt.HeadPath)
+	return nil
+}
+
+// Timeout is the per-request timeout the server was made with.
+func (s *Server) Timeout() time.Duration { return s.opt.Timeout }
+
+// Head is the head serving now.
+func (s *Server) Head() *head.Head { return s.head.Load() }
+
+// Drain marks the server not ready (/healthz answers 503), so that a load
+// balancer sends no more requests; those that come are still served.
+func (s *Server) Drain() { s.ready.Store(false) }
+
+// Close answers the work queued, then stops the batcher; Score fails with
+// ErrClosed from then on. Call it after the HTTP server has shut down, so
+// that no request is refused that had been accepted.
+func (s *Server) Close() {
+	s.Drain()
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.quit)
+	})
+	<-s.done
+}
+
+// Warm embeds one text so that the backbone's sessions are open before the
+// first request (and /healthz says ready only then).
+func (s *Server) Warm(ctx context.Context) error {
+	_, _, err := s.Score(ctx, []Item{{Prompt: "Hello", Response: "Hello! How can I help?"}})
+	if err == nil {
+		s.ready.Store(true)
+	}
+	return err
+}
+
+// Score queues items, waits for their batch, and returns their calibrated
+// rewards in order and the head that gave them (all items of one call are
+// scored by one head, across reloads). It fails with ErrBusy when the queue
+// is full, with ErrClosed once Close has begun, and with ctx's error when
+// ctx ends first.
+func (s *Server) Score(ctx context.Context, items []Item) ([]float64, *head.Head, error) {
+	if len(items) == 0 {
+		return nil, s.head.Load(), nil
+	}
+	n := int64(len(items))
+	if s.pending.Add(n) > int64(s.opt.QueueSize) {
+		s.pending.Add(-n)
+		return nil, nil, ErrBusy
+	}
+	j := &job{ctx: ctx, items: items, done: make(chan result, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		s.pending.Add(-n)
+		return nil, nil, ErrClosed
+	}
+	s.jobs <- j // never blocks: the channel holds QueueSize jobs, and pending bounds them
+	s.mu.RUnlock()
+	select {
+	case r := <-j.done:
+		return r.rewards, r.head, r.err
+	case <-ctx.Done():
+		return nil, nil, ctx.Err() // the batcher skips or discards it, and releases its items
+	}
+}
+
+// batcher gathers jobs into batches and runs them, until Close.
+func (s *Server) batcher() {
+	defer close(s.done)
+	for {
+		var first *job
+		select {
+		case first = <-s.jobs:
+		case <-s.quit:
+			for { // answer what is queued, then stop
+				select {
+				case j := <-s.jobs:
+					s.run([]*job{j})
+				default:
+					return
+				}
+			}
+		}
+		batch, n := []*job{first}, len(first.items)
+		timer := time.NewTimer(s.opt.MaxWait)
+	fill:
+		for n < s.opt.MaxBatch {
+			select {
+			case j := <-s.jobs:
+				batch = append(batch, j)
+				n += len(j.items)
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		s.run(batch)
+	}
+}
+
+// run scores one batch and answers its jobs.
+func (s *Server) run(batch []*job) {
+	var live []*job
+	var items []Item
+	for _, j := range batch {
+		if j.ctx.Err() != nil { // the client left or timed out: no work for it
+			s.pending.Add(-int64(len(j.items)))
+			s.m.add("ser_items_abandoned_total", float64(len(j.items)))
+			continue
+		}
+		live = append(live, j)
+		items = append(items, j.items...)
+	}
+	if len(items) == 0 {
+		return
+	}
+	s.m.observe("ser_batch_items", itemsBounds, float64(len(items)))
+	h := s.head.Load()
+	rewards, err := s.rewards(h, items)
+	off := 0
+	for _, j := range live {
+		r := result{head: h, err: err}
+		if err == nil {
+			r.rewards = rewards[off : off+len(j.items)]
+		}
+		off += len(j.items)
+		j.done <- r
+		s.pending.Add(-int64(len(j.items)))
+	}
+}
+
+// rewards computes the items' calibrated rewards with head h.
+func (s *Server) rewards(h *head.Head, items []Item) ([]float64, error) {
+	m := s.f.Manifest()
+	cols := head.Columns(h.Features)
+	text := func(it Item, c head.Column) string {
+		switch c {
+		case head.ColPrompt:
+			return it.Prompt
+		case head.ColFirst, head.ColSecond:
+			return it.Response
+		}
+		if it.Joint != "" {
+			return it.Joint
+		}
+		return m.FormatPair(it.Prompt, it.Response)
+	}
+	// the distinct texts not in memory go to the featurizer (feature cache, then backbone)
+	var todo []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		for _, c := range cols {
+			t := text(it, c)
+			if seen[t] {
+				continue
+			}
+			seen[t] = true
+			if _, ok := s.memory.get(t); ok {
+				s.m.add("ser_vector_memory_hits_total", 1)
+				continue
+			}
+			todo = append(todo, t)
+		}
+	}
+	s.m.add("ser_vector_memory_misses_total", float64(len(todo)))
+	d := m.Dim
+	if len(todo) > 0 {
+		vecs, err := s.f.Vectors(context.Background(), todo)
+		if err != nil {
+			return nil, err
+		}
+		for i, t := range todo {
+			s.memory.put(t, vecs[i*d:(i+1)*d])
+		}
+	}
+	flat := make([]float32, 0, len(items)*len(cols)*d)
+	for _, it := range items {
+		for _, c := range cols {
+			v, _ := s.memory.get(text(it, c))
+			if v == nil { // evicted within this batch (memory smaller than a batch)
+				vs, err := s.f.Vectors(context.Background(), []string{text(it, c)})
+				if err != nil {
+					return nil, err
+				}
+				v = vs
+			}
+			flat = append(flat, v...)
+		}
+	}
+	x := head.Assemble(h.Features, d, len(items), flat)
+	r := h.Rewards(x.A)
+	for i, v := range r {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("serve: item %d: the reward is not a finite number", i)
+		}
+	}
+	s.m.add("ser_items_scored_total", float64(len(items)))
+	return r, nil
+}
+
+// lru keeps the vectors of recently seen texts (the batcher's alone: no lock).
+type lru struct {
+	cap   int
+	ll    *list.List
+	items map[string]*list.Element
+}
+
+type lruEntry struct {
+	key string
+	vec []float32
+}
+
+func newLRU(n int) *lru { return &lru{cap: n, ll: list.New(), items: map[string]*list.Element{}} }
+
+func (c *lru) get(k string) ([]float32, bool) {
+	if e, ok := c.items[k]; ok {
+		c.ll.MoveToFront(e)
+		return e.Value.(*lruEntry).vec, true
+	}
+	return nil, false
+}
+
+func (c *lru) put(k string, v []float32) {
+	if e, ok := c.items[k]; ok {
+		c.ll.MoveToFront(e)
+		e.Value.(*lruEntry).vec = v
+		return
+	}
+	c.items[k] = c.ll.PushFront(&lruEntry{k, append([]float32(nil), v...)})
+	for c.ll.Len() > c.cap {
+		last := c.ll.Back()
+		c.ll.Remove(last)
+		delete(c.items, last.Value.(*lruEntry).key)
+	}
+}
