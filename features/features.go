@@ -253,13 +253,20 @@ func (f *Featurizer) Vectors(ctx context.Context, texts []string) ([]float32, er
 	}
 	fp := f.m.Fingerprint()
 	var todo []string
-	var where []int
+	where := make([]int, len(texts)) // index into todo of an uncached text, else -1
+	first := map[string]int{}        // a text repeated (a prompt, a single response) is embedded once
 	for i, t := range texts {
+		where[i] = -1
 		if f.read != nil && f.read.Get(cache.KeyOf(fp, t), out[i*d:(i+1)*d]) {
 			continue
 		}
-		todo = append(todo, t)
-		where = append(where, i)
+		k, ok := first[t]
+		if !ok {
+			k = len(todo)
+			first[t] = k
+			todo = append(todo, t)
+		}
+		where[i] = k
 	}
 	if len(todo) == 0 {
 		return out, nil
@@ -272,8 +279,10 @@ func (f *Featurizer) Vectors(ctx context.Context, texts []string) ([]float32, er
 	if err != nil {
 		return nil, err
 	}
-	for k, i := range where {
-		copy(out[i*d:(i+1)*d], v[k*d:(k+1)*d])
+	for i, k := range where {
+		if k >= 0 {
+			copy(out[i*d:(i+1)*d], v[k*d:(k+1)*d])
+		}
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -219,7 +220,7 @@ func (b *Backbone) Batches(ids [][]int32) [][]int {
 }
 
 // EmbedTokens embeds rows of token ids (already truncated), batched as
-// Batches plans; the batches run on all sessions at once. When ctx is
+// Batches plans; the batches run on all sessions at once, the longest first. When ctx is
 // cancelled no further batch starts; the batches running finish, and the
 // error is ctx's.
 func (b *Backbone) EmbedTokens(ctx context.Context, ids [][]int32) ([]float32, error) {
@@ -233,7 +234,9 @@ func (b *Backbone) EmbedTokens(ctx context.Context, ids [][]int32) ([]float32, e
 	}
 	var all []pending
 	var errs []error
-	for _, idx := range b.Batches(ids) {
+	plan := b.Batches(ids)
+	slices.Reverse(plan) // longest first: the sessions finish together, none idles on a long last batch
+	for _, idx := range plan {
 		rows := make([][]int32, len(idx))
 		for k, i := range idx {
 			rows[k] = ids[i]

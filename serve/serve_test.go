@@ -162,10 +162,18 @@ func rewardsOf(t *testing.T, raw []byte) []float64 {
 	return v.Rewards
 }
 
+// tolerance bounds |served - direct| for one reward: the same head on the
+// same backbone, but the texts embedded in batches of other compositions,
+// and a backbone's kernels may round differently at another padded length
+// (seen: 2.7e-7 on long HH-RLHF texts; the made-up texts here give 0). A
+// reward of another item or head is off by far more.
+const tolerance = 1e-5
+
+func near(a, b float64) bool { return math.Abs(a-b) <= tolerance }
+
 // TestConcurrentClients sends every item through many concurrent requests of
-// both endpoints and checks each reward against the direct computation, bit
-// for bit (the same vectors and the same head: nothing may differ), and that
-// requests were batched together.
+// both endpoints and checks each reward against the direct computation, and
+// that requests were batched together.
 func TestConcurrentClients(t *testing.T) {
 	fx := newFixture(t, "", 1)
 	s, ts := fx.server(t, Options{MaxWait: 20 * time.Millisecond})
@@ -209,7 +217,7 @@ func TestConcurrentClients(t *testing.T) {
 					return
 				}
 				for k := range got {
-					if got[k] != want[i+k] {
+					if !near(got[k], want[i+k]) {
 						errs <- fmt.Errorf("item %d: reward %v, want %v", i+k, got[k], want[i+k])
 						return
 					}
@@ -291,7 +299,7 @@ func TestGetRewardPrompts(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("%s: %s", resp.Status, raw)
 	}
-	if got := rewardsOf(t, raw); len(got) != 1 || got[0] != want[0] {
+	if got := rewardsOf(t, raw); len(got) != 1 || !near(got[0], want[0]) {
 		t.Errorf("rewards %v, want %v", got, want)
 	}
 	resp, raw = post(t, ts.URL+"/get_reward", map[string]any{"query": []string{"no marker here"}})
@@ -309,7 +317,7 @@ func TestGetRewardPrompts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rewardsOf(t, raw), js.Head().Rewards(head.Assemble(head.Joint, len(vec)/2, 1, vec).A); got[0] != want[0] {
+	if got, want := rewardsOf(t, raw), js.Head().Rewards(head.Assemble(head.Joint, len(vec)/2, 1, vec).A); !near(got[0], want[0]) {
 		t.Errorf("joint whole text: reward %v, want %v", got, want)
 	}
 }
@@ -329,7 +337,7 @@ func TestPairs(t *testing.T) {
 		t.Fatalf("%v: %s", err, raw)
 	}
 	got := v.Pairs[0]
-	if got.Chosen != want[0] || got.Rejected != want[1] {
+	if !near(got.Chosen, want[0]) || !near(got.Rejected, want[1]) {
 		t.Errorf("rewards %v %v, want %v", got.Chosen, got.Rejected, want)
 	}
 	if p := 1 / (1 + math.Exp(want[1]-want[0])); math.Abs(got.PChosen-p) > 1e-15 {
@@ -451,7 +459,7 @@ func TestClientGone(t *testing.T) {
 		t.Fatalf("%s %s", resp.Status, raw)
 	}
 	for i, r := range rewardsOf(t, raw) {
-		if r != want[i] {
+		if !near(r, want[i]) {
 			t.Errorf("item %d: %v, want %v", i, r, want[i])
 		}
 	}
@@ -548,7 +556,7 @@ func TestReload(t *testing.T) {
 			continue
 		}
 		for i := range want {
-			if got[i] != want[i] {
+			if !near(got[i], want[i]) {
 				t.Errorf("head %.12s item %d: %v, want %v (an answer mixed heads?)", sha, i, got[i], want[i])
 			}
 		}
@@ -615,7 +623,7 @@ func TestClose(t *testing.T) {
 	s.Close()
 	r := <-got
 	for i := range want {
-		if r[i] != want[i] {
+		if !near(r[i], want[i]) {
 			t.Errorf("item %d: %v, want %v", i, r[i], want[i])
 		}
 	}

@@ -1,0 +1,555 @@
+// Command serve is the load benchmark of `ser serve`, on loopback only: many
+// concurrent clients send real HH-RLHF texts (prompt and response items) to
+// one server, over both endpoints (/get_reward with prompts, as OpenRLHF
+// sends them, and /v1/reward), and some clients give up mid-request (a
+// deadline of a few milliseconds) and send their items again, as a trainer's
+// retry would. Every answer is checked against `ser score`'s rewards for the
+// same rows, run as a process beside it: each item answered once, none lost,
+// none mismatched.
+//
+// Throughput is compared with ser's score path (features.Vectors and the
+// head, in batches of 512 rows, as `ser score` runs it) in the same process,
+// on the same texts and backbone:
+//
+//   - cold: neither side has seen the texts (an empty feature cache; the
+//     server's memory empty), so both embed everything;
+//   - warm: the texts were seen (the score path reads them from a filled
+//     feature cache; the server from its memory).
+//
+// It is bounded: -pairs pairs, -max-seconds per pass, and it stops by itself.
+//
+//	go run ./bench/serve            # 1000 HH-RLHF pairs (2000 items), 32 clients
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ser-rl/ser/cache"
+	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/features"
+	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/serve"
+)
+
+type config struct {
+	home, shared       string
+	pairs, clients     int
+	perRequest         int
+	cancel             float64
+	maxSeconds         float64
+	maxBatch           int
+	maxWait            time.Duration
+	testSplit, trainOn string
+	rounds             int
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.home, "home", os.Getenv("SER_HOME"), "ser home (default: .ser-home)")
+	flag.StringVar(&c.shared, "shared", "../shared/data", "the shared data folder")
+	flag.IntVar(&c.pairs, "pairs", 1000, "HH-RLHF pairs to score (two items each)")
+	flag.IntVar(&c.clients, "clients", 32, "concurrent clients")
+	flag.IntVar(&c.perRequest, "items", 8, "items per request (a trainer's group of responses)")
+	flag.Float64Var(&c.cancel, "cancel", 0.05, "fraction of requests whose client gives up after 1-20 ms (and sends them again)")
+	flag.Float64Var(&c.maxSeconds, "max-seconds", 600, "a pass that takes longer stops and fails")
+	flag.IntVar(&c.maxBatch, "max-batch", 256, "the server's --max-batch")
+	flag.DurationVar(&c.maxWait, "max-wait", 5*time.Millisecond, "the server's --max-wait")
+	flag.StringVar(&c.testSplit, "split", "hh-rlhf/harmless-base/test.jsonl.gz", "the texts scored (under -shared)")
+	flag.StringVar(&c.trainOn, "train", "hh-rlhf/helpful-base/test.jsonl.gz", "the head's training pairs (under -shared)")
+	flag.IntVar(&c.rounds, "rounds", 3, "rounds of every measurement (medians reported)")
+	flag.Parse()
+	if c.home == "" {
+		c.home = ".ser-home"
+	}
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func readPairs(path string, n int) ([]data.Pair, error) {
+	all, _, err := data.ReadAll([]string{path}, data.Options{})
+	if err != nil {
+		return nil, err
+	}
+	var out []data.Pair
+	for _, p := range all {
+		if p.Problem() == "" && len(out) < n {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func run(c config) error {
+	m, err := models.Find(c.home, models.DefaultName)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "ser-bench-serve")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	// the head: trained on another split, through the home's feature cache
+	train, err := readPairs(filepath.Join(c.shared, c.trainOn), 1<<30)
+	if err != nil {
+		return err
+	}
+	homeCache := cache.File(filepath.Join(c.home, "cache", "features"), m.Fingerprint())
+	ft, err := features.New(features.Options{Manifest: m, CachePath: homeCache, ORTLib: models.ORTLibPath(c.home)})
+	if err != nil {
+		return err
+	}
+	x, _, err := ft.Pairs(context.Background(), train)
+	if err != nil {
+		return err
+	}
+	h, err := head.Train(head.Data{X: x}, nil, ft.Backbone(), ft.Form(), head.TrainOptions{Seed: 1})
+	ft.Close()
+	if err != nil {
+		return err
+	}
+	headPath := filepath.Join(tmp, "rm.head")
+	if err := h.Save(headPath); err != nil {
+		return err
+	}
+
+	// the items, and ser score's rewards for them (a process, cold: an empty cache)
+	pairs, err := readPairs(filepath.Join(c.shared, c.testSplit), c.pairs)
+	if err != nil {
+		return err
+	}
+	items := make([]serve.Item, 0, 2*len(pairs))
+	for _, p := range pairs {
+		items = append(items, serve.Item{Prompt: p.Prompt, Response: p.Chosen}, serve.Item{Prompt: p.Prompt, Response: p.Rejected})
+	}
+	bin := filepath.Join(tmp, "ser")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/ser").CombinedOutput(); err != nil {
+		return fmt.Errorf("building ser: %v\n%s", err, out)
+	}
+	fmt.Printf("ser serve load benchmark: backbone %s (%s), %s head on %s features; %d HH-RLHF pairs (%s) = %d items; %d CPUs, GOMAXPROCS %d\n",
+		m.Name, m.Fingerprint(), h.Kind, h.Features, len(pairs), c.testSplit, len(items), runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	fmt.Printf("clients %d, %d items per request, %.0f%% of requests cancelled by their client after 1-20 ms and sent again; server --max-batch %d --max-wait %s; %d rounds, medians\n\n",
+		c.clients, c.perRequest, 100*c.cancel, c.maxBatch, c.maxWait, c.rounds)
+
+	// ser score's rewards (a process, an empty cache) are the reference
+	ref, _, err := serScore(c, bin, tmp, filepath.Join(tmp, "ref.feat"), headPath, items)
+	if err != nil {
+		return err
+	}
+	warmCache := filepath.Join(tmp, "warm.feat")
+	if err := fill(m, c.home, warmCache, items); err != nil {
+		return err
+	}
+	// rounds of: ser score (process), the score path and ser serve, cold
+	// (fresh caches, a fresh server) then warm (a filled cache; the server's memory)
+	secs := map[string][]float64{}
+	var cold, warm []*pass
+	var page string
+	for r := 0; r < c.rounds; r++ {
+		fresh := func(name string) string { return filepath.Join(tmp, fmt.Sprintf("%s-%d.feat", name, r)) }
+		_, t, err := serScore(c, bin, tmp, fresh("process"), headPath, items, ref)
+		if err != nil {
+			return err
+		}
+		secs["process cold"] = append(secs["process cold"], t)
+		if t, err = scorePath(m, c.home, fresh("path"), h, items, ref); err != nil {
+			return err
+		}
+		secs["path cold"] = append(secs["path cold"], t)
+		srv, err := startServer(c, m, fresh("serve"), headPath)
+		if err != nil {
+			return err
+		}
+		pc, err := load(c, srv.url, items, ref, uint64(2*r))
+		if err != nil {
+			return err
+		}
+		pw, err := load(c, srv.url, items, ref, uint64(2*r+1))
+		if err != nil {
+			return err
+		}
+		if page, err = get(srv.url + "/metrics"); err != nil {
+			return err
+		}
+		srv.close()
+		cold, warm = append(cold, pc), append(warm, pw)
+		secs["serve cold"] = append(secs["serve cold"], pc.secs)
+		secs["serve warm"] = append(secs["serve warm"], pw.secs)
+		if t, err = scorePath(m, c.home, warmCache, h, items, ref); err != nil {
+			return err
+		}
+		secs["path warm"] = append(secs["path warm"], t)
+		if _, t, err = serScore(c, bin, tmp, warmCache, headPath, items, ref); err != nil {
+			return err
+		}
+		secs["process warm"] = append(secs["process warm"], t)
+	}
+	n := float64(len(items))
+	rate := func(k string) float64 { return n / median(secs[k]) }
+	ratio := func(a, b string) float64 { // the median of the rounds' ratios
+		var q []float64
+		for i := range secs[a] {
+			q = append(q, secs[b][i]/secs[a][i])
+		}
+		return 100 * median(q)
+	}
+	fmt.Printf("items/s              %10s %10s\n", "cold", "warm")
+	fmt.Printf("ser score (process)  %10.0f %10.0f   (start-up included: the user's command)\n", rate("process cold"), rate("process warm"))
+	fmt.Printf("score path           %10.0f %10.0f   (ser score's code in this process, sessions open)\n", rate("path cold"), rate("path warm"))
+	fmt.Printf("ser serve            %10.0f %10.0f   (%d clients over loopback HTTP, JSON both ways)\n", rate("serve cold"), rate("serve warm"), c.clients)
+	fmt.Printf("serve / ser score    %9.1f%% %9.1f%%\n", ratio("serve cold", "process cold"), ratio("serve warm", "process warm"))
+	fmt.Printf("serve / score path   %9.1f%% %9.1f%%\n\n", ratio("serve cold", "path cold"), ratio("serve warm", "path warm"))
+	for _, r := range []struct {
+		name string
+		p    []*pass
+	}{{"cold", cold}, {"warm", warm}} {
+		all := &pass{}
+		for _, p := range r.p {
+			all.lat = append(all.lat, p.lat...)
+			all.items += p.items
+			all.exact += p.exact
+			all.maxDiff = math.Max(all.maxDiff, p.maxDiff)
+			all.cancelled += p.cancelled
+			all.busy += p.busy
+		}
+		fmt.Printf("%s: latency p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d answered requests; %d answers checked against ser score's: %d equal bit for bit, max |diff| %.3g (tolerance %g); %d requests cancelled by their client and sent again, %d answered 429; no item lost or answered twice\n",
+			r.name, all.pct(50), all.pct(99), all.pct(100), len(all.lat), all.items, all.exact, all.maxDiff, tolerance, all.cancelled, all.busy)
+	}
+	fmt.Printf("\nthe last round's server metrics after its two passes:\n")
+	for _, line := range strings.Split(page, "\n") {
+		for _, k := range []string{"ser_items_scored_total", "ser_items_abandoned_total", "ser_vector_memory_hits_total", "ser_vector_memory_misses_total", "ser_batch_items_count", "ser_batch_items_sum", "ser_requests_total"} {
+			if strings.HasPrefix(line, k) {
+				fmt.Println("  " + line)
+			}
+		}
+	}
+	return nil
+}
+
+// serScore runs `ser score` on the items as a process, reading cachePath,
+// and returns its rewards and wall time; they must equal check's when given.
+func serScore(c config, bin, tmp, cachePath, headPath string, items []serve.Item, check ...[]float64) ([]float64, float64, error) {
+	var in bytes.Buffer
+	enc := json.NewEncoder(&in)
+	for _, it := range items {
+		enc.Encode(map[string]string{"prompt": it.Prompt, "response": it.Response})
+	}
+	inPath, outPath := filepath.Join(tmp, "items.jsonl"), filepath.Join(tmp, "scored.jsonl")
+	if err := os.WriteFile(inPath, in.Bytes(), 0o644); err != nil {
+		return nil, 0, err
+	}
+	start := time.Now()
+	cmd := exec.Command(bin, "--home", c.home, "--quiet", "score", "--head", headPath, "--cache", cachePath, "--in", inPath, "--out", outPath)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, 0, fmt.Errorf("ser score: %v\n%s", err, out)
+	}
+	secs := time.Since(start).Seconds()
+	raw, err := os.ReadFile(outPath)
+	if err != nil {
+		return nil, 0, err
+	}
+	var ref []float64
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var v struct{ Reward *float64 }
+		if err := json.Unmarshal([]byte(line), &v); err != nil || v.Reward == nil {
+			return nil, 0, fmt.Errorf("ser score wrote %.80q", line)
+		}
+		ref = append(ref, *v.Reward)
+	}
+	if len(ref) != len(items) {
+		return nil, 0, fmt.Errorf("ser score wrote %d rows for %d", len(ref), len(items))
+	}
+	for _, want := range check {
+		for i := range want {
+			if math.Abs(ref[i]-want[i]) > tolerance {
+				return nil, 0, fmt.Errorf("ser score with cache %s, item %d: %v, first run %v", cachePath, i, ref[i], want[i])
+			}
+		}
+	}
+	return ref, secs, nil
+}
+
+// scorePath times ser score's path in this process (a fresh featurizer on
+// cachePath, batches of 512 rows) and checks its rewards against ref.
+func scorePath(m *models.Manifest, home, cachePath string, h *head.Head, items []serve.Item, ref []float64) (float64, error) {
+	f, err := features.New(features.Options{Manifest: m, Form: h.Features, CachePath: cachePath, ORTLib: models.ORTLibPath(home)})
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if _, err := f.Vectors(context.Background(), []string{"warm-up"}); err != nil { // sessions open, as the server's Warm does
+		return 0, err
+	}
+	start := time.Now()
+	for i := 0; i < len(items); i += 512 {
+		part := items[i:min(i+512, len(items))]
+		pairs := make([]data.Pair, len(part))
+		for k, it := range part {
+			pairs[k] = data.Pair{Prompt: it.Prompt, Chosen: it.Response, Rejected: it.Response}
+		}
+		vecs, err := f.Vectors(context.Background(), f.Texts(pairs))
+		if err != nil {
+			return 0, err
+		}
+		r := h.Rewards(f.PairsOf(vecs, len(pairs)).A)
+		for k := range r {
+			if d := math.Abs(r[k] - ref[i+k]); d > tolerance {
+				return 0, fmt.Errorf("score path, item %d: %v, ser score %v", i+k, r[k], ref[i+k])
+			}
+		}
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// fill embeds the items' texts into a feature cache.
+func fill(m *models.Manifest, home, cachePath string, items []serve.Item) error {
+	f, err := features.New(features.Options{Manifest: m, CachePath: cachePath, ORTLib: models.ORTLibPath(home)})
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var texts []string
+	for _, it := range items {
+		texts = append(texts, it.Prompt, it.Response)
+	}
+	_, err = f.Fill(context.Background(), texts, 0, 1)
+	return err
+}
+
+func median(x []float64) float64 {
+	s := append([]float64(nil), x...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+type server struct {
+	url   string
+	s     *serve.Server
+	f     *features.Featurizer
+	http  *http.Server
+	ready chan struct{}
+}
+
+func startServer(c config, m *models.Manifest, cachePath, headPath string) (*server, error) {
+	f, err := features.New(features.Options{Manifest: m, CachePath: cachePath, ORTLib: models.ORTLibPath(c.home)})
+	if err != nil {
+		return nil, err
+	}
+	s, err := serve.New(f, serve.Options{HeadPath: headPath, MaxBatch: c.maxBatch, MaxWait: c.maxWait, QueueSize: 1 << 16})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Warm(context.Background()); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // loopback only
+	if err != nil {
+		return nil, err
+	}
+	hs := s.HTTPServer(ln.Addr().String())
+	go hs.Serve(ln)
+	return &server{url: "http://" + ln.Addr().String(), s: s, f: f, http: hs}, nil
+}
+
+func (s *server) close() {
+	s.http.Shutdown(context.Background())
+	s.s.Close()
+	s.f.Close()
+}
+
+// tolerance bounds |serve - score| for one reward. Both run the same head on
+// the same backbone, but in batches of other compositions: a backbone whose
+// kernels depend on the padded length may round differently.
+const tolerance = 1e-4
+
+type pass struct {
+	secs            float64
+	lat             []float64 // ms, of answered requests
+	items, exact    int
+	maxDiff         float64
+	cancelled, busy int
+	answered        []int32
+	mu              sync.Mutex
+	cancelN, busyN  atomic.Int64
+	mismatch        error
+}
+
+func (p *pass) pct(q float64) float64 {
+	if len(p.lat) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), p.lat...)
+	sort.Float64s(s)
+	i := int(math.Ceil(q/100*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// load sends every item through concurrent clients until each is answered,
+// and checks the answers.
+func load(c config, url string, items []serve.Item, ref []float64, seed uint64) (*pass, error) {
+	p := &pass{answered: make([]int32, len(items))}
+	work := make(chan []int, len(items))
+	for i := 0; i < len(items); i += c.perRequest {
+		var idx []int
+		for k := i; k < min(i+c.perRequest, len(items)); k++ {
+			idx = append(idx, k)
+		}
+		work <- idx
+	}
+	var left atomic.Int64
+	left.Store(int64(len(work)))
+	deadline := time.Now().Add(time.Duration(c.maxSeconds * float64(time.Second)))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.clients}}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < c.clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			for left.Load() > 0 && time.Now().Before(deadline) {
+				var idx []int
+				select {
+				case idx = <-work:
+				case <-time.After(10 * time.Millisecond):
+					continue
+				}
+				again, err := p.request(client, url, items, ref, idx, rng, c.cancel, w%2 == 0)
+				if err != nil {
+					p.mu.Lock()
+					p.mismatch = errors.Join(p.mismatch, err)
+					p.mu.Unlock()
+				}
+				if again {
+					work <- idx
+					continue
+				}
+				left.Add(-1)
+			}
+		}(w)
+	}
+	wg.Wait()
+	p.secs = time.Since(start).Seconds()
+	p.cancelled, p.busy = int(p.cancelN.Load()), int(p.busyN.Load())
+	if p.mismatch != nil {
+		return nil, p.mismatch
+	}
+	for i, n := range p.answered {
+		if n != 1 {
+			return nil, fmt.Errorf("item %d answered %d times (deadline %.0f s)", i, n, c.maxSeconds)
+		}
+	}
+	return p, nil
+}
+
+// request sends items idx once; again says they must be sent again (the
+// client gave up, or the queue was full).
+func (p *pass) request(client *http.Client, url string, items []serve.Item, ref []float64, idx []int, rng *rand.Rand, cancel float64, openRLHF bool) (again bool, err error) {
+	var body any
+	path := "/v1/reward"
+	if openRLHF {
+		var q, pr []string
+		for _, i := range idx {
+			q, pr = append(q, items[i].Prompt+items[i].Response), append(pr, items[i].Prompt)
+		}
+		body, path = map[string]any{"query": q, "prompts": pr}, "/get_reward"
+	} else {
+		var its []map[string]string
+		for _, i := range idx {
+			its = append(its, map[string]string{"prompt": items[i].Prompt, "response": items[i].Response})
+		}
+		body = map[string]any{"items": its}
+	}
+	raw, _ := json.Marshal(body)
+	ctx := context.Background()
+	if rng.Float64() < cancel {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, time.Duration(1+rng.IntN(20))*time.Millisecond)
+		defer stop()
+	}
+	req, _ := http.NewRequestWithContext(ctx, "POST", url+path, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			p.cancelN.Add(1)
+			return true, nil
+		}
+		return false, err
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		if ctx.Err() != nil {
+			p.cancelN.Add(1)
+			return true, nil
+		}
+		return false, err
+	}
+	ms := float64(time.Since(start).Microseconds()) / 1000
+	if resp.StatusCode == http.StatusTooManyRequests {
+		p.busyN.Add(1)
+		time.Sleep(100 * time.Millisecond)
+		return true, nil
+	}
+	if resp.StatusCode != 200 {
+		return false, fmt.Errorf("%s %s: %s", path, resp.Status, out)
+	}
+	var v struct{ Rewards []float64 }
+	if err := json.Unmarshal(out, &v); err != nil || len(v.Rewards) != len(idx) {
+		return false, fmt.Errorf("%s: %d rewards for %d items (%v): %.200s", path, len(v.Rewards), len(idx), err, out)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lat = append(p.lat, ms)
+	for k, i := range idx {
+		p.answered[i]++
+		d := math.Abs(v.Rewards[k] - ref[i])
+		p.maxDiff = math.Max(p.maxDiff, d)
+		if d == 0 {
+			p.exact++
+		}
+		if d > tolerance {
+			return false, fmt.Errorf("item %d: served %v, ser score %v", i, v.Rewards[k], ref[i])
+		}
+		p.items++
+	}
+	return false, nil
+}
+
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
