@@ -160,7 +160,9 @@ func isOOM(err error) bool {
 }
 
 // Tokenize encodes texts in parallel and truncates each to the manifest's
-// MaxTokens, keeping the end it names.
+// MaxTokens, keeping the end it names; a text far longer than that is
+// clipped first (tokenize.Clip), so its length costs no more than the
+// tokens kept.
 func (b *Backbone) Tokenize(texts []string) ([][]int32, error) {
 	ids := make([][]int32, len(texts))
 	workers := min(runtime.NumCPU(), max(1, len(texts)/16))
@@ -171,7 +173,7 @@ func (b *Backbone) Tokenize(texts []string) ([][]int32, error) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(texts); i += workers {
-				t, err := b.tok.Encode(texts[i])
+				t, err := b.tok.Encode(tokenize.Clip(texts[i], b.M.MaxTokens, b.M.Truncate))
 				if err != nil {
 					errs[w] = fmt.Errorf("text %d: %w", i, err)
 					return

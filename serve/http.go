@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -46,7 +48,7 @@ func (s *Server) Handler() http.Handler {
 
 // HTTPServer is an http.Server for Handler on addr, with timeouts that
 // bound slow clients: headers within 10 s, the whole request within the
-// request timeout, headers of at most 64 KiB.
+// request timeout, headers of at most 64 KiB. Serve it on Listen's listener.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
@@ -57,6 +59,55 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+}
+
+// Listen listens on addr (host:port) for HTTPServer, holding at most
+// MaxConns connections open: beyond them, new ones wait in the kernel's
+// backlog until one closes.
+func (s *Server) Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &limitListener{Listener: ln, sem: make(chan struct{}, s.opt.MaxConns), done: make(chan struct{})}, nil
+}
+
+type limitListener struct {
+	net.Listener
+	sem  chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // httpError is an error with the status code it is answered with.
@@ -92,8 +143,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, h handler) int {
 	if hd := s.head.Load(); hd != nil {
 		w.Header().Set("X-Ser-Head", hd.SHA256)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBody)
-	v, err := h(w, r)
+	v, err := s.bounded(w, r, h)
 	code := http.StatusOK
 	if err != nil {
 		var he *httpError
@@ -125,6 +175,26 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, h handler) int {
 	w.WriteHeader(code)
 	w.Write(append(body, '\n'))
 	return code
+}
+
+// bounded runs h on r with its body bounded: one body by MaxBody, bodies
+// handled at once by MaxBytes (counted as declared, or as MaxBody when not),
+// so that memory is bounded however many clients send at once.
+func (s *Server) bounded(w http.ResponseWriter, r *http.Request, h handler) (any, error) {
+	if r.ContentLength > s.opt.MaxBody {
+		return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.opt.MaxBody)}
+	}
+	n := r.ContentLength
+	if n < 0 {
+		n = s.opt.MaxBody
+	}
+	if s.bodies.Add(n) > s.opt.MaxBytes {
+		s.bodies.Add(-n)
+		return nil, ErrBusy
+	}
+	defer s.bodies.Add(-n)
+	r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBody)
+	return h(w, r)
 }
 
 // decode reads a JSON request body (bounded by MaxBody, see answer) into

@@ -14,6 +14,7 @@ package serve
 import (
 	"container/list"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -32,9 +33,11 @@ type Options struct {
 	MaxWait   time.Duration // longest wait for a batch to fill after its first item [5ms]
 	QueueSize int           // items waiting or in a batch, beyond which requests get 429 [4096]
 	MaxBody   int64         // bytes of a request body [16 MiB]
+	MaxBytes  int64         // bytes of request bodies handled at once, beyond which requests get 429 [256 MiB]
+	MaxConns  int           // open connections (see Listen) [1024]
 	MaxItems  int           // items of one request [1024]
 	Timeout   time.Duration // per request, waiting included [60s]
-	Memory    int           // vectors of recent texts kept in memory [65536]
+	Memory    int64         // bytes of recent texts' vectors kept in memory, keyed by the texts' sha256 [256 MiB]
 	Logf      func(format string, a ...any)
 }
 
@@ -51,6 +54,12 @@ func (o *Options) defaults() {
 	if o.MaxBody <= 0 {
 		o.MaxBody = 16 << 20
 	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 256 << 20
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 1024
+	}
 	if o.MaxItems <= 0 {
 		o.MaxItems = 1024
 	}
@@ -58,7 +67,7 @@ func (o *Options) defaults() {
 		o.Timeout = 60 * time.Second
 	}
 	if o.Memory <= 0 {
-		o.Memory = 1 << 16
+		o.Memory = 256 << 20
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -80,6 +89,7 @@ type Server struct {
 	head    atomic.Pointer[head.Head]
 	jobs    chan *job
 	pending atomic.Int64 // items accepted and not yet answered
+	bodies  atomic.Int64 // bytes of the request bodies being handled
 	memory  *lru
 	m       *metrics
 	ready   atomic.Bool  // warm, and not shutting down
@@ -113,11 +123,14 @@ var ErrClosed = errors.New("the server is shutting down")
 // the featurizer's form.
 func New(f *features.Featurizer, opt Options) (*Server, error) {
 	opt.defaults()
+	if opt.MaxBytes < opt.MaxBody {
+		return nil, fmt.Errorf("serve: %d bytes of bodies at once cannot take one body of %d bytes", opt.MaxBytes, opt.MaxBody)
+	}
 	if opt.QueueSize < opt.MaxItems {
 		return nil, fmt.Errorf("serve: a queue of %d items cannot take a request of %d items", opt.QueueSize, opt.MaxItems)
 	}
 	s := &Server{opt: opt, f: f, bb: f.Backbone(), jobs: make(chan *job, opt.QueueSize),
-		memory: newLRU(opt.Memory), m: newMetrics(), quit: make(chan struct{}), done: make(chan struct{})}
+		memory: newLRU(int(max(1, opt.Memory/int64(4*f.Manifest().Dim+lruOverhead)))), m: newMetrics(), quit: make(chan struct{}), done: make(chan struct{})}
 	h, err := s.loadHead()
 	if err != nil {
 		return nil, err
@@ -355,32 +368,39 @@ func (s *Server) rewards(h *head.Head, items []Item) ([]float64, error) {
 	return r, nil
 }
 
-// lru keeps the vectors of recently seen texts (the batcher's alone: no lock).
+// lru keeps the vectors of recently seen texts, keyed by their sha256 so
+// that a long text costs no more than a short one (the batcher's alone: no
+// lock).
 type lru struct {
 	cap   int
 	ll    *list.List
-	items map[string]*list.Element
+	items map[[32]byte]*list.Element
 }
 
+// lruOverhead is about what an entry costs beside its vector: the key twice,
+// the list element, the map's share.
+const lruOverhead = 160
+
 type lruEntry struct {
-	key string
+	key [32]byte
 	vec []float32
 }
 
-func newLRU(n int) *lru { return &lru{cap: n, ll: list.New(), items: map[string]*list.Element{}} }
+func newLRU(n int) *lru { return &lru{cap: n, ll: list.New(), items: map[[32]byte]*list.Element{}} }
 
-func (c *lru) get(k string) ([]float32, bool) {
-	if e, ok := c.items[k]; ok {
+func (c *lru) get(text string) ([]float32, bool) {
+	if e, ok := c.items[sha256.Sum256([]byte(text))]; ok {
 		c.ll.MoveToFront(e)
 		return e.Value.(*lruEntry).vec, true
 	}
 	return nil, false
 }
 
-func (c *lru) put(k string, v []float32) {
+func (c *lru) put(text string, v []float32) {
+	k := sha256.Sum256([]byte(text))
 	if e, ok := c.items[k]; ok {
 		c.ll.MoveToFront(e)
-		e.Value.(*lruEntry).vec = v
+		e.Value.(*lruEntry).vec = append([]float32(nil), v...)
 		return
 	}
 	c.items[k] = c.ll.PushFront(&lruEntry{k, append([]float32(nil), v...)})

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -648,5 +649,133 @@ func TestNewRefuses(t *testing.T) {
 		if _, err := New(fx.f, c.opt); err == nil || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%+v: %v, want an error saying %q", c.opt, err, c.says)
 		}
+	}
+}
+
+// TestBodyBudget: while bodies take the whole byte budget, a request gets
+// 429 before its body is read; a declared body over the limit gets 413
+// before it is read.
+func TestBodyBudget(t *testing.T) {
+	fx := newFixture(t, "", 14)
+	_, ts := fx.server(t, Options{MaxBody: 4096, MaxBytes: 4096})
+	pr, pw := io.Pipe()
+	first := make(chan int)
+	go func() { // a body of undeclared length: it holds MaxBody of the budget until read
+		resp, err := http.Post(ts.URL+"/get_reward", "application/json", pr)
+		if err != nil {
+			t.Error(err)
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	pw.Write([]byte(`{"query": [`))
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		resp, raw := post(t, ts.URL+"/get_reward", []byte(`{"query":["a\n\nAssistant: b"]}`))
+		if resp.StatusCode == 429 {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("a request beside a body holding the budget: %s %s", resp.Status, raw)
+		}
+	}
+	pw.Write([]byte(`"a\n\nAssistant: b"]}`))
+	pw.Close()
+	if code := <-first; code != 200 {
+		t.Errorf("the slow request: %d", code)
+	}
+	if resp, raw := post(t, ts.URL+"/get_reward", []byte(`{"query":["a\n\nAssistant: b"]}`)); resp.StatusCode != 200 {
+		t.Errorf("after the budget was freed: %s %s", resp.Status, raw)
+	}
+	req, _ := http.NewRequest("POST", ts.URL+"/v1/reward", strings.NewReader("{}"))
+	req.ContentLength = 1 << 20 // declared, never sent
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Errorf("a declared 1 MiB body: %s", resp.Status)
+		}
+	}
+}
+
+// TestMaxConns: beyond MaxConns open connections a new one is not served
+// until one closes.
+func TestMaxConns(t *testing.T) {
+	fx := newFixture(t, "", 15)
+	s, err := New(fx.f, Options{HeadPath: fx.headPath, MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln, err := s.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := s.HTTPServer(ln.Addr().String())
+	go hs.Serve(ln)
+	defer hs.Close()
+	url := "http://" + ln.Addr().String() + "/metrics"
+	var idle []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	client := &http.Client{Timeout: 300 * time.Millisecond}
+	if resp, err := client.Get(url); err == nil {
+		resp.Body.Close()
+		t.Errorf("a third connection was served beside 2 open of MaxConns 2: %s", resp.Status)
+	}
+	idle[0].Close()
+	client.Timeout = 10 * time.Second
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("after one closed: %v", err)
+	}
+	resp.Body.Close()
+	idle[1].Close()
+}
+
+// TestTinyMemory: a memory that holds one vector evicts within a batch,
+// and the answers are still right.
+func TestTinyMemory(t *testing.T) {
+	fx := newFixture(t, "", 16)
+	s, ts := fx.server(t, Options{Memory: 1, MaxWait: 50 * time.Millisecond})
+	if s.memory.cap != 1 {
+		t.Fatalf("a memory of 1 byte holds %d vectors", s.memory.cap)
+	}
+	items := fx.items()[:10]
+	want := fx.want(t, s.Head(), items)
+	var its []map[string]string
+	for _, it := range items {
+		its = append(its, map[string]string{"prompt": it.Prompt, "response": it.Response})
+	}
+	resp, raw := post(t, ts.URL+"/v1/reward", map[string]any{"items": its})
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %s", resp.Status, raw)
+	}
+	for i, r := range rewardsOf(t, raw) {
+		if !near(r, want[i]) {
+			t.Errorf("item %d: %v, want %v", i, r, want[i])
+		}
+	}
+}
+
+// TestHugeText: a 15 MiB response is answered (the tokenizer sees only the
+// bytes its truncation can keep), and equals the direct computation.
+func TestHugeText(t *testing.T) {
+	fx := newFixture(t, "", 17)
+	s, ts := fx.server(t, Options{MaxBody: 20 << 20, MaxBytes: 20 << 20})
+	items := []Item{{Prompt: "\n\nHuman: Say a lot.\n\nAssistant:", Response: strings.Repeat("so much to say ", 1<<20)}}
+	want := fx.want(t, s.Head(), items)
+	resp, raw := post(t, ts.URL+"/v1/reward", map[string]any{"items": []map[string]string{{"prompt": items[0].Prompt, "response": items[0].Response}}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %.200s", resp.Status, raw)
+	}
+	if got := rewardsOf(t, raw); !near(got[0], want[0]) {
+		t.Errorf("reward %v, want %v", got[0], want[0])
 	}
 }

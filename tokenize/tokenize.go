@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"unicode/utf8"
 )
 
 // Tokenizer turns one text into token ids. Implementations are safe for
@@ -34,6 +35,47 @@ func Load(kind, path string) (Tokenizer, error) {
 		return LoadHF(path)
 	}
 	return nil, fmt.Errorf("tokenize: unknown tokenizer kind %q (want unigram or hf)", kind)
+}
+
+// ClipBytesPerToken and ClipMinBytes bound the text Clip keeps: a token
+// spans at most 128 bytes in the vocabularies of Llama 3, Qwen 3, GPT-2 and
+// GPT-4o (48 in Gemma 3's, 25 in Llama 2's), so max tokens come from fewer
+// than max*256 bytes, with room to spare for the boundary.
+const (
+	ClipBytesPerToken = 256
+	ClipMinBytes      = 64 << 10
+)
+
+// Clip cuts a text that would be truncated to max tokens down to the bytes
+// those tokens can come from: the first max(ClipMinBytes,
+// max*ClipBytesPerToken) bytes (side "head") or the last (side "tail"), cut
+// at a character boundary. Truncate(Encode(Clip(t))) equals
+// Truncate(Encode(t)) unless that many bytes of t hold fewer than max
+// tokens (bytes a normalizer deletes), and it bounds the work a hostile
+// 16 MiB text costs. max <= 0 keeps everything.
+func Clip(text string, max int, side string) string {
+	if max <= 0 {
+		return text
+	}
+	n := ClipMinBytes
+	if max > n/ClipBytesPerToken {
+		n = max * ClipBytesPerToken
+	}
+	if len(text) <= n {
+		return text
+	}
+	if side == "tail" {
+		i := len(text) - n
+		for i < len(text) && !utf8.RuneStart(text[i]) {
+			i++
+		}
+		return text[i:]
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(text[i]) {
+		i--
+	}
+	return text[:i]
 }
 
 // Truncate keeps at most max ids, from the start of ids (side "head", the

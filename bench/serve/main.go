@@ -31,7 +31,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -368,7 +367,7 @@ func startServer(c config, m *models.Manifest, cachePath, headPath string) (*ser
 	if err := s.Warm(context.Background()); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0") // loopback only
+	ln, err := s.Listen("127.0.0.1:0") // loopback only
 	if err != nil {
 		return nil, err
 	}

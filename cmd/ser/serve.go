@@ -34,14 +34,16 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 			&cli.IntFlag{Name: "queue", Value: 4096, Destination: &o.QueueSize, Usage: "items accepted and not yet answered, beyond which requests get 429 with Retry-After"},
 			&cli.IntFlag{Name: "max-items", Value: 1024, Destination: &o.MaxItems, Usage: "items in one request"},
 			&cli.Int64Flag{Name: "max-body-mb", Value: 16, Usage: "MiB of one request body"},
+			&cli.Int64Flag{Name: "max-bytes-mb", Value: 256, Usage: "MiB of request bodies handled at once (beyond it: 429), which bounds the memory requests take"},
+			&cli.IntFlag{Name: "max-conns", Value: 1024, Destination: &o.MaxConns, Usage: "open connections (beyond them new ones wait)"},
 			&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Destination: &o.Timeout, Usage: "per request, from arrival to answer (503 after it)"},
-			&cli.IntFlag{Name: "memory", Value: 1 << 16, Destination: &o.Memory, Usage: "vectors of recent texts kept in memory (prompts recur across rollouts)"},
+			&cli.Int64Flag{Name: "memory-mb", Value: 256, Usage: "MiB of recent texts' vectors kept in memory (prompts recur across rollouts)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := need(c, "head"); err != nil {
 				return err
 			}
-			for _, f := range []string{"max-batch", "queue", "max-items", "max-body-mb", "memory"} {
+			for _, f := range []string{"max-batch", "queue", "max-items", "max-body-mb", "max-bytes-mb", "max-conns", "memory-mb"} {
 				if c.Int64(f) < 1 {
 					return fmt.Errorf("--%s %d: want 1 or more", f, c.Int64(f))
 				}
@@ -51,10 +53,12 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 					return fmt.Errorf("--%s %s: want a positive duration", f, c.Duration(f))
 				}
 			}
-			if mb := c.Int64("max-body-mb"); mb > 1<<12 {
-				return fmt.Errorf("--max-body-mb %d: at most 4096", mb)
+			for _, f := range []string{"max-body-mb", "max-bytes-mb", "memory-mb"} {
+				if mb := c.Int64(f); mb > 1<<16 {
+					return fmt.Errorf("--%s %d: at most 65536", f, mb)
+				}
 			}
-			o.MaxBody = c.Int64("max-body-mb") << 20
+			o.MaxBody, o.MaxBytes, o.Memory = c.Int64("max-body-mb")<<20, c.Int64("max-bytes-mb")<<20, c.Int64("memory-mb")<<20
 			o.Logf = func(format string, a ...any) { notef(c, format, a...) }
 			h, m, err := loadHead(c)
 			if err != nil {
@@ -70,7 +74,7 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 				return err
 			}
 			defer s.Close()
-			ln, err := net.Listen("tcp", c.String("addr"))
+			ln, err := s.Listen(c.String("addr"))
 			if err != nil {
 				return err
 			}
