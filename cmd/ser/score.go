@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ser-rl/ser/internal/progress"
 	"io"
 	"math"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/progress"
 	"github.com/ser-rl/ser/models"
 )
 
