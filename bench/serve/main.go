@@ -47,6 +47,7 @@ import (
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/onnx"
 	"github.com/ser-rl/ser/serve"
 )
 
@@ -60,6 +61,13 @@ type config struct {
 	maxWait            time.Duration
 	testSplit, trainOn string
 	rounds             int
+	model, device      string
+	ortLib, serBin     string
+}
+
+// features opens a featurizer on the benchmark's backbone, device and runtime.
+func (c config) features(m *models.Manifest, form, cachePath string) (*features.Featurizer, error) {
+	return features.New(features.Options{Manifest: m, Form: form, CachePath: cachePath, ORTLib: c.ortLib, Backbone: onnx.Options{Device: c.device}})
 }
 
 func main() {
@@ -73,17 +81,32 @@ func main() {
 	flag.Float64Var(&c.maxSeconds, "max-seconds", 600, "a pass that takes longer stops and fails")
 	flag.IntVar(&c.maxBatch, "max-batch", 256, "the server's --max-batch")
 	flag.DurationVar(&c.maxWait, "max-wait", 5*time.Millisecond, "the server's --max-wait")
-	flag.StringVar(&c.testSplit, "split", "hh-rlhf/harmless-base/test.jsonl.gz", "the texts scored (under -shared)")
-	flag.StringVar(&c.trainOn, "train", "hh-rlhf/helpful-base/test.jsonl.gz", "the head's training pairs (under -shared)")
+	flag.StringVar(&c.testSplit, "split", "hh-rlhf/harmless-base/test.jsonl.gz", "the texts scored (under -shared, or an absolute path)")
+	flag.StringVar(&c.trainOn, "train", "hh-rlhf/helpful-base/test.jsonl.gz", "the head's training pairs (under -shared, or an absolute path)")
 	flag.IntVar(&c.rounds, "rounds", 3, "rounds of every measurement (medians reported)")
+	flag.StringVar(&c.model, "model", models.DefaultName, "backbone (a name under the home, or a folder)")
+	flag.StringVar(&c.device, "device", "cpu", "cpu, cuda or cuda:N")
+	flag.StringVar(&c.ortLib, "ort-lib", os.Getenv("ORT_LIB"), "ONNX Runtime library (default: $ORT_LIB, else the home's)")
+	flag.StringVar(&c.serBin, "ser", "", "a ser binary to run as `ser score` (default: build one; a GPU machine has no Go)")
 	flag.Parse()
 	if c.home == "" {
 		c.home = ".ser-home"
+	}
+	if c.ortLib == "" {
+		c.ortLib = models.ORTLibPath(c.home)
 	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// under is path under dir, unless path is absolute.
+func under(dir, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 func readPairs(path string, n int) ([]data.Pair, error) {
@@ -101,7 +124,7 @@ func readPairs(path string, n int) ([]data.Pair, error) {
 }
 
 func run(c config) error {
-	m, err := models.Find(c.home, models.DefaultName)
+	m, err := models.Find(c.home, c.model)
 	if err != nil {
 		return err
 	}
@@ -112,12 +135,12 @@ func run(c config) error {
 	defer os.RemoveAll(tmp)
 
 	// the head: trained on another split, through the home's feature cache
-	train, err := readPairs(filepath.Join(c.shared, c.trainOn), 1<<30)
+	train, err := readPairs(under(c.shared, c.trainOn), 1<<30)
 	if err != nil {
 		return err
 	}
 	homeCache := cache.File(filepath.Join(c.home, "cache", "features"), m.Fingerprint())
-	ft, err := features.New(features.Options{Manifest: m, CachePath: homeCache, ORTLib: models.ORTLibPath(c.home)})
+	ft, err := c.features(m, "", homeCache)
 	if err != nil {
 		return err
 	}
@@ -136,7 +159,7 @@ func run(c config) error {
 	}
 
 	// the items, and ser score's rewards for them (a process, cold: an empty cache)
-	pairs, err := readPairs(filepath.Join(c.shared, c.testSplit), c.pairs)
+	pairs, err := readPairs(under(c.shared, c.testSplit), c.pairs)
 	if err != nil {
 		return err
 	}
@@ -144,12 +167,15 @@ func run(c config) error {
 	for _, p := range pairs {
 		items = append(items, serve.Item{Prompt: p.Prompt, Response: p.Chosen}, serve.Item{Prompt: p.Prompt, Response: p.Rejected})
 	}
-	bin := filepath.Join(tmp, "ser")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/ser").CombinedOutput(); err != nil {
-		return fmt.Errorf("building ser: %v\n%s", err, out)
+	bin := c.serBin
+	if bin == "" {
+		bin = filepath.Join(tmp, "ser")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/ser").CombinedOutput(); err != nil {
+			return fmt.Errorf("building ser: %v\n%s", err, out)
+		}
 	}
-	fmt.Printf("ser serve load benchmark: backbone %s (%s), %s head on %s features; %d HH-RLHF pairs (%s) = %d items; %d CPUs, GOMAXPROCS %d\n",
-		m.Name, m.Fingerprint(), h.Kind, h.Features, len(pairs), c.testSplit, len(items), runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	fmt.Printf("ser serve load benchmark: backbone %s (%s, dim %d, max %d tokens) on %s, %s head on %s features; %d HH-RLHF pairs (%s) = %d items; %d CPUs, GOMAXPROCS %d\n",
+		m.Name, m.Fingerprint(), m.Dim, m.MaxTokens, c.device, h.Kind, h.Features, len(pairs), c.testSplit, len(items), runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	fmt.Printf("clients %d, %d items per request, %.0f%% of requests cancelled by their client after 1-20 ms and sent again; server --max-batch %d --max-wait %s; %d rounds, medians\n\n",
 		c.clients, c.perRequest, 100*c.cancel, c.maxBatch, c.maxWait, c.rounds)
 
@@ -159,7 +185,7 @@ func run(c config) error {
 		return err
 	}
 	warmCache := filepath.Join(tmp, "warm.feat")
-	if err := fill(m, c.home, warmCache, items); err != nil {
+	if err := fill(c, m, warmCache, items); err != nil {
 		return err
 	}
 	// rounds of: ser score (process), the score path and ser serve, cold
@@ -174,7 +200,7 @@ func run(c config) error {
 			return err
 		}
 		secs["process cold"] = append(secs["process cold"], t)
-		if t, err = scorePath(m, c.home, fresh("path"), h, items, ref); err != nil {
+		if t, err = scorePath(c, m, fresh("path"), h, items, ref); err != nil {
 			return err
 		}
 		secs["path cold"] = append(secs["path cold"], t)
@@ -197,7 +223,7 @@ func run(c config) error {
 		cold, warm = append(cold, pc), append(warm, pw)
 		secs["serve cold"] = append(secs["serve cold"], pc.secs)
 		secs["serve warm"] = append(secs["serve warm"], pw.secs)
-		if t, err = scorePath(m, c.home, warmCache, h, items, ref); err != nil {
+		if t, err = scorePath(c, m, warmCache, h, items, ref); err != nil {
 			return err
 		}
 		secs["path warm"] = append(secs["path warm"], t)
@@ -261,7 +287,7 @@ func serScore(c config, bin, tmp, cachePath, headPath string, items []serve.Item
 		return nil, 0, err
 	}
 	start := time.Now()
-	cmd := exec.Command(bin, "--home", c.home, "--quiet", "score", "--head", headPath, "--cache", cachePath, "--in", inPath, "--out", outPath)
+	cmd := exec.Command(bin, "--home", c.home, "--ort-lib", c.ortLib, "--device", c.device, "--quiet", "score", "--head", headPath, "--model", c.model, "--cache", cachePath, "--in", inPath, "--out", outPath)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, 0, fmt.Errorf("ser score: %v\n%s", err, out)
 	}
@@ -293,8 +319,8 @@ func serScore(c config, bin, tmp, cachePath, headPath string, items []serve.Item
 
 // scorePath times ser score's path in this process (a fresh featurizer on
 // cachePath, batches of 512 rows) and checks its rewards against ref.
-func scorePath(m *models.Manifest, home, cachePath string, h *head.Head, items []serve.Item, ref []float64) (float64, error) {
-	f, err := features.New(features.Options{Manifest: m, Form: h.Features, CachePath: cachePath, ORTLib: models.ORTLibPath(home)})
+func scorePath(c config, m *models.Manifest, cachePath string, h *head.Head, items []serve.Item, ref []float64) (float64, error) {
+	f, err := c.features(m, h.Features, cachePath)
 	if err != nil {
 		return 0, err
 	}
@@ -324,8 +350,8 @@ func scorePath(m *models.Manifest, home, cachePath string, h *head.Head, items [
 }
 
 // fill embeds the items' texts into a feature cache.
-func fill(m *models.Manifest, home, cachePath string, items []serve.Item) error {
-	f, err := features.New(features.Options{Manifest: m, CachePath: cachePath, ORTLib: models.ORTLibPath(home)})
+func fill(c config, m *models.Manifest, cachePath string, items []serve.Item) error {
+	f, err := c.features(m, "", cachePath)
 	if err != nil {
 		return err
 	}
@@ -356,7 +382,7 @@ type server struct {
 }
 
 func startServer(c config, m *models.Manifest, cachePath, headPath string) (*server, error) {
-	f, err := features.New(features.Options{Manifest: m, CachePath: cachePath, ORTLib: models.ORTLibPath(c.home)})
+	f, err := c.features(m, "", cachePath)
 	if err != nil {
 		return nil, err
 	}
