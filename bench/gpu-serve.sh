@@ -30,6 +30,6 @@ timeout 300 /tmp/ser --home "$H" --ort-lib "$ORT_LIB" --device cuda models impor
 cut -c1-400 "$OUT/import.txt"
 head -1000 "$K/pairs.jsonl" > /tmp/train.jsonl
 tail -n +1001 "$K/pairs.jsonl" > /tmp/test.jsonl
-timeout 420 /tmp/bench-serve -home "$H" -ort-lib "$ORT_LIB" -device cuda -model "$M" -ser /tmp/ser \
-  -train /tmp/train.jsonl -split /tmp/test.jsonl -pairs 1000 -rounds 3 > "$OUT/serve-gpu.txt" 2>&1
+timeout 330 /tmp/bench-serve -home "$H" -ort-lib "$ORT_LIB" -device cuda -model "$M" -ser /tmp/ser \
+  -train /tmp/train.jsonl -split /tmp/test.jsonl -pairs 1000 -rounds 2 -tolerance 0.02 > "$OUT/serve-gpu.txt" 2>&1
 cat "$OUT/serve-gpu.txt"
