@@ -25,7 +25,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 nproc | sed 's/^/cpu cores: /' | tee -a "$OUT/gpu.txt"
 M="$H/models/llama3-fp16"
 timeout 300 python3 bench/gpu.py export --kind llama3 --dtype fp16 --out "$M" --tokenizer-dir /tmp/llama3-tok > "$OUT/export.json" 2> "$OUT/export.err"
-tail -1 "$OUT/export.json" "$OUT/export.err" | cut -c1-400
+tail -n 1 "$OUT/export.json" "$OUT/export.err" | cut -c1-400
 timeout 300 /tmp/ser --home "$H" --ort-lib "$ORT_LIB" --device cuda models import --max-tokens 512 "$M" > "$OUT/import.txt" 2>&1
 cut -c1-400 "$OUT/import.txt"
 head -1000 "$K/pairs.jsonl" > /tmp/train.jsonl

@@ -192,7 +192,7 @@ func run(c config) error {
 	}
 	fmt.Printf("control: ser score's code in batches of 37 rows instead of 512 differs from ser score by at most %.3g per reward (the backbone's own sensitivity to batch composition)\n\n", control)
 	warmCache := filepath.Join(tmp, "warm.feat")
-	if err := fill(c, m, warmCache, items); err != nil {
+	if err := fill(c, m, h.Features, warmCache, items); err != nil {
 		return err
 	}
 	// rounds of: ser score (process), the score path and ser serve, cold
@@ -367,18 +367,19 @@ func scorePath(c config, m *models.Manifest, cachePath string, h *head.Head, ite
 	return time.Since(start).Seconds(), maxDiff, nil
 }
 
-// fill embeds the items' texts into a feature cache.
-func fill(c config, m *models.Manifest, cachePath string, items []serve.Item) error {
-	f, err := c.features(m, "", cachePath)
+// fill embeds the texts the items' features need (under the head's form)
+// into a feature cache.
+func fill(c config, m *models.Manifest, form, cachePath string, items []serve.Item) error {
+	f, err := c.features(m, form, cachePath)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	var texts []string
-	for _, it := range items {
-		texts = append(texts, it.Prompt, it.Response)
+	pairs := make([]data.Pair, len(items))
+	for i, it := range items {
+		pairs[i] = data.Pair{Prompt: it.Prompt, Chosen: it.Response, Rejected: it.Response}
 	}
-	_, err = f.Fill(context.Background(), texts, 0, 1)
+	_, err = f.Fill(context.Background(), f.Texts(pairs), 0, 1)
 	return err
 }
 
