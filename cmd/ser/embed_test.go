@@ -44,25 +44,16 @@ func TestEmbedCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	clean := filepath.Join(dir, "clean.feat")
-	began := time.Now()
 	if _, stderr, err := ser(t, home, "--quiet", "embed", "--data", data, "--cache", clean); err != nil {
 		t.Fatalf("uninterrupted run: %v\n%s", err, stderr)
 	}
-	full := time.Since(began)
-	began = time.Now()
-	if _, stderr, err := ser(t, home, "--quiet", "embed", "--data", data, "--cache", clean); err != nil {
-		t.Fatalf("rerun: %v\n%s", err, stderr)
-	}
-	startup := time.Since(began) // reading the data and the cache, no backbone work
-	work := full - startup
 	want := readCache(t, clean, m)
 
 	crashed := filepath.Join(dir, "crashed.feat")
 	rng := rand.New(rand.NewPCG(1, 2))
 	kills := 0
-	// Runs are killed at a random point of the work that remains (after
-	// start-up, judged by what the cache already holds), until little is
-	// left; then one runs to the end.
+	// Runs are killed at a random point of the work that remains, until
+	// little is left; then one runs to the end.
 	records := func() int {
 		c, err := cache.Open(crashed, m.Fingerprint(), m.Dim, false)
 		if err != nil {
@@ -80,16 +71,34 @@ func TestEmbedCrash(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		var timeout <-chan time.Time
-		if left := float64(len(want)-records()) / float64(len(want)); kills < 10 && left > 0.1 {
-			timeout = time.After(startup + time.Duration((0.1+0.8*rng.Float64())*left*float64(work)))
+		// the kill comes when the cache has grown by a random share of what is
+		// left, then a random few milliseconds into the next batch: by
+		// progress, not by time, so a faster backbone cannot outrun it
+		kill := make(chan struct{})
+		stop := make(chan struct{})
+		have := records()
+		if left := len(want) - have; kills < 10 && float64(left) > 0.05*float64(len(want)) {
+			target := have + 1 + int((0.05+0.45*rng.Float64())*float64(left))
+			extra := time.Duration(rng.IntN(20)) * time.Millisecond
+			go func() {
+				for records() < target {
+					select {
+					case <-stop:
+						return
+					case <-time.After(2 * time.Millisecond):
+					}
+				}
+				time.Sleep(extra)
+				close(kill)
+			}()
 		}
 		select {
 		case err := <-done:
+			close(stop)
 			if err != nil {
 				t.Fatalf("run %d failed: %v\n%s", attempt, err, stderr.String())
 			}
-		case <-timeout:
+		case <-kill:
 			cmd.Process.Kill()
 			<-done
 			kills++
