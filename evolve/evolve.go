@@ -154,10 +154,18 @@ type Loop struct {
 	EstN       int     `json:"estimated_precision_n"` // validation pairs the rule picked
 	TruePrec   float64 `json:"pseudo_label_accuracy"` // of the selected pool pairs, when the pool's labels are known (-1 otherwise)
 	ValAcc     float64 `json:"val_accuracy"`
+	ValLoss    float64 `json:"val_loss"` // breaks ties of validation accuracy (small validation sets tie often)
 	TestAcc    float64 `json:"test_accuracy"`
-	Note       string  `json:"note,omitempty"`
-	Seconds    float64 `json:"seconds"`
-	Added      bool    `json:"added"` // whether this loop's pseudo-labels were trained on
+	// TestBySubset is the test accuracy per subset, when the test set has several.
+	TestBySubset map[string]float64 `json:"test_accuracy_by_subset,omitempty"`
+	// Scores counts the pool's scores sigmoid(r) (both responses of every
+	// pool pair) under the head that made this loop's selection, in
+	// ScoreBins equal bins over [0, 1]: where they sit against the
+	// thresholds says why the rule selects what it does.
+	Scores  []int   `json:"pool_score_histogram,omitempty"`
+	Note    string  `json:"note,omitempty"`
+	Seconds float64 `json:"seconds"`
+	Added   bool    `json:"added"` // whether this loop's pseudo-labels were trained on
 }
 
 // Report is the outcome of a run.
@@ -172,10 +180,22 @@ type Report struct {
 	Reason    StopReason  `json:"stop_reason"` // the same, as a constant
 	Seconds   float64     `json:"seconds"`
 	Options   Options     `json:"options"`
+	// Gain is the kept head's test accuracy less the seed head's, paired on
+	// the same test pairs, with its 95% interval; FullGap is the full-data
+	// head's less the kept head's; GapClosed is Gain over the full-data
+	// head's gain on the seed head (when that gain is positive).
+	Gain      head.Diff  `json:"ser_gain"`
+	FullGap   *head.Diff `json:"full_minus_final,omitempty"`
+	GapClosed *float64   `json:"gap_closed,omitempty"`
+	// Advice says, in words, whether SER helped and what to try next.
+	Advice []string `json:"advice"`
 
 	Heads []*head.Head `json:"-"` // loop k's head at index k
 	Full  *head.Head   `json:"-"`
 }
+
+// ScoreBins is the number of bins of Loop.Scores.
+const ScoreBins = 20
 
 // SplitCounts says how the data was divided.
 type SplitCounts struct {
@@ -251,11 +271,20 @@ func Run(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string
 	}
 	r.rep.FinalLoop = r.best // Heads[k] and Loops[k] are loop k's
 	r.rep.Final = r.rep.Loops[r.best].TestAcc
+	seedHits, finalHits := head.Correct(r.rep.Heads[0], r.testSet.X), head.Correct(r.rep.Heads[r.best], r.testSet.X)
+	r.rep.Gain = head.PairedDiff(seedHits, finalHits)
 	if opt.FullData {
 		if err := r.fullData(); err != nil {
 			return nil, err
 		}
+		d := head.PairedDiff(finalHits, head.Correct(r.rep.Full, r.testSet.X))
+		r.rep.FullGap = &d
+		if gap := *r.rep.FullData - r.rep.SeedOnly; gap > 0 {
+			c := (r.rep.Final - r.rep.SeedOnly) / gap
+			r.rep.GapClosed = &c
+		}
 	}
+	r.rep.Advice = advice(r.rep)
 	r.rep.Seconds = time.Since(r.start).Seconds()
 	return r.rep, nil
 }
@@ -359,15 +388,35 @@ func (r *run) seedLoop() error {
 	}
 	r.h = h
 	r.rep.Heads = append(r.rep.Heads, h)
-	l0 := Loop{Loop: 0, PoolSize: len(r.pool), TrainPairs: len(r.seedTrain), ValAcc: head.Accuracy(h, r.val.X), TestAcc: head.Accuracy(h, r.testSet.X),
-		EstPrec: -1, TruePrec: -1, Seconds: time.Since(t0).Seconds(), Added: true}
+	l0 := Loop{Loop: 0, PoolSize: len(r.pool), TrainPairs: len(r.seedTrain), ValAcc: head.Accuracy(h, r.val.X), ValLoss: head.Loss(h, r.val),
+		TestAcc: head.Accuracy(h, r.testSet.X), TestBySubset: r.bySubset(h), EstPrec: -1, TruePrec: -1, Seconds: time.Since(t0).Seconds(), Added: true}
 	r.rep.Loops = append(r.rep.Loops, l0)
 	r.rep.SeedOnly = l0.TestAcc
 	r.logf("loop 0: seed %d pairs, validation accuracy %.4f, test accuracy %.4f", len(r.seedTrain), l0.ValAcc, l0.TestAcc)
 	// a loop improves when its validation accuracy is higher, or equal with a
 	// lower validation loss (small validation sets tie often)
-	r.best, r.bestVal, r.bestLoss = 0, l0.ValAcc, head.Loss(h, r.val)
+	r.best, r.bestVal, r.bestLoss = 0, l0.ValAcc, l0.ValLoss
 	return nil
+}
+
+// bySubset is h's test accuracy per subset, when the test set has several.
+func (r *run) bySubset(h *head.Head) map[string]float64 {
+	idx := map[string][]int{}
+	for i, p := range r.testSet.Pairs {
+		idx[p.Subset] = append(idx[p.Subset], i)
+	}
+	if len(idx) < 2 {
+		return nil
+	}
+	out := map[string]float64{}
+	for s, rs := range idx {
+		name := s
+		if name == "" {
+			name = "(none)"
+		}
+		out[name] = head.Accuracy(h, rows(r.testSet.X, rs))
+	}
+	return out
 }
 
 // loop runs SER loop k: select, check the valve, retrain, and apply the
@@ -379,7 +428,7 @@ func (r *run) loop(k int) error {
 	lp.EstPrec, lp.EstN = valPrecision(r.h, r.val.X, r.status, r.opt)
 	if reason, why := r.valve(len(sel), lp); reason != Running {
 		prev := r.rep.Loops[len(r.rep.Loops)-1]
-		lp.ValAcc, lp.TestAcc = prev.ValAcc, prev.TestAcc
+		lp.ValAcc, lp.ValLoss, lp.TestAcc = prev.ValAcc, prev.ValLoss, prev.TestAcc
 		lp.Seconds = time.Since(t0).Seconds()
 		r.stop(lp, reason, why)
 		return nil
@@ -394,15 +443,16 @@ func (r *run) loop(k int) error {
 		return err
 	}
 	lp.TrainPairs = d.X.Len()
-	lp.ValAcc, lp.TestAcc, lp.Added = head.Accuracy(nh, r.val.X), head.Accuracy(nh, r.testSet.X), true
+	lp.ValAcc, lp.ValLoss, lp.TestAcc, lp.Added = head.Accuracy(nh, r.val.X), head.Loss(nh, r.val), head.Accuracy(nh, r.testSet.X), true
+	lp.TestBySubset = r.bySubset(nh)
 	lp.Seconds = time.Since(t0).Seconds()
 	r.rep.Heads = append(r.rep.Heads, nh)
 	r.logf("loop %d: pool %d, selected %d (status 1: %d, status 2 only: %d), estimated precision %.3f (%d val pairs), pseudo-label accuracy %s; trained on %d: validation %.4f, test %.4f",
 		k, lp.PoolSize, lp.Selected, lp.Status1, lp.Status2, lp.EstPrec, lp.EstN, fmtPrec(lp.TruePrec), lp.TrainPairs, lp.ValAcc, lp.TestAcc)
 	r.pool = remove(r.pool, sel)
 	r.h = nh
-	if loss := head.Loss(nh, r.val); lp.ValAcc > r.bestVal || (lp.ValAcc == r.bestVal && loss < r.bestLoss) {
-		r.best, r.bestVal, r.bestLoss = len(r.rep.Heads)-1, lp.ValAcc, loss
+	if lp.ValAcc > r.bestVal || (lp.ValAcc == r.bestVal && lp.ValLoss < r.bestLoss) {
+		r.best, r.bestVal, r.bestLoss = len(r.rep.Heads)-1, lp.ValAcc, lp.ValLoss
 	} else if r.opt.Stop == StopVal {
 		r.stop(lp, NoImprovement, "validation accuracy did not improve")
 		return nil
@@ -422,6 +472,7 @@ func (r *run) selectPairs(k int, lp *Loop) []selected {
 		sel, s1, s2 = selectPairs(r.h, r.poolSrc, r.pool, r.status, r.opt)
 	}
 	lp.Selected, lp.Status1, lp.Status2 = len(sel), s1, s2
+	lp.Scores = histogram(scores(r.h, r.poolSrc, r.pool))
 	if r.rep.Split.PoolLabelled && len(sel) > 0 {
 		ok := 0
 		for _, s := range sel {
@@ -507,6 +558,17 @@ func scores(h *head.Head, src *head.Pairs, pool []poolPair) (sa, sb []float64) {
 		sa[i], sb[i] = sigmoid(a), sigmoid(b)
 	}
 	return sa, sb
+}
+
+// histogram counts scores in [0, 1] into ScoreBins equal bins.
+func histogram(lists ...[]float64) []int {
+	h := make([]int, ScoreBins)
+	for _, l := range lists {
+		for _, v := range l {
+			h[min(ScoreBins-1, max(0, int(v*ScoreBins)))]++
+		}
+	}
+	return h
 }
 
 // rule applies the selection rule to one pair's scores: whether it is kept,

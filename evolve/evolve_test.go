@@ -127,7 +127,7 @@ func TestWrite(t *testing.T) {
 	if err := rep.Write(dir, "synthetic"); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"report.json", "report.md", "accuracy.png", "accuracy.svg", "loop-0.head.json", "final.head.json", "full-data.head.json"} {
+	for _, f := range []string{"report.json", "report.md", "accuracy.png", "accuracy.svg", "scores.png", "scores.svg", "loop-0.head.json", "final.head.json", "full-data.head.json"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
@@ -144,10 +144,60 @@ func TestWrite(t *testing.T) {
 			t.Errorf("report.json loops[0] lacks %q", k)
 		}
 	}
-	for _, k := range []string{"seed_only", "final", "full_data"} {
+	for _, k := range []string{"seed_only", "final", "full_data", "ser_gain", "full_minus_final", "advice"} {
 		if _, ok := j[k]; !ok {
 			t.Errorf("report.json lacks %q", k)
 		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	for _, want := range []string{"## Did it help?", "| SER final - seed only |", "95% interval", "val loss", "Test accuracy per subset", "| x | y |", "(kept)", "scores.png"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+}
+
+// TestExplains: the report's gain is the paired difference of the kept and
+// seed heads on the test pairs, its interval holds it, the pool's score
+// histogram counts both responses of every pool pair, and the advice names
+// why the run stopped.
+func TestExplains(t *testing.T) {
+	set := planted(3000, 10, 6, 6)
+	rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 2; o.FullData = true }), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Final - rep.SeedOnly; math.Abs(rep.Gain.Mean-d) > 1e-12 || rep.Gain.N != rep.Split.Test {
+		t.Errorf("gain %+v, want %.4f over %d test pairs", rep.Gain, d, rep.Split.Test)
+	}
+	if g := rep.Gain; !(g.CI[0] <= g.Mean && g.Mean <= g.CI[1]) {
+		t.Errorf("gain interval %v does not hold %v", g.CI, g.Mean)
+	}
+	if rep.FullGap == nil || math.Abs(rep.FullGap.Mean-(*rep.FullData-rep.Final)) > 1e-12 {
+		t.Errorf("full gap %+v against full %v, final %v", rep.FullGap, rep.FullData, rep.Final)
+	}
+	n := 0
+	for _, c := range rep.Loops[1].Scores {
+		n += c
+	}
+	if n != 2*rep.Loops[1].PoolSize || len(rep.Loops[1].Scores) != ScoreBins {
+		t.Errorf("loop 1's histogram counts %d scores in %d bins; the pool has %d pairs", n, len(rep.Loops[1].Scores), rep.Loops[1].PoolSize)
+	}
+	if len(rep.Loops[0].TestBySubset) != 2 {
+		t.Errorf("per-subset accuracy %v, want subsets x and y", rep.Loops[0].TestBySubset)
+	}
+	if len(rep.Advice) < 2 {
+		t.Errorf("advice %q: want whether it helped and why it stopped", rep.Advice)
+	}
+	// a run the valve stops says so, and what to try
+	weak := planted(3000, 10, 0.3, 7)
+	rep, err = Run(weak, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.MinPrecision = 0.99 }), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(rep.Advice, " ")
+	if !strings.Contains(all, "safety valve") || !strings.Contains(all, "--") {
+		t.Errorf("a run the valve stopped advises %q", all)
 	}
 }
 

@@ -7,18 +7,21 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/ser-rl/ser/internal/atomic"
 )
 
 // Write saves the run in dir: each loop's head (loop-K.head.json), the
 // full-data head when trained, report.json, report.md, and the accuracy chart
-// (accuracy.png, accuracy.svg). title names the data and backbone in the
+// (accuracy.png, accuracy.svg) and the pool's scores against the thresholds
+// (scores.png, scores.svg, when a loop selected). title names the data and backbone in the
 // chart and the Markdown. The files are replaced as one set (see
 // atomic.WriteSet): a reader, or a run killed midway, never leaves the files
 // of two runs side by side; other files in dir stay.
@@ -30,7 +33,7 @@ func (r *Report) Write(dir, title string) error {
 // run's such files are replaced with the new set; other files stay.
 func Owned(name string) bool {
 	switch name {
-	case "report.json", "report.md", "accuracy.png", "accuracy.svg", "final.head.json", "full-data.head.json":
+	case "report.json", "report.md", "accuracy.png", "accuracy.svg", "scores.png", "scores.svg", "final.head.json", "full-data.head.json":
 		return true
 	}
 	return strings.HasPrefix(name, "loop-") && strings.HasSuffix(name, ".head.json")
@@ -62,7 +65,13 @@ func (r *Report) write(dir, title string) error {
 	if err := atomic.Write(filepath.Join(dir, "report.md"), func(w io.Writer) error { return r.Markdown(w, title) }); err != nil {
 		return err
 	}
-	return r.Chart(filepath.Join(dir, "accuracy"), title)
+	if err := r.Chart(filepath.Join(dir, "accuracy"), title); err != nil {
+		return err
+	}
+	if len(r.Loops) > 1 && r.Loops[1].Scores != nil {
+		return r.ScoreChart(filepath.Join(dir, "scores"), title)
+	}
+	return nil
 }
 
 // Markdown writes the report as a Markdown table with its settings.
@@ -73,8 +82,8 @@ func (r *Report) Markdown(w io.Writer, title string) error {
 		r.Split.Seed, r.Split.Val, r.Split.Pool, map[bool]string{true: "hidden, known for this report", false: "unknown"}[r.Split.PoolLabelled], r.Split.Test)
 	fmt.Fprintf(w, "Settings: seed-frac %g, statuses %s, tau-high %g, tau-low %g, tau-delta %g, min-precision %g, stop %s, warm %v, seed kept %v, head %s, calibration %s, seed %d.\n\n",
 		o.SeedFrac, o.Statuses, o.TauHigh, o.TauLow, o.TauDelta, o.MinPrecision, o.Stop, o.Warm, !o.DropSeed, orDefault(o.Head.Kind, "linear"), orDefault(o.Head.Calibration, "platt"), o.Seed)
-	fmt.Fprintln(w, "| loop | pool | selected (status 1 / status 2 only) | est. precision (val pairs) | pseudo-label accuracy | train pairs | val acc | test acc | note |")
-	fmt.Fprintln(w, "|---:|---:|---|---|---:|---:|---:|---:|---|")
+	fmt.Fprintln(w, "| loop | pool | selected (status 1 / status 2 only) | est. precision (val pairs) | pseudo-label accuracy | train pairs | val acc | val loss | test acc | note |")
+	fmt.Fprintln(w, "|---:|---:|---|---|---:|---:|---:|---:|---:|---|")
 	for _, l := range r.Loops {
 		sel, est, tp := "-", "-", "-"
 		if l.Loop > 0 {
@@ -86,21 +95,61 @@ func (r *Report) Markdown(w io.Writer, title string) error {
 				tp = fmt.Sprintf("%.3f", l.TruePrec)
 			}
 		}
-		train, val, test := "-", "-", "-"
+		train, val, loss, test := "-", "-", "-", "-"
 		if l.Added {
-			train, val, test = fmt.Sprint(l.TrainPairs), fmt.Sprintf("%.4f", l.ValAcc), fmt.Sprintf("%.4f", l.TestAcc)
+			train, val, loss, test = fmt.Sprint(l.TrainPairs), fmt.Sprintf("%.4f", l.ValAcc), fmt.Sprintf("%.4f", l.ValLoss), fmt.Sprintf("%.4f", l.TestAcc)
 		}
-		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", l.Loop, l.PoolSize, sel, est, tp, train, val, test, l.Note)
+		mark := ""
+		if l.Loop == r.FinalLoop && l.Added {
+			mark = " (kept)"
+		}
+		fmt.Fprintf(w, "| %d%s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", l.Loop, mark, l.PoolSize, sel, est, tp, train, val, loss, test, l.Note)
 	}
-	fmt.Fprintf(w, "\nSeed-only test accuracy **%.4f**; SER final (loop %d, best on validation) **%.4f**", r.SeedOnly, r.FinalLoop, r.Final)
+	fmt.Fprintln(w, "\nThe kept head is the loop with the best validation accuracy, ties broken by the lower validation loss (the Bradley-Terry loss of the calibrated rewards).")
+	r.subsetTable(w)
+	fmt.Fprintf(w, "\n## Did it help?\n\nSeed-only test accuracy **%.4f**; SER final (loop %d) **%.4f**", r.SeedOnly, r.FinalLoop, r.Final)
 	if r.FullData != nil {
 		fmt.Fprintf(w, "; full labelled data **%.4f**", *r.FullData)
-		if gap := *r.FullData - r.SeedOnly; gap > 0 {
-			fmt.Fprintf(w, " (SER closes %.0f%% of the seed-to-full gap)", 100*(r.Final-r.SeedOnly)/gap)
-		}
 	}
-	fmt.Fprintf(w, ".\nStopped: %s. %.1f s in all.\n", r.Stopped, r.Seconds)
+	fmt.Fprintf(w, ".\n\n| comparison, on the same %d test pairs | difference | 95%% interval (paired bootstrap) |\n|---|---:|---|\n", r.Gain.N)
+	fmt.Fprintf(w, "| SER final - seed only | %+.4f | %+.4f to %+.4f |\n", r.Gain.Mean, r.Gain.CI[0], r.Gain.CI[1])
+	if r.FullGap != nil {
+		fmt.Fprintf(w, "| full data - SER final | %+.4f | %+.4f to %+.4f |\n", r.FullGap.Mean, r.FullGap.CI[0], r.FullGap.CI[1])
+	}
+	if r.GapClosed != nil {
+		fmt.Fprintf(w, "\nSER closes %.0f%% of the seed-to-full gap.\n", 100**r.GapClosed)
+	}
+	fmt.Fprintf(w, "\nStopped: %s. %.1f s in all.\n\n", r.Stopped, r.Seconds)
+	for _, a := range r.Advice {
+		fmt.Fprintf(w, "- %s\n", a)
+	}
+	if len(r.Loops) > 1 && r.Loops[1].Scores != nil {
+		fmt.Fprintf(w, "\nThe pool's scores sigmoid(r) under the seed head, against the thresholds (tau-low %g, tau-high %g): `scores.png`.\n", o.TauLow, o.TauHigh)
+	}
 	return nil
+}
+
+// subsetTable writes the test accuracy per subset for each loop trained.
+func (r *Report) subsetTable(w io.Writer) {
+	if len(r.Loops) == 0 || r.Loops[0].TestBySubset == nil {
+		return
+	}
+	var names []string
+	for s := range r.Loops[0].TestBySubset {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "\nTest accuracy per subset:\n\n| loop | %s |\n|---:|%s\n", strings.Join(names, " | "), strings.Repeat("---:|", len(names)))
+	for _, l := range r.Loops {
+		if !l.Added {
+			continue
+		}
+		cells := make([]string, len(names))
+		for i, s := range names {
+			cells[i] = fmt.Sprintf("%.4f", l.TestBySubset[s])
+		}
+		fmt.Fprintf(w, "| %d | %s |\n", l.Loop, strings.Join(cells, " | "))
+	}
 }
 
 func orDefault(s, d string) string {
@@ -111,7 +160,8 @@ func orDefault(s, d string) string {
 }
 
 // Chart draws validation and test accuracy per loop, with the seed-only and
-// full-data levels, as base.png and base.svg.
+// full-data levels, chance (0.5) and the kept loop marked, as base.png and
+// base.svg. The legend sits in room left above the lines.
 func (r *Report) Chart(base, title string) error {
 	p := plot.New()
 	p.Title.Text = "SER: " + title
@@ -125,7 +175,7 @@ func (r *Report) Chart(base, title string) error {
 		val = append(val, plotter.XY{X: float64(l.Loop), Y: l.ValAcc})
 		test = append(test, plotter.XY{X: float64(l.Loop), Y: l.TestAcc})
 	}
-	lo, hi := 1.0, 0.0
+	lo, hi := 0.5, 0.5 // chance is always in view
 	for _, xy := range append(append(plotter.XYs{}, val...), test...) {
 		lo, hi = math.Min(lo, xy.Y), math.Max(hi, xy.Y)
 	}
@@ -133,43 +183,98 @@ func (r *Report) Chart(base, title string) error {
 	if last < 1 {
 		last = 1
 	}
-	add := func(name string, xys plotter.XYs, dashed bool, shade int) error {
+	add := func(name string, xys plotter.XYs, dashes []vg.Length, shade int) error {
 		l, pts, err := plotter.NewLinePoints(xys)
 		if err != nil {
 			return err
 		}
-		l.Color = palette[shade]
-		pts.Color = palette[shade]
-		if dashed {
-			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-			pts.Radius = 0
+		l.Color, pts.Color = palette[shade], palette[shade]
+		if dashes != nil {
+			l.Dashes, pts.Radius = dashes, 0
 		}
 		p.Add(l, pts)
 		p.Legend.Add(name, l)
 		return nil
 	}
-	if err := add("validation", val, false, 0); err != nil {
+	dashed, dotted := []vg.Length{vg.Points(4), vg.Points(3)}, []vg.Length{vg.Points(1), vg.Points(3)}
+	if err := add("validation", val, nil, 0); err != nil {
 		return err
 	}
-	if err := add("test", test, false, 1); err != nil {
+	if err := add("test", test, nil, 1); err != nil {
 		return err
 	}
-	if err := add(fmt.Sprintf("seed only (%.3f)", r.SeedOnly), plotter.XYs{{X: 0, Y: r.SeedOnly}, {X: last, Y: r.SeedOnly}}, true, 2); err != nil {
+	if err := add(fmt.Sprintf("seed only, test (%.3f)", r.SeedOnly), plotter.XYs{{X: 0, Y: r.SeedOnly}, {X: last, Y: r.SeedOnly}}, dashed, 2); err != nil {
 		return err
 	}
 	if r.FullData != nil {
-		if err := add(fmt.Sprintf("full data (%.3f)", *r.FullData), plotter.XYs{{X: 0, Y: *r.FullData}, {X: last, Y: *r.FullData}}, true, 3); err != nil {
+		if err := add(fmt.Sprintf("full data, test (%.3f)", *r.FullData), plotter.XYs{{X: 0, Y: *r.FullData}, {X: last, Y: *r.FullData}}, dashed, 3); err != nil {
 			return err
 		}
 		lo, hi = math.Min(lo, *r.FullData), math.Max(hi, *r.FullData)
 	}
-	p.Y.Min, p.Y.Max = math.Max(0, lo-0.03), math.Min(1, hi+0.03)
+	if err := add("chance (0.5)", plotter.XYs{{X: 0, Y: 0.5}, {X: last, Y: 0.5}}, dotted, 2); err != nil {
+		return err
+	}
+	if r.FinalLoop < len(r.Loops) {
+		kept, err := plotter.NewScatter(plotter.XYs{{X: float64(r.FinalLoop), Y: r.Final}})
+		if err != nil {
+			return err
+		}
+		kept.GlyphStyle = draw.GlyphStyle{Color: palette[1], Radius: vg.Points(6), Shape: draw.RingGlyph{}}
+		p.Add(kept)
+		p.Legend.Add(fmt.Sprintf("kept: loop %d, test %.3f", r.FinalLoop, r.Final), kept)
+	}
+	span := math.Max(hi-lo, 0.02)
+	p.Y.Min, p.Y.Max = math.Max(0, lo-0.1*span), hi+0.75*span // the top quarter holds the legend
 	p.X.Min, p.X.Max = -0.2, last+0.2
-	p.Legend.Top = true
-	p.Legend.Left = true
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.ThumbnailWidth = vg.Points(24)
 	p.X.Tick.Marker = loopTicks{}
+	p.Y.Tick.Marker = accuracyTicks{}
+	p.Add(plotter.NewGrid())
+	return save(p, base, 4.5*vg.Inch)
+}
+
+// ScoreChart draws the histogram of the pool's scores sigmoid(r) under the
+// seed head (the scores loop 1 selected by), with the thresholds, as
+// base.png and base.svg.
+func (r *Report) ScoreChart(base, title string) error {
+	counts := r.Loops[1].Scores
+	p := plot.New()
+	p.Title.Text = "Pool scores under the seed head: " + title
+	p.X.Label.Text = "sigmoid(r) of each response of each pool pair"
+	p.Y.Label.Text = "responses"
+	bins := make([]plotter.HistogramBin, len(counts))
+	top := 1.0
+	for i, n := range counts {
+		bins[i] = plotter.HistogramBin{Min: float64(i) / float64(len(counts)), Max: float64(i+1) / float64(len(counts)), Weight: float64(n)}
+		top = math.Max(top, float64(n))
+	}
+	h := &plotter.Histogram{Bins: bins, Width: 1 / float64(len(counts)), FillColor: palette[0], LineStyle: plotter.DefaultLineStyle}
+	p.Add(h)
+	o := r.Options
+	for i, t := range []struct {
+		name string
+		x    float64
+	}{{fmt.Sprintf("tau-low %g", o.TauLow), o.TauLow}, {fmt.Sprintf("tau-high %g", o.TauHigh), o.TauHigh}} {
+		l, err := plotter.NewLine(plotter.XYs{{X: t.x, Y: 0}, {X: t.x, Y: top}})
+		if err != nil {
+			return err
+		}
+		l.Color, l.Width, l.Dashes = palette[1+2*i], vg.Points(1.5), []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(l)
+		p.Legend.Add(t.name, l)
+	}
+	p.X.Min, p.X.Max = 0, 1
+	p.Y.Min, p.Y.Max = 0, top*1.3
+	p.Legend.Top = true
+	return save(p, base, 3.5*vg.Inch)
+}
+
+// save writes a plot as base.png and base.svg, 7 inches wide.
+func save(p *plot.Plot, base string, height vg.Length) error {
 	for _, ext := range []string{".png", ".svg"} {
-		w, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, strings.TrimPrefix(ext, "."))
+		w, err := p.WriterTo(7*vg.Inch, height, strings.TrimPrefix(ext, "."))
 		if err != nil {
 			return err
 		}
@@ -178,6 +283,30 @@ func (r *Report) Chart(base, title string) error {
 		}
 	}
 	return nil
+}
+
+// accuracyTicks labels an accuracy axis with round steps (0.01 to 0.1),
+// two or three decimals, and no label above 1 (the room there is the
+// legend's).
+type accuracyTicks struct{}
+
+func (accuracyTicks) Ticks(min, max float64) []plot.Tick {
+	step := 0.1
+	for _, s := range []float64{0.005, 0.01, 0.02, 0.05, 0.1} {
+		if (max-min)/s <= 10 {
+			step = s
+			break
+		}
+	}
+	format := "%.2f"
+	if step < 0.01 {
+		format = "%.3f"
+	}
+	var t []plot.Tick
+	for v := math.Ceil(min/step) * step; v <= max+1e-9 && v <= 1+1e-9; v += step {
+		t = append(t, plot.Tick{Value: v, Label: fmt.Sprintf(format, v)})
+	}
+	return t
 }
 
 type loopTicks struct{}
@@ -195,4 +324,67 @@ var palette = []color.Color{
 	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 	color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
 	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+}
+
+// advice says in words whether SER helped and, from why the run stopped and
+// where the pool's scores sat, what to try next.
+func advice(r *Report) []string {
+	var out []string
+	g := r.Gain
+	trained := 0
+	for _, l := range r.Loops {
+		if l.Added && l.Loop > 0 {
+			trained++
+		}
+	}
+	switch {
+	case trained == 0:
+		out = append(out, "No loop trained on pseudo-labels (see why the run stopped), so the final head is the seed head.")
+	case r.FinalLoop == 0:
+		out = append(out, "SER kept the seed head: no loop beat it on the validation pairs.")
+	case g.CI[0] > 0:
+		out = append(out, fmt.Sprintf("SER helped: the kept head gains %+.1f points over the seed head on %d test pairs (95%% interval %+.1f to %+.1f).", 100*g.Mean, g.N, 100*g.CI[0], 100*g.CI[1]))
+	case g.CI[1] < 0:
+		out = append(out, fmt.Sprintf("SER hurt: the kept head loses %.1f points against the seed head on %d test pairs (95%% interval %+.1f to %+.1f).", -100*g.Mean, g.N, 100*g.CI[0], 100*g.CI[1]))
+	default:
+		out = append(out, fmt.Sprintf("SER's effect is not distinguishable from none: %+.1f points against the seed head on %d test pairs (95%% interval %+.1f to %+.1f).", 100*g.Mean, g.N, 100*g.CI[0], 100*g.CI[1]))
+	}
+	var first *Loop
+	if len(r.Loops) > 1 {
+		first = &r.Loops[1]
+	}
+	o := r.Options
+	if first != nil && first.Scores != nil {
+		in, all := 0, 0
+		for b, n := range first.Scores {
+			mid := (float64(b) + 0.5) / ScoreBins
+			if mid > o.TauLow && mid < o.TauHigh {
+				in += n
+			}
+			all += n
+		}
+		if all > 0 && float64(in) > 0.8*float64(all) {
+			out = append(out, fmt.Sprintf("%.0f%% of the pool's scores sigmoid(r) lie between tau-low %g and tau-high %g: the head is unsure of almost every pool pair, so the rule can pick few (the histogram shows it).", 100*float64(in)/float64(all), o.TauLow, o.TauHigh))
+		}
+	}
+	switch r.Reason {
+	case ValveUnmeasured:
+		out = append(out, "The safety valve stopped the run: the rule picks too few validation pairs to measure its precision. Try --calibration temperature (it spreads sigmoid(r)), thresholds nearer 0.5 (--tau-high 0.52 --tau-low 0.48: more pairs pass), a larger seed (--seed-frac), or --no-valve to run the loops unguarded; a stronger backbone separates pairs better.")
+	case ValveLow:
+		out = append(out, fmt.Sprintf("The safety valve stopped the run: the rule's estimated precision on the validation pairs is below --min-precision %g, so its pseudo-labels would be wrong too often. A stronger backbone or more seed labels (--seed-frac) raise it; narrower selections (--tau-high up, --tau-low down) trade count for precision.", o.MinPrecision))
+	case SelectionDry:
+		out = append(out, "No pool pair passed the thresholds. Bring --tau-high and --tau-low closer to 0.5, lower --tau-delta, or try --calibration temperature.")
+	case NoImprovement:
+		if r.FinalLoop > 0 {
+			out = append(out, fmt.Sprintf("The run stopped when loop %d no longer raised validation accuracy; the head kept is loop %d's.", len(r.Loops)-1, r.FinalLoop))
+		} else {
+			out = append(out, "The run stopped when a loop did not raise validation accuracy: the pseudo-labels taught the head nothing its validation pairs could see. With a frozen backbone this is the usual outcome (the head's own labels repeat what its weights already say); --stop dry runs the loops anyway (each loop's head is saved), and more human labels or a stronger backbone are what move a frozen-feature head.")
+		}
+	case MaxLoopsRun:
+		out = append(out, fmt.Sprintf("The run used all %d loops allowed (--max-loops).", o.MaxLoops))
+	}
+	if r.Split.PoolLabelled {
+		out = append(out, "Pseudo-label accuracy is measured against the pool's labels as given; where those labels are noisy (the built-in sample's annotator is wrong 10% of the time), a correct pseudo-label can count as wrong.")
+	}
+	return out
 }

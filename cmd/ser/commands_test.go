@@ -133,3 +133,18 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(raw)
 }
+
+// TestDemo runs `ser demo` small: the report, both charts and the
+// evaluation are written (demo reads its sample without the data flags).
+func TestDemo(t *testing.T) {
+	home := testenv.Home(t)
+	out := filepath.Join(t.TempDir(), "demo")
+	if _, errb, err := ser(t, home, "-q", "demo", "--out", out, "--pairs", "300", "--test-pairs", "100"); err != nil {
+		t.Fatal(errb)
+	}
+	for _, f := range []string{"report.md", "report.json", "accuracy.png", "scores.png", "eval.json", "final.head.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}

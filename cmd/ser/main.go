@@ -213,6 +213,18 @@ func dataFlags(usage string) []cli.Flag {
 	}
 }
 
+// defined reports whether c's command has the flag.
+func defined(c *cli.Context, name string) bool {
+	for _, f := range c.Command.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // readData reads the files named by a data flag.
 func readData(c *cli.Context, flag string) ([]data.Pair, error) {
 	return readFiles(c, c.StringSlice(flag))
@@ -220,7 +232,10 @@ func readData(c *cli.Context, flag string) ([]data.Pair, error) {
 
 // readFiles reads data files and folders, noting what was skipped.
 func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
-	mb := c.Int("max-line-mb")
+	mb := data.DefaultMaxLine >> 20
+	if defined(c, "max-line-mb") { // demo reads its own sample without the data flags
+		mb = c.Int("max-line-mb")
+	}
 	if mb < 1 || mb > 1<<14 {
 		return nil, fmt.Errorf("--max-line-mb %d: want 1 to %d", mb, 1<<14)
 	}
