@@ -105,7 +105,11 @@ func (r *Report) Markdown(w io.Writer, title string) error {
 		}
 		fmt.Fprintf(w, "| %d%s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", l.Loop, mark, l.PoolSize, sel, est, tp, train, val, loss, test, l.Note)
 	}
-	fmt.Fprintln(w, "\nThe kept head is the loop with the best validation accuracy, ties broken by the lower validation loss (the Bradley-Terry loss of the calibrated rewards).")
+	if o.KeepBy == KeepAccuracy {
+		fmt.Fprintln(w, "\nThe kept head is the loop with the best validation accuracy, ties broken by the lower validation loss (the Bradley-Terry loss of the calibrated rewards).")
+	} else {
+		fmt.Fprintln(w, "\nThe kept head is the loop with the lowest validation loss (the Bradley-Terry loss of the calibrated rewards; `--keep-by accuracy` judges by accuracy instead).")
+	}
 	r.subsetTable(w)
 	fmt.Fprintf(w, "\n## Did it help?\n\nSeed-only test accuracy **%.4f**; SER final (loop %d) **%.4f**", r.SeedOnly, r.FinalLoop, r.Final)
 	if r.FullData != nil {
@@ -376,9 +380,9 @@ func advice(r *Report) []string {
 		out = append(out, "No pool pair passed the thresholds. Bring --tau-high and --tau-low closer to 0.5, lower --tau-delta, or try --calibration temperature.")
 	case NoImprovement:
 		if r.FinalLoop > 0 {
-			out = append(out, fmt.Sprintf("The run stopped when loop %d no longer raised validation accuracy; the head kept is loop %d's.", len(r.Loops)-1, r.FinalLoop))
+			out = append(out, fmt.Sprintf("The run stopped when loop %d no longer improved on the validation pairs (by %s); the head kept is loop %d's.", len(r.Loops)-1, o.KeepBy, r.FinalLoop))
 		} else {
-			out = append(out, "The run stopped when a loop did not raise validation accuracy: the pseudo-labels taught the head nothing its validation pairs could see. With a frozen backbone this is the usual outcome (the head's own labels repeat what its weights already say); --stop dry runs the loops anyway (each loop's head is saved), and more human labels or a stronger backbone are what move a frozen-feature head.")
+			out = append(out, "The run stopped when a loop did not improve on the validation pairs: the pseudo-labels taught the head nothing its validation pairs could see. With a frozen backbone this is the usual outcome (the head's own labels repeat what its weights already say); --stop dry runs the loops anyway (each loop's head is saved), and more human labels or a stronger backbone are what move a frozen-feature head.")
 		}
 	case MaxLoopsRun:
 		out = append(out, fmt.Sprintf("The run used all %d loops allowed (--max-loops).", o.MaxLoops))

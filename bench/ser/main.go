@@ -6,20 +6,26 @@
 //   - planted data (-data planted): the HH-RLHF pairs' real features,
 //     relabelled by a hidden Bradley-Terry teacher (evolve.PlantWith) whose
 //     noise (-beta) puts full-data accuracy near 70-75% and seed-only near
-//     62-65%, the paper's regime;
+//     62-65%, the paper's regime; the teacher is drawn independently of the
+//     features, so unlabelled pairs say nothing about it: the negative control;
+//   - the built-in sample (-data sample): failure kinds that cluster in the
+//     features and an annotator who flips 10% of the training labels, so a
+//     confident head's labels are cleaner than the human ones: the positive
+//     control;
 //
-// and reports seed-only, SER-final and full-data test accuracy (mean and
-// spread over seeds) for each -variants ablation.
+// and reports, for each -variants ablation, seed-only, SER-kept and full-data
+// test accuracy (means over seeds) and the paired differences SER - seed
+// and full - SER with 95% intervals over the seeds.
 //
-//	go run ./bench/ser -data planted -beta 2.5 -seeds 3 -variants default,status1,status2
-//	go run ./bench/ser -data hh -seeds 3
+//	go run ./bench/ser -data planted -variants default,keep-accuracy,status1,status2
+//	go run ./bench/ser -data hh
+//	go run ./bench/ser -data sample   # the positive control
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,13 +41,13 @@ import (
 func main() {
 	home := flag.String("home", os.Getenv("SER_HOME"), "ser home (its feature cache must hold the HH-RLHF features: run `ser embed --data ../shared/data/hh-rlhf` once)")
 	shared := flag.String("shared", "../shared/data", "the shared data folder")
-	which := flag.String("data", "planted", "hh, uf or planted")
+	which := flag.String("data", "planted", "hh, uf, planted or sample (the built-in sample with a 10%-noisy annotator, a fresh sample per seed: the positive control)")
 	form := flag.String("features", head.Separate, "pair features: separate, joint or both (the cache must hold them: ser embed --features F)")
 	beta := flag.Float64("beta", 2.5, "planted: the teacher's sharpness")
 	clusters := flag.Int("clusters", 0, "teacher: a quality per k-means cluster of responses (0: a linear teacher)")
 	within := flag.Float64("within", 0, "teacher: weight of a linear term inside clusters")
-	seeds := flag.Int("seeds", 3, "seeds (each draws its own teacher labels and split)")
-	variants := flag.String("variants", "default", "comma-separated: default, status1, status2, staged, novalve, tau-wide, tau-narrow, temperature, calib-none, warm, dry, loops10, seed5, seed10, seed25")
+	seeds := flag.Int("seeds", 10, "seeds (each draws its own split; planted data its own teacher, the sample its own pairs)")
+	variants := flag.String("variants", "default", "comma-separated: default, keep-accuracy, status1, status2, staged, novalve, tau-wide, tau-narrow, temperature, calib-none, warm, dry, loops10, seed5, seed10, seed25")
 	verbose := flag.Bool("v", false, "log each loop")
 	flag.Parse()
 	if *verbose {
@@ -74,6 +80,8 @@ func Variant(name string, o *evolve.Options) {
 		o.Head.Calibration = "none"
 	case "warm":
 		o.Warm = true
+	case "keep-accuracy":
+		o.KeepBy = evolve.KeepAccuracy
 	case "dry":
 		o.Stop = evolve.StopDry
 	case "loops10":
@@ -94,58 +102,83 @@ func Variant(name string, o *evolve.Options) {
 var logf func(string, ...any)
 
 func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, variants []string) error {
-
 	m, err := models.Find(home, models.DefaultName)
 	if err != nil {
 		return err
-	}
-	files, _ := filepath.Glob(filepath.Join(shared, "hh-rlhf", "*", "test.jsonl.gz"))
-	if which == "uf" {
-		uf := filepath.Join(shared, "ultrafeedback-binarized-sample1200")
-		files = []string{filepath.Join(uf, "train_clean.jsonl"), filepath.Join(uf, "eval_clean.jsonl")}
-	}
-	all, _, err := data.ReadAll(files, data.Options{})
-	if err != nil {
-		return err
-	}
-	var pairs []data.Pair
-	for _, p := range all {
-		if p.Problem() == "" {
-			pairs = append(pairs, p)
-		}
 	}
 	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()), ORTLib: models.ORTLibPath(home)})
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	x, _, err := f.Pairs(context.Background(), pairs)
-	if err != nil {
-		return err
+	setOf := func(pairs []data.Pair) (evolve.Set, error) {
+		x, _, err := f.Pairs(context.Background(), pairs)
+		return evolve.Set{X: x, Pairs: pairs}, err
 	}
-	if which == "planted" {
-		fmt.Printf("planted benchmark: %d HH-RLHF pairs' real features (default backbone, separate form), labels from a hidden teacher %+v; %d seeds\n", len(pairs), po, seeds)
+	// seedSets are each seed's labelled set and test set (nil: a split of it)
+	var seedSets func(s int) (evolve.Set, *evolve.Set, error)
+	if which == "sample" {
+		fmt.Printf("positive control: the built-in sample, 1,500 pairs per seed labelled by an annotator who flips 10%%, 500 true-labelled test pairs per seed, default backbone (%s features); %d seeds\n", form, seeds)
+		seedSets = func(s int) (evolve.Set, *evolve.Set, error) {
+			train, err := setOf(data.Sample(1500, uint64(s), 0.1))
+			if err != nil {
+				return train, nil, err
+			}
+			test, err := setOf(data.Sample(500, uint64(s)+1000, 0))
+			return train, &test, err
+		}
 	} else {
-		fmt.Printf("%s: %d pairs, default backbone (%s features), published labels; %d seeds\n", which, len(pairs), form, seeds)
-	}
-	fmt.Printf("%-12s %18s %18s %18s %18s %17s %s\n", "variant", "seed-only", "SER final (kept)", "SER last loop", "full data", "gap closed", "per seed: loop kept / loops run / loop-1 pseudo-label acc")
-	for _, v := range variants {
-		var so, fi, fu, closed, last []float64
-		var notes []string
-		for s := 1; s <= seeds; s++ {
-			set := evolve.Set{X: x, Pairs: pairs}
+		files, _ := filepath.Glob(filepath.Join(shared, "hh-rlhf", "*", "test.jsonl.gz"))
+		if which == "uf" {
+			uf := filepath.Join(shared, "ultrafeedback-binarized-sample1200")
+			files = []string{filepath.Join(uf, "train_clean.jsonl"), filepath.Join(uf, "eval_clean.jsonl")}
+		}
+		all, _, err := data.ReadAll(files, data.Options{})
+		if err != nil {
+			return err
+		}
+		var pairs []data.Pair
+		for _, p := range all {
+			if p.Problem() == "" {
+				pairs = append(pairs, p)
+			}
+		}
+		set, err := setOf(pairs)
+		if err != nil {
+			return err
+		}
+		if which == "planted" {
+			fmt.Printf("planted benchmark (the negative control): %d HH-RLHF pairs' real features (default backbone, %s form), labels from a hidden teacher %+v; %d seeds\n", len(pairs), form, po, seeds)
+		} else {
+			fmt.Printf("%s: %d pairs, default backbone (%s features), published labels; %d seeds\n", which, len(pairs), form, seeds)
+		}
+		seedSets = func(s int) (evolve.Set, *evolve.Set, error) {
 			if which == "planted" {
 				po.Seed, po.Dim = uint64(s), m.Dim
-				set = evolve.PlantWith(x, pairs, po)
+				return evolve.PlantWith(set.X, set.Pairs, po), nil, nil
+			}
+			return set, nil, nil
+		}
+	}
+	fmt.Println("Each seed draws its own split; the three heads of a seed are tested on the same pairs, so differences are paired per seed; intervals are 95%, Student's t over the seeds' differences.")
+	fmt.Printf("%-14s %9s %9s %9s %9s %24s %24s %7s %s\n", "variant", "seed-only", "SER kept", "SER last", "full", "SER - seed [95% CI]", "full - SER [95% CI]", "closed", "per seed: loop kept / loops run / loop-1 pseudo-label acc")
+	for _, v := range variants {
+		var so, fi, fu, last, gain, rest []float64
+		var notes []string
+		for s := 1; s <= seeds; s++ {
+			set, test, err := seedSets(s)
+			if err != nil {
+				return err
 			}
 			o := evolve.DefaultOptions()
 			o.Seed, o.FullData = uint64(s), true
 			Variant(v, &o)
-			rep, err := evolve.Run(set, nil, nil, features.BackboneOf(m), form, o, logf)
+			rep, err := evolve.Run(set, nil, test, features.BackboneOf(m), form, o, logf)
 			if err != nil {
 				return err
 			}
 			so, fi, fu = append(so, rep.SeedOnly), append(fi, rep.Final), append(fu, *rep.FullData)
+			gain, rest = append(gain, rep.Final-rep.SeedOnly), append(rest, *rep.FullData-rep.Final)
 			lt := rep.SeedOnly // the last loop that trained on pseudo-labels, kept or not
 			for _, l := range rep.Loops {
 				if l.Added {
@@ -153,32 +186,28 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 				}
 			}
 			last = append(last, lt)
-			if gap := *rep.FullData - rep.SeedOnly; gap > 0.005 {
-				closed = append(closed, (rep.Final-rep.SeedOnly)/gap)
-			}
 			tp := "-"
 			if len(rep.Loops) > 1 && rep.Loops[1].TruePrec >= 0 {
 				tp = fmt.Sprintf("%.2f", rep.Loops[1].TruePrec)
 			}
 			notes = append(notes, fmt.Sprintf("%d/%d/%s", rep.FinalLoop, len(rep.Loops)-1, tp))
 		}
-		fmt.Printf("%-12s %18s %18s %18s %18s %17s %s\n", v, ms(so), ms(fi), ms(last), ms(fu), ms(closed), strings.Join(notes, " "))
+		closed := "n/a"
+		if g := mean(fu) - mean(so); g > 0.005 {
+			closed = fmt.Sprintf("%.0f%%", 100*(mean(fi)-mean(so))/g)
+		}
+		fmt.Printf("%-14s %9.4f %9.4f %9.4f %9.4f %24s %24s %7s %s\n", v, mean(so), mean(fi), mean(last), mean(fu), ci(gain), ci(rest), closed, strings.Join(notes, " "))
 	}
 	return nil
 }
 
-func ms(x []float64) string {
-	if len(x) == 0 {
-		return "n/a (no gap)"
-	}
-	m := 0.0
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(len(x))
-	s := 0.0
-	for _, v := range x {
-		s += (v - m) * (v - m)
-	}
-	return fmt.Sprintf("%.3f +- %.3f", m, math.Sqrt(s/float64(len(x))))
+func mean(x []float64) float64 {
+	m, _ := head.MeanCI(x)
+	return m
+}
+
+// ci is a mean difference with its interval, in points.
+func ci(x []float64) string {
+	m, c := head.MeanCI(x)
+	return fmt.Sprintf("%+.2f [%+.2f, %+.2f]", 100*m, 100*c[0], 100*c[1])
 }

@@ -30,7 +30,8 @@ func evolveFlags(o *evolve.Options) []cli.Flag {
 		&cli.BoolFlag{Name: "no-valve", Destination: &o.NoValve, Usage: "run without the safety valve, as the paper does"},
 		&cli.BoolFlag{Name: "warm", Destination: &o.Warm, Usage: "warm-start each loop from the previous head instead of retraining from scratch"},
 		&cli.BoolFlag{Name: "drop-seed", Destination: &o.DropSeed, Usage: "train loops after 0 on the pseudo-labels alone"},
-		&cli.StringFlag{Name: "stop", Value: o.Stop, Destination: &o.Stop, Usage: "val (stop when validation accuracy stops improving) or dry (only when the selection runs dry)"},
+		&cli.StringFlag{Name: "stop", Value: o.Stop, Destination: &o.Stop, Usage: "val (stop when a loop does not improve on the validation pairs) or dry (only when the selection runs dry)"},
+		&cli.StringFlag{Name: "keep-by", Value: o.KeepBy, Destination: &o.KeepBy, Usage: "judge loops on the validation pairs by loss (continuous) or accuracy (as ser did before: it moves in steps of 1-2 points on small validation sets)"},
 		&cli.BoolFlag{Name: "full-data", Value: true, Destination: &o.FullData, Usage: "also train on every labelled pair as a reference (--full-data=false to skip it)"},
 		&cli.StringFlag{Name: "cache", Usage: "feature cache file", DefaultText: "the backbone's, under the home"},
 	}
