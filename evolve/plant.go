@@ -33,6 +33,11 @@ type PlantOptions struct {
 	Clusters int
 	Within   float64
 	Dim      int
+	// Margin > 0 drops the pairs whose teacher rewards differ by less than
+	// Margin standard deviations of that difference (over all pairs): the
+	// pairs near the teacher's boundary go, leaving a low-density gap there,
+	// the condition under which learning from unlabelled pairs can help.
+	Margin float64
 }
 
 // PlantWith is Plant with a choice of teacher.
@@ -78,19 +83,32 @@ func PlantWith(x *head.Pairs, pairs []data.Pair, o PlantOptions) Set {
 			return beta * (quality[nearest(cents, row[:dim])] + o.Within*linear(row))
 		}
 	}
-	a, b := mat.NewDense(n, d, nil), mat.NewDense(n, d, nil)
-	out := make([]data.Pair, n)
-	for i := 0; i < n; i++ {
+	diff := make([]float64, n)
+	keep := make([]int, 0, n)
+	sum, sq := 0.0, 0.0
+	for i := range diff {
+		diff[i] = r(x.A.RawRowView(i)) - r(x.B.RawRowView(i))
+		sum, sq = sum+diff[i], sq+diff[i]*diff[i]
+	}
+	cut := o.Margin * math.Sqrt(math.Max(sq/float64(n)-(sum/float64(n))*(sum/float64(n)), 0))
+	for i := range diff {
+		if o.Margin <= 0 || math.Abs(diff[i]) >= cut {
+			keep = append(keep, i)
+		}
+	}
+	a, b := mat.NewDense(len(keep), d, nil), mat.NewDense(len(keep), d, nil)
+	out := make([]data.Pair, len(keep))
+	for j, i := range keep {
 		ra, rb := x.A.RawRowView(i), x.B.RawRowView(i)
 		p := pairs[i]
 		p.HasScores = false
-		if rng.Float64() > 1/(1+math.Exp(-(r(ra)-r(rb)))) {
+		if rng.Float64() > 1/(1+math.Exp(-diff[i])) {
 			ra, rb = rb, ra
 			p.Chosen, p.Rejected = p.Rejected, p.Chosen
 		}
-		copy(a.RawRowView(i), ra)
-		copy(b.RawRowView(i), rb)
-		out[i] = p
+		copy(a.RawRowView(j), ra)
+		copy(b.RawRowView(j), rb)
+		out[j] = p
 	}
 	return Set{X: &head.Pairs{A: a, B: b}, Pairs: out}
 }

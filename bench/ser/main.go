@@ -46,6 +46,7 @@ func main() {
 	beta := flag.Float64("beta", 2.5, "planted: the teacher's sharpness")
 	clusters := flag.Int("clusters", 0, "teacher: a quality per k-means cluster of responses (0: a linear teacher)")
 	within := flag.Float64("within", 0, "teacher: weight of a linear term inside clusters")
+	margin := flag.Float64("margin", 0, "planted: drop the pairs whose teacher rewards differ by less than this many standard deviations (a gap at the teacher's boundary)")
 	seeds := flag.Int("seeds", 10, "seeds (each draws its own split; planted data its own teacher, the sample its own pairs)")
 	variants := flag.String("variants", "default", "comma-separated: default, keep-accuracy, status1, status2, staged, novalve, tau-wide, tau-narrow, temperature, calib-none, warm, dry, loops10, seed5, seed10, seed25")
 	verbose := flag.Bool("v", false, "log each loop")
@@ -53,7 +54,7 @@ func main() {
 	if *verbose {
 		logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 	}
-	if err := run(*home, *shared, *which, *form, evolve.PlantOptions{Beta: *beta, Clusters: *clusters, Within: *within}, *seeds, strings.Split(*variants, ",")); err != nil {
+	if err := run(*home, *shared, *which, *form, evolve.PlantOptions{Beta: *beta, Clusters: *clusters, Within: *within, Margin: *margin}, *seeds, strings.Split(*variants, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -148,7 +149,7 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 			return err
 		}
 		if which == "planted" {
-			fmt.Printf("planted benchmark (the negative control): %d HH-RLHF pairs' real features (default backbone, %s form), labels from a hidden teacher %+v; %d seeds\n", len(pairs), form, po, seeds)
+			fmt.Printf("planted benchmark: %d HH-RLHF pairs' real features (default backbone, %s form), labels from a hidden teacher (beta %g, clusters %d, within %g, margin %g sd); %d seeds\n", len(pairs), form, po.Beta, po.Clusters, po.Within, po.Margin, seeds)
 		} else {
 			fmt.Printf("%s: %d pairs, default backbone (%s features), published labels; %d seeds\n", which, len(pairs), form, seeds)
 		}
