@@ -71,17 +71,17 @@ type Options struct {
 	MinValSelected int
 	NoValve        bool
 
-	Warm       bool   // warm-start each loop from the previous head (default: retrain from scratch)
-	DropSeed   bool   // train loops > 0 on the pseudo-labels alone (default: seed plus pseudo-labels)
-	Stop       string // StopVal (default) or StopDry
+	Warm     bool   // warm-start each loop from the previous head (default: retrain from scratch)
+	DropSeed bool   // train loops > 0 on the pseudo-labels alone (default: seed plus pseudo-labels)
+	Stop     string // StopVal (default) or StopDry
 	// KeepBy is how heads are compared on the validation pairs: KeepLoss
 	// (default) or KeepAccuracy. Loss is continuous; accuracy on a few dozen
 	// validation pairs moves in steps of 1-2 points and, with noisy labels,
 	// often misses a better head: on the positive control (the built-in
 	// sample, 10 seeds) keeping by accuracy closed 43% of the gap, by loss
 	// more (see the README).
-	KeepBy string
-	Cumulative bool   // keep earlier loops' pseudo-labels in the training set (true)
+	KeepBy     string
+	Cumulative bool // keep earlier loops' pseudo-labels in the training set (true)
 
 	Head     head.TrainOptions // how each loop's head is trained (its Seed is set from Seed)
 	Seed     uint64
