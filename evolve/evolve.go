@@ -17,6 +17,7 @@
 package evolve
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -25,6 +26,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/ser-rl/ser/ask"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/head"
 )
@@ -83,6 +85,17 @@ type Options struct {
 	KeepBy     string
 	Cumulative bool // keep earlier loops' pseudo-labels in the training set (true)
 
+	// Ask > 0 makes each loop also ask Ask human labels, chosen from the pool
+	// by AskRule (ask.Random, ask.Uncertainty or ask.DOptimal) under the
+	// current head and answered from the pool's hidden labels (so it needs
+	// a pool drawn from the labelled data: a benchmark of what asking would
+	// buy). NoSelfLabel drops SER's pseudo-labels, leaving active labelling
+	// alone. With Ask, loops run to MaxLoops (or until the pool is empty):
+	// a loop that adds human labels is not a reason to stop.
+	Ask         int
+	AskRule     string
+	NoSelfLabel bool
+
 	Head     head.TrainOptions // how each loop's head is trained (its Seed is set from Seed)
 	Seed     uint64
 	FullData bool // also train on every labelled non-test pair (the full-data reference)
@@ -94,7 +107,7 @@ func DefaultOptions() Options {
 		SeedFrac: 0.15, ValFrac: 0.3, TestFrac: 0.2, MaxLoops: 3,
 		TauHigh: 0.55, TauLow: 0.45, TauDelta: 0.3, Statuses: StatusBoth,
 		MinPrecision: 0.65, MinValSelected: 10,
-		Stop: StopVal, KeepBy: KeepLoss, Cumulative: true,
+		Stop: StopVal, KeepBy: KeepLoss, Cumulative: true, AskRule: ask.DOptimal,
 	}
 }
 
@@ -148,6 +161,17 @@ func (o *Options) Check(hasTest bool) error {
 	if o.MaxLoops < 0 {
 		return fmt.Errorf("evolve: max loops %d: must be 0 or more", o.MaxLoops)
 	}
+	if o.Ask < 0 {
+		return fmt.Errorf("evolve: ask %d: want 0 or more", o.Ask)
+	}
+	if o.Ask > 0 {
+		if err := (ask.Options{Rule: o.AskRule}).Check(); err != nil {
+			return fmt.Errorf("evolve: %w", err)
+		}
+	}
+	if o.NoSelfLabel && o.Ask == 0 {
+		return errors.New("evolve: without self-labels and without asking, no loop adds anything")
+	}
 	if o.MinValSelected < 0 {
 		return fmt.Errorf("evolve: minimum validation pairs %d: must be 0 or more", o.MinValSelected)
 	}
@@ -181,10 +205,12 @@ type Loop struct {
 	// pool pair) under the head that made this loop's selection, in
 	// ScoreBins equal bins over [0, 1]: where they sit against the
 	// thresholds says why the rule selects what it does.
-	Scores  []int   `json:"pool_score_histogram,omitempty"`
-	Note    string  `json:"note,omitempty"`
-	Seconds float64 `json:"seconds"`
-	Added   bool    `json:"added"` // whether this loop's pseudo-labels were trained on
+	Scores     []int   `json:"pool_score_histogram,omitempty"`
+	Note       string  `json:"note,omitempty"`
+	Seconds    float64 `json:"seconds"`
+	Added      bool    `json:"added"`                 // whether this loop's pseudo-labels were trained on
+	Asked      int     `json:"asked,omitempty"`       // human labels asked this loop (Options.Ask)
+	HumanPairs int     `json:"human_pairs,omitempty"` // human labels trained on: the seed's and every loop's asked
 }
 
 // Report is the outcome of a run.
@@ -330,6 +356,8 @@ type run struct {
 	best              int
 	bestVal, bestLoss float64
 	pseudo            []selected
+	asked             []selected // human labels asked so far (pool rows, truth-oriented)
+	train             head.Data  // what the current head was trained on
 	status            string
 }
 
@@ -380,6 +408,9 @@ func newRun(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form str
 		}
 	}
 	r.rep.Split.Pool = len(r.pool)
+	if opt.Ask > 0 && !r.rep.Split.PoolLabelled {
+		return nil, errors.New("evolve: asking needs a pool whose labels are known, to answer for the humans (a labelled --data, its pool's labels hidden); for a real pool, `ser ask` writes the pairs to label")
+	}
 	r.val = head.Data{X: rows(labelled.X, valIdx)}
 	r.status = opt.Statuses
 	if r.status == StatusStaged {
@@ -388,8 +419,8 @@ func newRun(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form str
 	return r, nil
 }
 
-// train fits a head on d with the run's options, warm from init when asked.
-func (r *run) train(d head.Data, init *head.Head) (*head.Head, error) {
+// fit trains a head on d with the run's options, warm from init when asked.
+func (r *run) fit(d head.Data, init *head.Head) (*head.Head, error) {
 	o := r.opt.Head
 	o.Seed = r.opt.Seed
 	if r.opt.Warm && init != nil {
@@ -401,13 +432,14 @@ func (r *run) train(d head.Data, init *head.Head) (*head.Head, error) {
 // seedLoop is loop 0: the head trained on the seed alone.
 func (r *run) seedLoop() error {
 	t0 := time.Now()
-	h, err := r.train(head.Data{X: rows(r.labelled.X, r.seedTrain), Margins: margins(r.labelled.Pairs, r.seedTrain)}, nil)
+	r.train = head.Data{X: rows(r.labelled.X, r.seedTrain), Margins: margins(r.labelled.Pairs, r.seedTrain)}
+	h, err := r.fit(r.train, nil)
 	if err != nil {
 		return err
 	}
 	r.h = h
 	r.rep.Heads = append(r.rep.Heads, h)
-	l0 := Loop{Loop: 0, PoolSize: len(r.pool), TrainPairs: len(r.seedTrain), ValAcc: head.Accuracy(h, r.val.X), ValLoss: head.Loss(h, r.val),
+	l0 := Loop{Loop: 0, PoolSize: len(r.pool), TrainPairs: len(r.seedTrain), HumanPairs: len(r.seedTrain), ValAcc: head.Accuracy(h, r.val.X), ValLoss: head.Loss(h, r.val),
 		TestAcc: head.Accuracy(h, r.testSet.X), TestBySubset: r.bySubset(h), EstPrec: -1, TruePrec: -1, Seconds: time.Since(t0).Seconds(), Added: true}
 	r.rep.Loops = append(r.rep.Loops, l0)
 	r.rep.SeedOnly = l0.TestAcc
@@ -443,41 +475,101 @@ func (r *run) bySubset(h *head.Head) map[string]float64 {
 func (r *run) loop(k int) error {
 	t0 := time.Now()
 	lp := Loop{Loop: k, PoolSize: len(r.pool), TruePrec: -1, EstPrec: -1}
-	sel := r.selectPairs(k, &lp)
-	lp.EstPrec, lp.EstN = valPrecision(r.h, r.val.X, r.status, r.opt)
-	if reason, why := r.valve(len(sel), lp); reason != Running {
+	var sel []selected
+	if !r.opt.NoSelfLabel {
+		sel = r.selectPairs(k, &lp)
+		lp.EstPrec, lp.EstN = valPrecision(r.h, r.val.X, r.status, r.opt)
+		if reason, why := r.valve(len(sel), lp); reason != Running {
+			if r.opt.Ask == 0 || len(r.pool) == 0 {
+				prev := r.rep.Loops[len(r.rep.Loops)-1]
+				lp.ValAcc, lp.ValLoss, lp.TestAcc = prev.ValAcc, prev.ValLoss, prev.TestAcc
+				lp.Seconds = time.Since(t0).Seconds()
+				r.stop(lp, reason, why)
+				return nil
+			}
+			lp.Note, sel = why+"; no pseudo-labels this loop", nil // the human labels still come
+		}
+	}
+	asked, err := r.askPairs(k, sel)
+	if err != nil {
+		return err
+	}
+	if len(sel) == 0 && len(asked) == 0 {
 		prev := r.rep.Loops[len(r.rep.Loops)-1]
 		lp.ValAcc, lp.ValLoss, lp.TestAcc = prev.ValAcc, prev.ValLoss, prev.TestAcc
-		lp.Seconds = time.Since(t0).Seconds()
-		r.stop(lp, reason, why)
+		r.stop(lp, SelectionDry, "the pool is empty")
 		return nil
 	}
+	lp.Asked = len(asked)
+	r.asked = append(r.asked, asked...)
 	if !r.opt.Cumulative {
 		r.pseudo = nil
 	}
 	r.pseudo = append(r.pseudo, sel...)
-	d := trainingSet(r.labelled, r.seedTrain, r.poolSrc, r.pool, r.pseudo, r.opt.DropSeed)
-	nh, err := r.train(d, r.h)
+	r.train = trainingSet(r.labelled, r.seedTrain, r.poolSrc, append(append([]selected(nil), r.asked...), r.pseudo...), r.opt.DropSeed)
+	nh, err := r.fit(r.train, r.h)
 	if err != nil {
 		return err
 	}
-	lp.TrainPairs = d.X.Len()
+	lp.TrainPairs, lp.HumanPairs = r.train.X.Len(), len(r.seedTrain)+len(r.asked)
 	lp.ValAcc, lp.ValLoss, lp.TestAcc, lp.Added = head.Accuracy(nh, r.val.X), head.Loss(nh, r.val), head.Accuracy(nh, r.testSet.X), true
 	lp.TestBySubset = r.bySubset(nh)
 	lp.Seconds = time.Since(t0).Seconds()
 	r.rep.Heads = append(r.rep.Heads, nh)
-	r.logf("loop %d: pool %d, selected %d (status 1: %d, status 2 only: %d), estimated precision %.3f (%d val pairs), pseudo-label accuracy %s; trained on %d: validation %.4f, test %.4f",
-		k, lp.PoolSize, lp.Selected, lp.Status1, lp.Status2, lp.EstPrec, lp.EstN, fmtPrec(lp.TruePrec), lp.TrainPairs, lp.ValAcc, lp.TestAcc)
-	r.pool = remove(r.pool, sel)
+	r.logf("loop %d: pool %d, selected %d (status 1: %d, status 2 only: %d), estimated precision %.3f (%d val pairs), pseudo-label accuracy %s, asked %d; trained on %d: validation %.4f, test %.4f",
+		k, lp.PoolSize, lp.Selected, lp.Status1, lp.Status2, lp.EstPrec, lp.EstN, fmtPrec(lp.TruePrec), lp.Asked, lp.TrainPairs, lp.ValAcc, lp.TestAcc)
+	r.pool = remove(r.pool, append(sel, asked...))
 	r.h = nh
 	if r.better(lp) {
 		r.best, r.bestVal, r.bestLoss = len(r.rep.Heads)-1, lp.ValAcc, lp.ValLoss
-	} else if r.opt.Stop == StopVal {
+	} else if r.opt.Stop == StopVal && r.opt.Ask == 0 {
 		r.stop(lp, NoImprovement, fmt.Sprintf("validation %s did not improve", r.opt.KeepBy))
 		return nil
 	}
 	r.rep.Loops = append(r.rep.Loops, lp)
 	return nil
+}
+
+// askPairs chooses this loop's Ask pairs for humans among the pool pairs not
+// pseudo-labelled in it, by AskRule under the current head (D-optimal
+// counting what the head was trained on as known), and answers them from
+// the hidden labels.
+func (r *run) askPairs(k int, sel []selected) ([]selected, error) {
+	if r.opt.Ask == 0 {
+		return nil, nil
+	}
+	taken := map[int]bool{}
+	for _, s := range sel {
+		taken[s.pool] = true
+	}
+	var cand []int // pool indices
+	for i := range r.pool {
+		if !taken[i] {
+			cand = append(cand, i)
+		}
+	}
+	if len(cand) == 0 {
+		return nil, nil
+	}
+	_, d := r.poolSrc.A.Dims()
+	x := &head.Pairs{A: mat.NewDense(len(cand), d, nil), B: mat.NewDense(len(cand), d, nil)}
+	for j, i := range cand {
+		p := r.pool[i]
+		copy(x.A.RawRowView(j), r.poolSrc.A.RawRowView(p.row))
+		copy(x.B.RawRowView(j), r.poolSrc.B.RawRowView(p.row))
+	}
+	picks, err := ask.Select(r.h, x, ask.Options{Rule: r.opt.AskRule, N: r.opt.Ask, Seed: r.opt.Seed*1000 + uint64(k), Labelled: r.train.X})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]selected, len(picks))
+	for j, pk := range picks {
+		i := cand[pk.Index]
+		p := r.pool[i]
+		// shown A is the row's A, swapped when p.swap; truth 1 means the shown A is chosen
+		out[j] = selected{pool: i, row: p.row, swap: p.swap, aChosen: p.truth == 1, human: true}
+	}
+	return out, nil
 }
 
 // better says whether loop lp's head beats the best so far on the
@@ -544,7 +636,7 @@ func (r *run) fullData() error {
 	if r.unlabelled {
 		all = r.seedTrain
 	}
-	fh, err := r.train(head.Data{X: rows(r.labelled.X, all), Margins: margins(r.labelled.Pairs, all)}, nil)
+	fh, err := r.fit(head.Data{X: rows(r.labelled.X, all), Margins: margins(r.labelled.Pairs, all)}, nil)
 	if err != nil {
 		return err
 	}
@@ -566,7 +658,8 @@ type selected struct {
 	pool    int  // index into the pool slice at selection time
 	row     int  // row in the pool's feature matrix
 	swap    bool // the pool shows B as A
-	aChosen bool // the shown A is the pseudo-chosen response
+	aChosen bool // the shown A is the pseudo-chosen response (the truly chosen one, when human)
+	human   bool // asked and answered from the hidden label, not pseudo-labelled
 }
 
 // scores returns sigmoid of the calibrated rewards of the shown A and B of each pool pair.
@@ -654,7 +747,7 @@ func valPrecision(h *head.Head, val *head.Pairs, status string, o Options) (floa
 }
 
 // trainingSet is the seed (unless dropped) plus the pseudo-labelled pairs, chosen first.
-func trainingSet(labelled Set, seed []int, src *head.Pairs, pool []poolPair, sel []selected, dropSeed bool) head.Data {
+func trainingSet(labelled Set, seed []int, src *head.Pairs, sel []selected, dropSeed bool) head.Data {
 	_, d := src.A.Dims()
 	n := len(sel)
 	if !dropSeed {
@@ -683,6 +776,9 @@ func trainingSet(labelled Set, seed []int, src *head.Pairs, pool []poolPair, sel
 		}
 		copy(a.RawRowView(r), shownA)
 		copy(b.RawRowView(r), shownB)
+		if p := labelled.Pairs[s.row]; s.human && p.HasScores { // oriented chosen first, as the seed's
+			m[r] = p.ScoreChosen - p.ScoreRejected
+		}
 		r++
 	}
 	return head.Data{X: &head.Pairs{A: a, B: b}, Margins: m}

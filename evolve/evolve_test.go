@@ -207,3 +207,49 @@ func opts(change func(o *Options)) Options {
 	change(&o)
 	return o
 }
+
+// TestAsk: each loop asks its human labels from the pool (answered from the
+// hidden labels, so a head trained on them gains), the counts add up, runs
+// are deterministic, and the rules choose differently.
+func TestAsk(t *testing.T) {
+	set := planted(3000, 10, 6, 8)
+	run := func(rule string, self bool) *Report {
+		rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) {
+			o.Seed, o.Ask, o.AskRule, o.NoSelfLabel, o.SeedFrac = 1, 60, rule, !self, 0.05
+		}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := run("dopt", false)
+	if len(rep.Loops) != 4 {
+		t.Fatalf("%d loops, want 4: asking runs every loop (%s)", len(rep.Loops), rep.Stopped)
+	}
+	for k, l := range rep.Loops[1:] {
+		if l.Asked != 60 || l.Selected != 0 || l.HumanPairs != rep.Loops[0].HumanPairs+60*(k+1) || l.PoolSize != rep.Split.Pool-60*k {
+			t.Errorf("loop %d: %+v", k+1, l)
+		}
+	}
+	if last := rep.Loops[3]; last.TestAcc <= rep.SeedOnly {
+		t.Errorf("180 true labels on top of the seed: test %.4f, seed-only %.4f", last.TestAcc, rep.SeedOnly)
+	}
+	again := run("dopt", false)
+	for i := range rep.Loops {
+		rep.Loops[i].Seconds, again.Loops[i].Seconds = 0, 0
+	}
+	if !reflect.DeepEqual(rep.Loops, again.Loops) {
+		t.Error("two runs with one seed differ")
+	}
+	if r := run("random", false); reflect.DeepEqual(r.Loops[1].TestAcc, rep.Loops[1].TestAcc) && reflect.DeepEqual(r.Loops[3].TestAcc, rep.Loops[3].TestAcc) {
+		t.Error("random and dopt trained the same heads")
+	}
+	both := run("uncertainty", true)
+	if both.Loops[1].Asked != 60 || both.Loops[1].Selected == 0 {
+		t.Errorf("asking and self-labelling: loop 1 %+v", both.Loops[1])
+	}
+	pool := planted(500, 10, 6, 9)
+	if _, err := Run(set, &pool, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Ask = 10 }), nil); err == nil {
+		t.Error("asking with a truly unlabelled pool (nobody to answer) accepted")
+	}
+}

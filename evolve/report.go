@@ -103,7 +103,11 @@ func (r *Report) Markdown(w io.Writer, title string) error {
 		if l.Loop == r.FinalLoop && l.Added {
 			mark = " (kept)"
 		}
-		fmt.Fprintf(w, "| %d%s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", l.Loop, mark, l.PoolSize, sel, est, tp, train, val, loss, test, l.Note)
+		note := l.Note
+		if l.Asked > 0 {
+			note = strings.TrimPrefix(fmt.Sprintf("%s; asked %d human labels by %s (%d human labels in all)", note, l.Asked, o.AskRule, l.HumanPairs), "; ")
+		}
+		fmt.Fprintf(w, "| %d%s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", l.Loop, mark, l.PoolSize, sel, est, tp, train, val, loss, test, note)
 	}
 	if o.KeepBy == KeepAccuracy {
 		fmt.Fprintln(w, "\nThe kept head is the loop with the best validation accuracy, ties broken by the lower validation loss (the Bradley-Terry loss of the calibrated rewards).")

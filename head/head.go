@@ -313,3 +313,28 @@ func Load(path string) (*Head, error) {
 	}
 	return h, nil
 }
+
+// LastInputs returns, for the rows of x (n x FeatureDim), what the head's
+// last layer reads (n x width: the standardised features for a linear head,
+// the last hidden layer's activations for an MLP) and the raw rewards. The
+// last layer is linear in it, so it is where a label's Fisher information
+// is measured (see package ask).
+func (h *Head) LastInputs(x *mat.Dense) (*mat.Dense, []float64) {
+	n, d := x.Dims()
+	if d != h.FeatureDim() {
+		panic(fmt.Sprintf("head: %d features, the head takes %d", d, h.FeatureDim()))
+	}
+	z := mat.NewDense(n, d, nil)
+	for i := 0; i < n; i++ {
+		src, dst := x.RawRowView(i), z.RawRowView(i)
+		for k := range dst {
+			dst[k] = (src[k] - h.Mean[k]) * h.Scale[k]
+		}
+	}
+	var acts []*mat.Dense
+	r := forwardRaw(h.Layers, z, &acts)
+	if len(acts) < 2 {
+		return z, r
+	}
+	return acts[len(acts)-2], r
+}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +148,61 @@ func TestDemo(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestAsk: ser ask writes the chosen pool rows with every input field and
+// what a labelling tool needs, the same for a seed, and refuses what it
+// cannot do.
+func TestAsk(t *testing.T) {
+	home := testenv.Home(t)
+	dir := t.TempDir()
+	train := synthPairs(t, dir, 120, 31)
+	cache := filepath.Join(dir, "c.feat")
+	rm := filepath.Join(dir, "rm.head")
+	if _, errb, err := ser(t, home, "-q", "train", "--data", train, "--cache", cache, "--out", rm); err != nil {
+		t.Fatal(errb)
+	}
+	var b strings.Builder
+	for i := 0; i < 60; i++ {
+		fmt.Fprintf(&b, `{"prompt": "Q%d: how do I bake bread?", "response_a": "knead, rise, bake %d", "response_b": "no idea %d", "my_field": %d}`+"\n", i, i, i, i)
+	}
+	pool := filepath.Join(dir, "pool.jsonl")
+	os.WriteFile(pool, []byte(b.String()), 0o644)
+	for _, rule := range []string{"dopt", "uncertainty", "random"} {
+		out := filepath.Join(dir, rule+".jsonl")
+		args := []string{"-q", "ask", "--head", rm, "--cache", cache, "--pool", pool, "--labelled", train, "--rule", rule, "-n", "10", "--out", out}
+		if _, errb, err := ser(t, home, args...); err != nil {
+			t.Fatal(errb)
+		}
+		first, _ := os.ReadFile(out)
+		if _, errb, err := ser(t, home, args...); err != nil {
+			t.Fatal(errb)
+		}
+		second, _ := os.ReadFile(out)
+		if !bytes.Equal(first, second) {
+			t.Errorf("%s: two runs with one seed wrote different files", rule)
+		}
+		lines := strings.Split(strings.TrimSpace(string(first)), "\n")
+		if len(lines) != 10 {
+			t.Fatalf("%s: %d rows, want 10", rule, len(lines))
+		}
+		for r, l := range lines {
+			var row map[string]any
+			if err := json.Unmarshal([]byte(l), &row); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"prompt", "response_a", "response_b", "my_field", "ask_id", "ask_rank", "ask_first", "ask_score", "reward_a", "reward_b", "p_a"} {
+				if _, ok := row[k]; !ok {
+					t.Errorf("%s row %d lacks %q: %s", rule, r, k, l)
+				}
+			}
+			if row["ask_rank"] != float64(r) || row["ask_rule"] != rule {
+				t.Errorf("%s row %d: rank %v rule %v", rule, r, row["ask_rank"], row["ask_rule"])
+			}
+		}
+	}
+	if _, _, err := ser(t, home, "-q", "ask", "--head", rm, "--pool", pool, "--rule", "best", "--out", filepath.Join(dir, "x.jsonl")); err == nil || !strings.Contains(err.Error(), "rule") {
+		t.Errorf("--rule best: %v", err)
 	}
 }

@@ -32,6 +32,9 @@ func evolveFlags(o *evolve.Options) []cli.Flag {
 		&cli.BoolFlag{Name: "drop-seed", Destination: &o.DropSeed, Usage: "train loops after 0 on the pseudo-labels alone"},
 		&cli.StringFlag{Name: "stop", Value: o.Stop, Destination: &o.Stop, Usage: "val (stop when a loop does not improve on the validation pairs) or dry (only when the selection runs dry)"},
 		&cli.StringFlag{Name: "keep-by", Value: o.KeepBy, Destination: &o.KeepBy, Usage: "judge loops on the validation pairs by loss (continuous) or accuracy (as ser did before: it moves in steps of 1-2 points on small validation sets)"},
+		&cli.IntFlag{Name: "ask", Destination: &o.Ask, Usage: "also ask this many human labels each loop, answered from the pool's hidden labels (a benchmark of asking: compare with --no-self-label, --ask-rule random)"},
+		&cli.StringFlag{Name: "ask-rule", Value: "dopt", Destination: &o.AskRule, Usage: "how --ask chooses: dopt, uncertainty or random (see ser ask)"},
+		&cli.BoolFlag{Name: "no-self-label", Destination: &o.NoSelfLabel, Usage: "add no pseudo-labels (with --ask: active labelling alone)"},
 		&cli.BoolFlag{Name: "full-data", Value: true, Destination: &o.FullData, Usage: "also train on every labelled pair as a reference (--full-data=false to skip it)"},
 		&cli.StringFlag{Name: "cache", Usage: "feature cache file", DefaultText: "the backbone's, under the home"},
 	}

@@ -59,6 +59,7 @@ func newApp() *cli.App {
 			serveCommand(),
 			evalCommand(),
 			evolveCommand(),
+			askCommand(),
 			demoCommand(),
 		},
 		ExitErrHandler:  func(*cli.Context, error) {}, // main prints and exits
