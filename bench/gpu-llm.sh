@@ -16,23 +16,9 @@
 # Results go to $OUT (the device tool brings them back).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-K=${KIT:-/tmp/ort}
-OUT=${OUT:-/tmp/gpu-out}
-mkdir -p "$OUT"
-H=/tmp/serhome
-mkdir -p "$H/models" /tmp/llama3-tok
-for b in ser bench-backbone; do
-  python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$K/$b.xz" "/tmp/$b" && chmod +x "/tmp/$b"
-done
-tar xzf "$K/llama3-tok.tgz" -C /tmp/llama3-tok
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
-nproc | sed 's/^/cpu cores: /' | tee -a "$OUT/gpu.txt"
-M="$H/models/llama3-fp16"
-timeout 300 python3 bench/gpu.py export --kind llama3 --dtype fp16 --out "$M" --tokenizer-dir /tmp/llama3-tok > "$OUT/export.json" 2> "$OUT/export.err"
-tail -1 "$OUT/export.json" "$OUT/export.err" | cut -c1-400
+BINS="ser bench-backbone"
+source bench/gpu-llm-common.sh
 SER=(/tmp/ser --home "$H" --ort-lib "$ORT_LIB")
-timeout 300 "${SER[@]}" --device cuda models import --max-tokens 512 "$M" > "$OUT/import.txt" 2>&1
-cat "$OUT/import.txt" | cut -c1-400
 head -500 "$K/pairs.jsonl" > "$K/pairs-500.jsonl"
 timeout 300 /tmp/bench-backbone -home "$H" -ort-lib "$ORT_LIB" -model "$M" -device cuda -pairs "$K/pairs.jsonl" -n 1000 -reps 3 > "$OUT/tokenizer-cost.txt" 2>&1
 cat "$OUT/tokenizer-cost.txt"
