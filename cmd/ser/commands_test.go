@@ -106,6 +106,20 @@ func TestTrainEvalScoreEvolve(t *testing.T) {
 	if !strings.Contains(out, "Seed-only test accuracy") || !strings.Contains(stderr, "time: reading") {
 		t.Errorf("evolve output:\n%s\n%s", out, stderr)
 	}
+	// the mixed loop: each loop asks human labels (answered from the hidden ones), no pseudo-labels
+	asked := filepath.Join(dir, "asked")
+	if _, stderr, err := ser(t, home, "-q", "evolve", "--data", train, "--test", test, "--out", asked, "--cache", cache, "--ask", "20", "--ask-rule", "uncertainty", "--no-self-label"); err != nil {
+		t.Fatalf("evolve --ask: %v\n%s", err, stderr)
+	}
+	raw, _ = os.ReadFile(filepath.Join(asked, "report.json"))
+	var rep struct {
+		Loops []struct {
+			Asked, Selected int
+		}
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil || len(rep.Loops) < 2 || rep.Loops[1].Asked != 20 || rep.Loops[1].Selected != 0 {
+		t.Errorf("evolve --ask 20 --no-self-label: loops %+v (%v)", rep.Loops, err)
+	}
 }
 
 // TestHeadOfAnotherBackbone: a head used with another backbone is an error, not a silent wrong answer.
