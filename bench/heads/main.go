@@ -30,8 +30,8 @@ import (
 
 	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/internal/benchdata"
 	"github.com/ser-rl/ser/models"
 	"github.com/ser-rl/ser/onnx"
 )
@@ -55,28 +55,16 @@ type dataset struct {
 
 // Load reads the shared data and the features of its pairs, embedding what the cache lacks.
 func load(home, shared string) ([]dataset, *models.Manifest, error) {
-	m, err := models.Find(home, models.DefaultName)
-	if err != nil {
-		return nil, nil, err
-	}
-	hh, _ := filepath.Glob(filepath.Join(shared, "hh-rlhf", "*", "test.jsonl.gz"))
-	uf := filepath.Join(shared, "ultrafeedback-binarized-sample1200")
 	sets := []dataset{{name: "HH-RLHF"}, {name: "UltraFeedback"}}
-	for i, files := range [][]string{hh, {filepath.Join(uf, "train_clean.jsonl"), filepath.Join(uf, "eval_clean.jsonl")}} {
-		all, _, err := data.ReadAll(files, data.Options{})
-		if err != nil {
+	for i, which := range []string{"hh", "uf"} {
+		var err error
+		if sets[i].pairs, err = benchdata.Pairs(shared, which); err != nil {
 			return nil, nil, err
 		}
-		for _, p := range all {
-			if p.Problem() == "" {
-				sets[i].pairs = append(sets[i].pairs, p)
-			}
-		}
 	}
-	f, err := features.New(features.Options{Manifest: m, Form: head.Separate, CachePath: cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()),
-		ORTLib: models.ORTLibPath(home), OnOpen: func(*onnx.Backbone) {
-			fmt.Fprintln(os.Stderr, "embedding what the cache lacks (once; cached afterwards)")
-		}})
+	f, m, err := benchdata.Featurizer(home, head.Separate, func(*onnx.Backbone) {
+		fmt.Fprintln(os.Stderr, "embedding what the cache lacks (once; cached afterwards)")
+	})
 	if err != nil {
 		return nil, nil, err
 	}

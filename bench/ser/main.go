@@ -27,15 +27,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/evolve"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/internal/benchdata"
 )
 
 func main() {
@@ -103,11 +101,7 @@ func Variant(name string, o *evolve.Options) {
 var logf func(string, ...any)
 
 func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, variants []string) error {
-	m, err := models.Find(home, models.DefaultName)
-	if err != nil {
-		return err
-	}
-	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()), ORTLib: models.ORTLibPath(home)})
+	f, m, err := benchdata.Featurizer(home, form, nil)
 	if err != nil {
 		return err
 	}
@@ -129,20 +123,13 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 			return train, &test, err
 		}
 	} else {
-		files, _ := filepath.Glob(filepath.Join(shared, "hh-rlhf", "*", "test.jsonl.gz"))
-		if which == "uf" {
-			uf := filepath.Join(shared, "ultrafeedback-binarized-sample1200")
-			files = []string{filepath.Join(uf, "train_clean.jsonl"), filepath.Join(uf, "eval_clean.jsonl")}
+		src := which
+		if which == "planted" {
+			src = "hh"
 		}
-		all, _, err := data.ReadAll(files, data.Options{})
+		pairs, err := benchdata.Pairs(shared, src)
 		if err != nil {
 			return err
-		}
-		var pairs []data.Pair
-		for _, p := range all {
-			if p.Problem() == "" {
-				pairs = append(pairs, p)
-			}
 		}
 		set, err := setOf(pairs)
 		if err != nil {
