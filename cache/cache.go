@@ -5,8 +5,12 @@
 //
 // One cache is one file of fixed-size records appended in batches:
 //
-//	header   64 bytes: "SERFEAT1", dim (uint32), record size (uint32), fingerprint
-//	record   key (16 bytes) | crc32c of key and vector (4 bytes) | dim float32, little-endian
+//	header   64 bytes: magic, dim (uint32), record size (uint32), fingerprint
+//	record   key (16 bytes) | crc32c of key and vector (4 bytes) | dim values, little-endian
+//
+// The values are float32 (magic "SERFEAT1") or, for a Float16 cache, IEEE
+// half precision (magic "SERFP16\x01"): half the bytes, for LLM-width
+// features, at 11 significant bits (a relative rounding error below 2^-11).
 //
 // A record whose checksum fails (torn by a crash, or corrupted on disk) is
 // never returned: it is left out of the index and its text is embedded again.
@@ -26,16 +30,48 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"unsafe"
 )
 
 const (
-	magic      = "SERFEAT1"
 	headerSize = 64
 	keySize    = 16
 )
+
+// Format is how a cache stores values: Float32 (the zero value) or Float16.
+type Format string
+
+// Formats.
+const (
+	Float32 Format = "float32"
+	Float16 Format = "float16"
+)
+
+// CheckFormat reports a format that is neither.
+func CheckFormat(f Format) error {
+	switch f {
+	case "", Float32, Float16:
+		return nil
+	}
+	return fmt.Errorf("feature storage %q: want float32 or float16", f)
+}
+
+func (f Format) magic() string {
+	if f == Float16 {
+		return "SERFP16\x01"
+	}
+	return "SERFEAT1"
+}
+
+func (f Format) size() int {
+	if f == Float16 {
+		return 2
+	}
+	return 4
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -59,6 +95,7 @@ type Cache struct {
 	path        string
 	fingerprint string
 	dim         int
+	format      Format
 	recSize     int
 	writable    bool
 
@@ -72,10 +109,13 @@ type Cache struct {
 }
 
 // File is the cache file for a backbone under dir, named by its
-// fingerprint alone (a backbone's name is the user's, and must not choose
-// where files go). A file that an older ser named NAME-FINGERPRINT.feat is
-// renamed to it.
-func File(dir, fingerprint string) string {
+// fingerprint and format alone (a backbone's name is the user's, and must not
+// choose where files go): FINGERPRINT.feat, or FINGERPRINT.f16.feat. A
+// float32 file that an older ser named NAME-FINGERPRINT.feat is renamed to it.
+func File(dir, fingerprint string, format Format) string {
+	if format == Float16 {
+		return filepath.Join(dir, fingerprint+".f16.feat")
+	}
 	path := filepath.Join(dir, fingerprint+".feat")
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		if old, _ := filepath.Glob(filepath.Join(dir, "*-"+fingerprint+".feat")); len(old) == 1 {
@@ -85,13 +125,21 @@ func File(dir, fingerprint string) string {
 	return path
 }
 
-// Open opens (creating, when writable) the cache file at path. A writable
-// cache takes an exclusive lock: one writer per file.
-func Open(path, fingerprint string, dim int, writable bool) (*Cache, error) {
+// Open opens (creating, when writable) the cache file at path, storing values
+// in format ("" is Float32). A writable cache takes an exclusive lock: one
+// writer per file.
+func Open(path, fingerprint string, dim int, format Format, writable bool) (*Cache, error) {
 	if len(fingerprint) > headerSize-16 {
 		return nil, fmt.Errorf("cache: fingerprint %q too long", fingerprint)
 	}
-	c := &Cache{path: path, fingerprint: fingerprint, dim: dim, recSize: keySize + 4 + 4*dim, writable: writable, index: map[Key]int64{}}
+	if err := CheckFormat(format); err != nil {
+		return nil, fmt.Errorf("cache %s: %w", path, err)
+	}
+	if format == "" {
+		format = Float32
+	}
+	c := &Cache{path: path, fingerprint: fingerprint, dim: dim, format: format, recSize: keySize + 4 + format.size()*dim,
+		writable: writable, index: map[Key]int64{}}
 	flag := os.O_RDONLY
 	if writable {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -119,7 +167,7 @@ func Open(path, fingerprint string, dim int, writable bool) (*Cache, error) {
 
 func (c *Cache) header() []byte {
 	h := make([]byte, headerSize)
-	copy(h, magic)
+	copy(h, c.format.magic())
 	binary.LittleEndian.PutUint32(h[8:], uint32(c.dim))
 	binary.LittleEndian.PutUint32(h[12:], uint32(c.recSize))
 	copy(h[16:], c.fingerprint)
@@ -172,7 +220,7 @@ func (c *Cache) load() error {
 		return err
 	}
 	if !bytes.Equal(h, c.header()) {
-		return fmt.Errorf("cache %s: header is not that of a %d-d cache of backbone %s", c.path, c.dim, c.fingerprint)
+		return fmt.Errorf("cache %s: header is not that of a %d-d %s cache of backbone %s", c.path, c.dim, c.format, c.fingerprint)
 	}
 	n := (size - headerSize) / int64(c.recSize)
 	c.end = headerSize + n*int64(c.recSize)
@@ -221,6 +269,9 @@ func (c *Cache) remap() error {
 	return nil
 }
 
+// Format is how the cache stores values.
+func (c *Cache) Format() Format { return c.format }
+
 // Dim is the length of one vector.
 func (c *Cache) Dim() int { return c.dim }
 
@@ -247,13 +298,24 @@ func (c *Cache) Get(k Key, dst []float32) bool {
 	if !ok {
 		return false
 	}
-	decode(c.mm[off+keySize+4:off+int64(c.recSize)], dst)
+	c.decode(c.mm[off+keySize+4:off+int64(c.recSize)], dst)
 	return true
 }
 
-// decode copies a stored vector out. Vectors sit at 4-byte aligned offsets
-// (64 + k*record + 20), so on a little-endian machine the bytes are the floats.
-func decode(raw []byte, dst []float32) {
+// decode copies a stored vector out. Float32 vectors sit at 4-byte aligned
+// offsets (64 + k*record + 20), so on a little-endian machine the bytes are
+// the floats.
+func (c *Cache) decode(raw []byte, dst []float32) {
+	if c.format == Float16 {
+		if littleEndian { // float16 values sit at even offsets
+			halvesToFloats(dst, unsafe.Slice((*uint16)(unsafe.Pointer(&raw[0])), len(dst)))
+			return
+		}
+		for i := range dst {
+			dst[i] = HalfToFloat(binary.LittleEndian.Uint16(raw[2*i:]))
+		}
+		return
+	}
 	if littleEndian {
 		copy(dst, unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), len(dst)))
 		return
@@ -272,18 +334,41 @@ var littleEndian = func() bool {
 var ErrMissing = errors.New("not in the feature cache")
 
 // Matrix returns the vectors of keys as one row-major matrix [len(keys), Dim].
+// Large matrices are copied out by GOMAXPROCS goroutines, each a block of rows.
 func (c *Cache) Matrix(keys []Key) ([]float32, error) {
 	out := make([]float32, len(keys)*c.dim)
-	missing := 0
-	for i, k := range keys {
-		if !c.Get(k, out[i*c.dim:(i+1)*c.dim]) {
-			missing++
-		}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(keys)*c.dim/(1<<18)))
+	missing := make([]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * len(keys) / workers; i < (w+1)*len(keys)/workers; i++ {
+				off, ok := c.index[keys[i]]
+				if !ok {
+					missing[w]++
+					continue
+				}
+				c.decode(c.mm[off+keySize+4:off+int64(c.recSize)], out[i*c.dim:(i+1)*c.dim])
+			}
+		}()
 	}
-	if missing > 0 {
-		return nil, fmt.Errorf("cache %s: %d of %d vectors: %w (run `ser embed` on the data first)", c.path, missing, len(keys), ErrMissing)
+	wg.Wait()
+	if n := sumInts(missing); n > 0 {
+		return nil, fmt.Errorf("cache %s: %d of %d vectors: %w (run `ser embed` on the data first)", c.path, n, len(keys), ErrMissing)
 	}
 	return out, nil
+}
+
+func sumInts(x []int) int {
+	s := 0
+	for _, v := range x {
+		s += v
+	}
+	return s
 }
 
 // Put appends a batch of vectors (len(keys)*Dim floats) with one write and
@@ -294,6 +379,13 @@ func (c *Cache) Put(keys []Key, vecs []float32) error {
 	}
 	if len(vecs) != len(keys)*c.dim {
 		return fmt.Errorf("cache: Put: %d floats for %d keys of %d", len(vecs), len(keys), c.dim)
+	}
+	if c.format == Float16 {
+		for i, v := range vecs {
+			if !FitsHalf(v) {
+				return fmt.Errorf("cache %s: value %d of vector %d is %v, beyond float16's range (%v): store this backbone's features as float32", c.path, i%c.dim, i/c.dim, v, maxHalf)
+			}
+		}
 	}
 	buf := make([]byte, 0, len(keys)*c.recSize)
 	var added []Key
@@ -306,7 +398,11 @@ func (c *Cache) Put(keys []Key, vecs []float32) error {
 		rec := make([]byte, c.recSize)
 		copy(rec, k[:])
 		for j, v := range vecs[i*c.dim : (i+1)*c.dim] {
-			binary.LittleEndian.PutUint32(rec[keySize+4+4*j:], math.Float32bits(v))
+			if c.format == Float16 {
+				binary.LittleEndian.PutUint16(rec[keySize+4+2*j:], FloatToHalf(v))
+			} else {
+				binary.LittleEndian.PutUint32(rec[keySize+4+4*j:], math.Float32bits(v))
+			}
 		}
 		crc := crc32.Update(crc32.Checksum(rec[:keySize], castagnoli), castagnoli, rec[keySize+4:])
 		binary.LittleEndian.PutUint32(rec[keySize:], crc)
@@ -344,7 +440,7 @@ func (c *Cache) Each(fn func(k Key, vec []float32) error) error {
 		if c.index[k] != off {
 			continue // corrupt, or a duplicate
 		}
-		decode(rec[keySize+4:], vec)
+		c.decode(rec[keySize+4:], vec)
 		if err := fn(k, vec); err != nil {
 			return err
 		}

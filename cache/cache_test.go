@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +69,7 @@ func texts(n int) []string {
 
 func TestFillAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.feat")
-	c, err := cache.Open(path, "fp1", dim, true)
+	c, err := cache.Open(path, "fp1", dim, cache.Float32, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestFillAndReopen(t *testing.T) {
 	}
 	c.Close()
 
-	r, err := cache.Open(path, "fp1", dim, false)
+	r, err := cache.Open(path, "fp1", dim, cache.Float32, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func mustTok(f *fake, in []string) [][]int32 {
 // the next writer cuts it off and keeps every complete record.
 func TestTornTail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.feat")
-	c, _ := cache.Open(path, "fp", dim, true)
+	c, _ := cache.Open(path, "fp", dim, cache.Float32, true)
 	f := &fake{}
 	cache.Fill(context.Background(), c, f, texts(100), cache.FillOptions{})
 	c.Close()
@@ -129,7 +130,7 @@ func TestTornTail(t *testing.T) {
 	fh.Write([]byte("torn record bytes"))
 	fh.Close()
 
-	c, err := cache.Open(path, "fp", dim, true)
+	c, err := cache.Open(path, "fp", dim, cache.Float32, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func TestTornTail(t *testing.T) {
 // returned, and Fill embeds its text again.
 func TestCorruptRecord(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.feat")
-	c, _ := cache.Open(path, "fp", dim, true)
+	c, _ := cache.Open(path, "fp", dim, cache.Float32, true)
 	f := &fake{}
 	in := texts(50)
 	cache.Fill(context.Background(), c, f, in, cache.FillOptions{})
@@ -159,7 +160,7 @@ func TestCorruptRecord(t *testing.T) {
 	raw[64+10*(16+4+4*dim)+30] ^= 0x40 // inside record 10's vector
 	os.WriteFile(path, raw, 0o644)
 
-	c, _ = cache.Open(path, "fp", dim, true)
+	c, _ = cache.Open(path, "fp", dim, cache.Float32, true)
 	defer c.Close()
 	if c.Corrupt != 1 || c.Len() != 49 {
 		t.Fatalf("corrupt %d, len %d; want 1 and 49", c.Corrupt, c.Len())
@@ -179,52 +180,60 @@ func TestCorruptRecord(t *testing.T) {
 
 func TestOpenChecks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.feat")
-	c, err := cache.Open(path, "fp", dim, true)
+	c, err := cache.Open(path, "fp", dim, cache.Float32, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cache.Open(path, "fp", dim, true); err == nil || !strings.Contains(err.Error(), "another ser process") {
+	if _, err := cache.Open(path, "fp", dim, cache.Float32, true); err == nil || !strings.Contains(err.Error(), "another ser process") {
 		t.Errorf("second writer: %v", err)
 	}
 	cache.Fill(context.Background(), c, &fake{}, texts(3), cache.FillOptions{})
 	c.Close()
-	if _, err := cache.Open(path, "fp", dim+1, false); err == nil {
+	if _, err := cache.Open(path, "fp", dim+1, cache.Float32, false); err == nil {
 		t.Error("a cache of another width was opened")
 	}
-	if _, err := cache.Open(path, "other", dim, false); err == nil {
+	if _, err := cache.Open(path, "other", dim, cache.Float32, false); err == nil {
 		t.Error("a cache of another backbone was opened")
 	}
-	r, err := cache.Open(filepath.Join(t.TempDir(), "none.feat"), "fp", dim, false)
+	r, err := cache.Open(filepath.Join(t.TempDir(), "none.feat"), "fp", dim, cache.Float32, false)
 	if err == nil {
 		r.Close()
 		t.Error("a missing cache opened read-only")
 	}
 }
 
-// BenchmarkMatrix reads a 20,000 x 512 matrix (41 MB) out of a warm cache;
-// the figure to read is MB/s.
+// BenchmarkMatrix reads a 20,000 x 512 matrix out of a warm cache, stored as
+// float32 (41 MB) and as float16 (20 MB); the figure to read is MB/s of
+// float32 values delivered.
 func BenchmarkMatrix(b *testing.B) {
 	const n, d = 20000, 512
-	path := filepath.Join(b.TempDir(), "c.feat")
-	c, _ := cache.Open(path, "fp", d, true)
-	keys := make([]cache.Key, n)
-	vecs := make([]float32, n*d)
-	for i := range keys {
-		keys[i] = cache.KeyOf("fp", fmt.Sprint(i))
-		vecs[i*d] = float32(i)
-	}
-	if err := c.Put(keys, vecs); err != nil {
-		b.Fatal(err)
-	}
-	c.Close()
-	r, _ := cache.Open(path, "fp", d, false)
-	defer r.Close()
-	b.SetBytes(n * d * 4)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := r.Matrix(keys); err != nil {
-			b.Fatal(err)
-		}
+	for _, format := range []cache.Format{cache.Float32, cache.Float16} {
+		b.Run(string(format), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "c.feat")
+			c, _ := cache.Open(path, "fp", d, format, true)
+			keys := make([]cache.Key, n)
+			vecs := make([]float32, n*d)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range keys {
+				keys[i] = cache.KeyOf("fp", fmt.Sprint(i))
+			}
+			for i := range vecs {
+				vecs[i] = float32(rng.NormFloat64() * 0.05) // a unit vector's entries, as a sentence encoder's
+			}
+			if err := c.Put(keys, vecs); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+			r, _ := cache.Open(path, "fp", d, format, false)
+			defer r.Close()
+			b.SetBytes(n * d * 4)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := r.Matrix(keys); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -232,7 +241,7 @@ func BenchmarkMatrix(b *testing.B) {
 // encoding and checksumming a 512-d record, one write and fsync per 256.
 func BenchmarkPut(b *testing.B) {
 	const chunk, d = 256, 512
-	c, _ := cache.Open(filepath.Join(b.TempDir(), "c.feat"), "fp", d, true)
+	c, _ := cache.Open(filepath.Join(b.TempDir(), "c.feat"), "fp", d, cache.Float32, true)
 	defer c.Close()
 	vecs := make([]float32, chunk*d)
 	b.ResetTimer()
@@ -257,7 +266,7 @@ func TestFileByFingerprint(t *testing.T) {
 	if err := os.WriteFile(old, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := cache.File(dir, "0123456789abcdef")
+	p := cache.File(dir, "0123456789abcdef", cache.Float32)
 	if p != filepath.Join(dir, "0123456789abcdef.feat") {
 		t.Fatalf("path %s", p)
 	}
@@ -272,22 +281,100 @@ func TestRefusesOtherFiles(t *testing.T) {
 	dir := t.TempDir()
 	notes := filepath.Join(dir, "notes.txt")
 	os.WriteFile(notes, []byte("my notes\n"), 0o644)
-	if _, err := cache.Open(notes, "fp", dim, true); err == nil || !strings.Contains(err.Error(), "not a ser feature cache") {
+	if _, err := cache.Open(notes, "fp", dim, cache.Float32, true); err == nil || !strings.Contains(err.Error(), "not a ser feature cache") {
 		t.Fatalf("err %v", err)
 	}
 	if raw, _ := os.ReadFile(notes); string(raw) != "my notes\n" {
 		t.Fatalf("notes.txt became %q", raw)
 	}
 	other := filepath.Join(dir, "other.feat")
-	c, err := cache.Open(other, "fp-a", dim, true)
+	c, err := cache.Open(other, "fp-a", dim, cache.Float32, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	if _, err := cache.Open(other, "fp-b", dim, true); err == nil || !strings.Contains(err.Error(), "header") {
+	if _, err := cache.Open(other, "fp-b", dim, cache.Float32, true); err == nil || !strings.Contains(err.Error(), "header") {
 		t.Fatalf("another backbone's cache opened: %v", err)
 	}
-	if _, err := cache.Open(dir, "fp", dim, false); err == nil {
+	if _, err := cache.Open(dir, "fp", dim, cache.Float32, false); err == nil {
 		t.Fatal("a folder opened as a cache")
+	}
+}
+
+// TestFloat16 fills a float16 cache and reads it back: every value is its
+// float16 rounding, the file holds 2 bytes a value, a float32 cache of the
+// same backbone is another file that refuses the other's header, and a value
+// beyond float16's range is refused with nothing written.
+func TestFloat16(t *testing.T) {
+	dir := t.TempDir()
+	path := cache.File(dir, "fp", cache.Float16)
+	if path == cache.File(dir, "fp", cache.Float32) {
+		t.Fatal("float16 and float32 caches share a file name")
+	}
+	c, err := cache.Open(path, "fp", dim, cache.Float16, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fake{}
+	in := texts(300)
+	if _, err := cache.Fill(context.Background(), c, f, in, cache.FillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put([]cache.Key{cache.KeyOf("fp", "huge")}, append(make([]float32, dim-1), 70000)); err == nil || !strings.Contains(err.Error(), "float16's range") {
+		t.Errorf("a value of 70000 in a float16 cache: %v", err)
+	}
+	c.Close()
+	if fi, _ := os.Stat(path); fi.Size() != int64(64+300*(20+2*dim)) {
+		t.Errorf("file of %d bytes, want %d", fi.Size(), 64+300*(20+2*dim))
+	}
+	if _, err := cache.Open(path, "fp", dim, cache.Float32, false); err == nil || !strings.Contains(err.Error(), "header") {
+		t.Errorf("a float16 cache opened as float32: %v", err)
+	}
+	r, err := cache.Open(path, "fp", dim, cache.Float16, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Len() != 300 || r.Format() != cache.Float16 {
+		t.Fatalf("%d records, format %s", r.Len(), r.Format())
+	}
+	keys := make([]cache.Key, len(in))
+	for i, s := range in {
+		keys[i] = cache.KeyOf("fp", s)
+	}
+	got, err := r.Matrix(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := f.EmbedTokens(context.Background(), mustTok(f, in))
+	for i := range want {
+		if got[i] != cache.HalfToFloat(cache.FloatToHalf(want[i])) {
+			t.Fatalf("value %d: %v, want %v (float16 of %v)", i, got[i], cache.HalfToFloat(cache.FloatToHalf(want[i])), want[i])
+		}
+	}
+}
+
+// TestTornTailFloat16: a crash in the middle of a float16 record loses that
+// record only.
+func TestTornTailFloat16(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.feat")
+	c, _ := cache.Open(path, "fp", dim, cache.Float16, true)
+	if _, err := cache.Fill(context.Background(), c, &fake{}, texts(50), cache.FillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	fh, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	fh.Write(make([]byte, 20+dim)) // half a record
+	fh.Close()
+	c, err := cache.Open(path, "fp", dim, cache.Float16, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Len() != 50 {
+		t.Fatalf("%d records after a torn tail, want 50", c.Len())
+	}
+	if fi, _ := os.Stat(path); fi.Size() != int64(64+50*(20+2*dim)) {
+		t.Errorf("torn tail not cut: %d bytes", fi.Size())
 	}
 }

@@ -28,7 +28,7 @@ func featurizer(t *testing.T) (*features.Featurizer, *models.Manifest) {
 		t.Fatal(err)
 	}
 	f, err := features.New(features.Options{Manifest: m, Form: head.Separate, ORTLib: testenv.ORTLib(t, home),
-		CachePath: cache.File(filepath.Join(home, "cache", "test-controls"), m.Fingerprint())})
+		CachePath: cache.File(filepath.Join(home, "cache", "test-controls"), m.Fingerprint(), cache.Format(m.FeatureStorage))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,7 +153,7 @@ func text(c head.Column, m *models.Manifest, p *data.Pair) string {
 // split: batches Shard, Shard+Of, ... of the canonical plan), opening the
 // backbone only when there is work. It returns what it did.
 func (f *Featurizer) Fill(ctx context.Context, texts []string, shard, of int) (cache.FillStats, error) {
-	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, true)
+	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), true)
 	if err != nil {
 		return cache.FillStats{}, err
 	}
@@ -177,7 +177,7 @@ func (f *Featurizer) fill(ctx context.Context, cc *cache.Cache, texts []string, 
 // Corrupt reports how many corrupt records the cache file holds (they are
 // left out and their texts embedded again).
 func (f *Featurizer) Corrupt() int {
-	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, false)
+	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), false)
 	if err != nil {
 		return 0
 	}
@@ -198,7 +198,7 @@ func distinct(texts []string) int {
 // cache opened for writing (one writer at a time).
 func (f *Featurizer) Pairs(ctx context.Context, pairs []data.Pair) (*head.Pairs, cache.FillStats, error) {
 	texts := f.Texts(pairs)
-	if cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, false); err == nil {
+	if cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), false); err == nil {
 		if cc.Missing(texts) == 0 {
 			defer cc.Close()
 			x, err := f.assemble(cc, texts, len(pairs))
@@ -210,7 +210,7 @@ func (f *Featurizer) Pairs(ctx context.Context, pairs []data.Pair) (*head.Pairs,
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, cache.FillStats{}, err
 	}
-	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, true)
+	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), true)
 	if err != nil {
 		return nil, cache.FillStats{}, err
 	}
@@ -247,7 +247,7 @@ func (f *Featurizer) Vectors(ctx context.Context, texts []string) ([]float32, er
 	d := f.m.Dim
 	out := make([]float32, len(texts)*d)
 	if f.read == nil {
-		if cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, false); err == nil {
+		if cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), false); err == nil {
 			f.read = cc
 		}
 	}
@@ -302,7 +302,7 @@ func (f *Featurizer) ExportNPY(path string, pairs []data.Pair) error {
 	if len(pairs) == 0 {
 		return fmt.Errorf("%s: no pairs to export", path)
 	}
-	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, false)
+	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), false)
 	if err != nil {
 		return err
 	}

@@ -5,11 +5,14 @@ import (
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/ser-rl/ser/internal/openblas"
 )
 
 // forwardRaw runs standardised rows through the layers; acts (when not nil)
 // receives each layer's output, for backpropagation.
 func forwardRaw(layers []Layer, z *mat.Dense, acts *[]*mat.Dense) []float64 {
+	openblas.Use() // the products below run on OpenBLAS where it is installed
 	n, _ := z.Dims()
 	a := z
 	for li, l := range layers {
@@ -138,19 +141,24 @@ func trainAdamW(h *Head, tr, vl *prepared, opt *TrainOptions, out *TrainResult) 
 			}
 			_, gw, gb := gradients(h.Layers, z, margin[:b])
 			step++
+			// m/c1 / (sqrt(v/c2) + eps) as (m * a) / (sqrt(v) + e): one root and one division a weight
 			c1, c2 := 1-math.Pow(beta1, float64(step)), 1-math.Pow(beta2, float64(step))
+			a, e := opt.LR*math.Sqrt(c2)/c1, eps*math.Sqrt(c2)
+			decay := 1 - opt.LR*l2
 			for li := range h.Layers {
 				w, m, v, g := h.Layers[li].W.RawMatrix().Data, ms[li].mw.RawMatrix().Data, ms[li].vw.RawMatrix().Data, gw[li].RawMatrix().Data
+				m, v, g = m[:len(w)], v[:len(w)], g[:len(w)]
 				for k := range w {
-					m[k] = beta1*m[k] + (1-beta1)*g[k]
-					v[k] = beta2*v[k] + (1-beta2)*g[k]*g[k]
-					w[k] -= opt.LR * (m[k]/c1/(math.Sqrt(v[k]/c2)+eps) + l2*w[k])
+					mk := beta1*m[k] + (1-beta1)*g[k]
+					vk := beta2*v[k] + (1-beta2)*g[k]*g[k]
+					m[k], v[k] = mk, vk
+					w[k] = w[k]*decay - a*mk/(math.Sqrt(vk)+e)
 				}
 				bias := h.Layers[li].B
 				for k := range bias {
 					ms[li].mb[k] = beta1*ms[li].mb[k] + (1-beta1)*gb[li][k]
 					ms[li].vb[k] = beta2*ms[li].vb[k] + (1-beta2)*gb[li][k]*gb[li][k]
-					bias[k] -= opt.LR * ms[li].mb[k] / c1 / (math.Sqrt(ms[li].vb[k]/c2) + eps)
+					bias[k] -= a * ms[li].mb[k] / (math.Sqrt(ms[li].vb[k]) + e)
 				}
 			}
 		}
@@ -166,5 +174,9 @@ func trainAdamW(h *Head, tr, vl *prepared, opt *TrainOptions, out *TrainResult) 
 	}
 	h.Layers = best
 	out.L2, out.Epochs, out.Steps, out.Batch, out.LR = l2, epochs, step, opt.Batch, opt.LR
+	out.BLAS = "gonum"
+	if lib := openblas.Use(); lib != "" {
+		out.BLAS = lib
+	}
 	return nil
 }

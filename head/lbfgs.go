@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 
-	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/optimize"
 )
@@ -26,11 +26,16 @@ func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 // lbfgsProblem is the linear head's objective on difference features D = Za - Zb (n x d):
 // f(w) = mean softplus(m - D w) + l2/2 |w|^2, its gradient -D^T sigmoid(m - D w)/n + l2 w.
-// D is stored in float32: the two products with it per step are bound by
-// memory, and half the bytes make them twice as fast; sums over d = 1,024
-// terms keep about 6 significant digits, far finer than the 1e-4 gradient
-// tolerance. The products run on row blocks in parallel; the gradient's block
-// sums are added in block order, so results do not depend on scheduling.
+//
+// D is stored in float32: evaluating is bound by memory, and half the bytes
+// make it twice as fast; sums over d = 1,024 terms keep about 6 significant
+// digits, far finer than the 1e-4 gradient tolerance. Each evaluation reads D
+// once: row i's product with w gives its term of f, and its share of the
+// gradient is added while the row is still in cache. The rows are split in
+// blocks run in parallel; the blocks' partial sums are added in block order,
+// so results do not depend on scheduling. The optimizer asks for f and then
+// the gradient at the same point: both come from one pass, kept for the second
+// request.
 type lbfgsProblem struct {
 	n, d   int
 	dm     []float32 // n x d, row-major
@@ -38,8 +43,14 @@ type lbfgsProblem struct {
 	l2     float64
 	blocks [][2]int
 	parts  [][]float32 // per block: its share of D^T g (d)
+	fs     []float64   // per block: its share of the sum of losses
 	w32    []float32
-	g      []float32 // n
+
+	// the last point evaluated, its loss and gradient (without the l2 terms)
+	at    []float64
+	f     float64
+	grad  []float64
+	valid bool
 }
 
 // newLBFGSProblem builds D from the raw features: standardising a and b
@@ -54,61 +65,72 @@ func newLBFGSProblem(h *Head, data Data, marginScale float64) *lbfgsProblem {
 		}
 	}
 	margin := scaledMargins(data.Margins, n, marginScale)
-	q := &lbfgsProblem{n: n, d: d, dm: dm, margin: margin, g: make([]float32, n), w32: make([]float32, d)}
+	q := &lbfgsProblem{n: n, d: d, dm: dm, margin: margin, w32: make([]float32, d),
+		at: make([]float64, d), grad: make([]float64, d)}
 	workers := max(1, min(runtime.GOMAXPROCS(0), n/256))
 	for b := 0; b < workers; b++ {
 		q.blocks = append(q.blocks, [2]int{b * n / workers, (b + 1) * n / workers})
 		q.parts = append(q.parts, make([]float32, d))
 	}
+	q.fs = make([]float64, workers)
 	return q
 }
 
-func (q *lbfgsProblem) eval(w []float64, grad []float64) float64 {
+// pass evaluates the data term of f and of its gradient at w in one read of D.
+func (q *lbfgsProblem) pass(w []float64) {
 	n, d := q.n, q.d
 	for k, v := range w {
 		q.w32[k] = float32(v)
 	}
-	fs := make([]float64, len(q.blocks))
+	wv := blas32.Vector{N: d, Inc: 1, Data: q.w32}
 	var wg sync.WaitGroup
 	for bi, blk := range q.blocks {
 		wg.Add(1)
 		go func(bi, lo, hi int) {
 			defer wg.Done()
-			rows := blas32.General{Rows: hi - lo, Cols: d, Stride: d, Data: q.dm[lo*d : hi*d]}
-			dw := make([]float32, hi-lo)
-			blas32.Gemv(blas.NoTrans, 1, rows, blas32.Vector{N: d, Inc: 1, Data: q.w32}, 0, blas32.Vector{N: hi - lo, Inc: 1, Data: dw})
+			part := blas32.Vector{N: d, Inc: 1, Data: q.parts[bi]}
+			clear(part.Data)
+			f := 0.0
 			for i := lo; i < hi; i++ {
-				t := q.margin[i] - float64(dw[i-lo])
-				fs[bi] += softplus(t)
-				q.g[i] = float32(-sigmoid(t) / float64(n))
+				row := blas32.Vector{N: d, Inc: 1, Data: q.dm[i*d : (i+1)*d]}
+				t := q.margin[i] - float64(blas32.Dot(row, wv))
+				f += softplus(t)
+				blas32.Axpy(float32(-sigmoid(t)/float64(n)), row, part)
 			}
-			if grad != nil {
-				blas32.Gemv(blas.Trans, 1, rows, blas32.Vector{N: hi - lo, Inc: 1, Data: q.g[lo:hi]}, 0, blas32.Vector{N: d, Inc: 1, Data: q.parts[bi]})
-			}
+			q.fs[bi] = f
 		}(bi, blk[0], blk[1])
 	}
 	wg.Wait()
-	f := 0.0
-	for _, v := range fs {
-		f += v
+	q.f = 0
+	for _, v := range q.fs {
+		q.f += v
 	}
-	f /= float64(n)
+	q.f /= float64(n)
+	clear(q.grad)
+	for _, part := range q.parts {
+		for k, v := range part {
+			q.grad[k] += float64(v)
+		}
+	}
+	copy(q.at, w)
+	q.valid = true
+}
+
+// eval returns f(w) and, when grad is not nil, writes its gradient there.
+func (q *lbfgsProblem) eval(w []float64, grad []float64) float64 {
+	if !q.valid || !slices.Equal(w, q.at) {
+		q.pass(w)
+	}
 	reg := 0.0
 	for _, v := range w {
 		reg += v * v
 	}
-	f += q.l2 / 2 * reg
 	if grad != nil {
 		for k := range grad {
-			grad[k] = q.l2 * w[k]
-		}
-		for _, part := range q.parts {
-			for k, v := range part {
-				grad[k] += float64(v)
-			}
+			grad[k] = q.grad[k] + q.l2*w[k]
 		}
 	}
-	return f
+	return q.f + q.l2/2*reg
 }
 
 // trainLBFGS fits a linear head by L-BFGS (an MLP is refused); without

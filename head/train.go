@@ -37,11 +37,14 @@ type TrainResult struct {
 	Iterations int    `json:"iterations,omitempty"`
 	Status     string `json:"status,omitempty"`
 	Warning    string `json:"warning,omitempty"`
-	// AdamW: epochs run, steps taken, batch size, learning rate.
+	// AdamW: epochs run, steps taken, batch size, learning rate, and whose
+	// matrix products ran ("gonum", or the OpenBLAS library loaded: results
+	// differ between the two by rounding).
 	Epochs int     `json:"epochs,omitempty"`
 	Steps  int     `json:"steps,omitempty"`
 	Batch  int     `json:"batch,omitempty"`
 	LR     float64 `json:"lr,omitempty"`
+	BLAS   string  `json:"blas,omitempty"`
 
 	TrainAccuracy float64  `json:"train_accuracy"`
 	ValAccuracy   *float64 `json:"val_accuracy,omitempty"`

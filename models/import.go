@@ -29,6 +29,9 @@ type ImportOptions struct {
 	Truncate     string  // default: tail for decoders (the response is at the end), head for encoders
 	PairTemplate *string // default: rendered from the tokenizer's chat template
 	Features     string  // default: joint for decoders, separate for encoders
+	// FeatureStorage: "float32" (default) or "float16" (half the cache's
+	// bytes; see Manifest.FeatureStorage)
+	FeatureStorage string
 }
 
 // NeedError is an Import that needs an ImportOptions field set: Option
@@ -182,6 +185,9 @@ func Import(dir string, o ImportOptions) (*Manifest, []string, error) {
 		if m.Pooling == PoolLast {
 			m.Features = "joint"
 		}
+	}
+	if o.FeatureStorage != "float32" {
+		m.FeatureStorage = o.FeatureStorage // validated with the manifest
 	}
 	if m.Truncate = o.Truncate; m.Truncate == "" {
 		m.Truncate = "head"

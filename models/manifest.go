@@ -74,6 +74,11 @@ type Manifest struct {
 	// Features is the pair-feature form heads use by default: "separate"
 	// (response and prompt vectors) or "joint" (the template's vector), or "both".
 	Features string `json:"features,omitempty"`
+	// FeatureStorage is how the feature cache stores this backbone's
+	// vectors: "float32" (the default) or "float16", half the bytes for
+	// LLM-width features (README: accuracy against float32). A float16 cache
+	// is a file of its own; features beyond float16's range are refused.
+	FeatureStorage string `json:"feature_storage,omitempty"`
 
 	// Dir is the folder the manifest was read from (not stored).
 	Dir string `json:"-"`
@@ -200,6 +205,11 @@ func (m *Manifest) Validate() error {
 	case "", "separate", "joint", "both":
 	default:
 		return bad("features", fmt.Sprintf("%q is not separate, joint or both", m.Features))
+	}
+	switch m.FeatureStorage {
+	case "", "float32", "float16":
+	default:
+		return bad("feature_storage", fmt.Sprintf("%q is not float32 or float16", m.FeatureStorage))
 	}
 	if m.Dim <= 0 || m.Dim > MaxDim {
 		return bad("dim", fmt.Sprintf("%d is not in 1..%d", m.Dim, MaxDim))

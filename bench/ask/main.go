@@ -29,7 +29,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
@@ -38,11 +37,10 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/ser-rl/ser/ask"
-	"github.com/ser-rl/ser/cache"
-	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/evolve"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/internal/benchdata"
 	"github.com/ser-rl/ser/models"
 )
 
@@ -70,26 +68,15 @@ func main() {
 }
 
 func load(home, shared, which string) (evolve.Set, *models.Manifest, error) {
-	m, err := models.Find(home, models.DefaultName)
+	src := which
+	if which == "planted" {
+		src = "hh" // planted labels are drawn over HH-RLHF's features
+	}
+	pairs, err := benchdata.Pairs(shared, src)
 	if err != nil {
 		return evolve.Set{}, nil, err
 	}
-	files, _ := filepath.Glob(filepath.Join(shared, "hh-rlhf", "*", "test.jsonl.gz"))
-	if which == "uf" {
-		uf := filepath.Join(shared, "ultrafeedback-binarized-sample1200")
-		files = []string{filepath.Join(uf, "train_clean.jsonl"), filepath.Join(uf, "eval_clean.jsonl")}
-	}
-	all, _, err := data.ReadAll(files, data.Options{})
-	if err != nil {
-		return evolve.Set{}, nil, err
-	}
-	var pairs []data.Pair
-	for _, p := range all {
-		if p.Problem() == "" {
-			pairs = append(pairs, p)
-		}
-	}
-	f, err := features.New(features.Options{Manifest: m, Form: head.Separate, CachePath: cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()), ORTLib: models.ORTLibPath(home)})
+	f, m, err := benchdata.Featurizer(home, head.Separate, nil)
 	if err != nil {
 		return evolve.Set{}, nil, err
 	}

@@ -8,6 +8,10 @@ model: a logistic regression on the difference of a pair's features, each
 pair in both orders, no intercept.
 
     python3 peer.py DIR   (DIR holds a.npy, b.npy and splits.json)  -> JSON on stdout
+
+PyTorch's threads are the job's "threads"; OpenBLAS's (numpy's and, through
+libblas, PyTorch's) come from OPENBLAS_NUM_THREADS, which the caller sets:
+the benchmark runs the peers under each combination and keeps the fastest.
 """
 import json
 import sys
@@ -32,14 +36,14 @@ def sklearn_lr(a, b, tr, te, C):
     start = time.perf_counter()
     lr = LogisticRegression(C=C, fit_intercept=False, max_iter=1000).fit(x, y)
     seconds = time.perf_counter() - start
-    acc = float(np.mean(d[te] @ lr.coef_[0] > 0))
-    return acc, seconds
+    pred = d[te] @ lr.coef_[0] > 0
+    return float(np.mean(pred)), seconds, [bool(v) for v in pred]
 
 
-def torch_mlp(a, b, tr, va, te, hidden, seed):
+def torch_mlp(a, b, tr, va, te, hidden, seed, threads):
     import torch
     torch.manual_seed(seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     za, zb = standardise(a, b, tr)
     za, zb = torch.tensor(za, dtype=torch.float64), torch.tensor(zb, dtype=torch.float64)
     model = torch.nn.Sequential(torch.nn.Linear(za.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)).double()
@@ -82,10 +86,10 @@ def main():
         tr, te = np.array(job["train"]), np.array(job["test"])
         r = {"name": job["name"]}
         if job.get("sklearn"):
-            r["sklearn_acc"], r["sklearn_s"] = sklearn_lr(a, b, tr, te, job.get("C", 1.0))
+            r["sklearn_acc"], r["sklearn_s"], r["sklearn_pred"] = sklearn_lr(a, b, tr, te, job.get("C", 1.0))
         if job.get("torch"):
             va = np.array(job["val"])
-            r["torch_acc"], r["torch_s"], r["torch_epochs"] = torch_mlp(a, b, tr, va, te, job["hidden"], job.get("seed", 1))
+            r["torch_acc"], r["torch_s"], r["torch_epochs"] = torch_mlp(a, b, tr, va, te, job["hidden"], job.get("seed", 1), job.get("threads", 2))
         out.append(r)
     print(json.dumps(out))
 

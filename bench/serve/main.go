@@ -140,7 +140,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	homeCache := cache.File(filepath.Join(c.home, "cache", "features"), m.Fingerprint())
+	homeCache := cache.File(filepath.Join(c.home, "cache", "features"), m.Fingerprint(), cache.Format(m.FeatureStorage))
 	ft, err := c.features(m, "", homeCache)
 	if err != nil {
 		return err

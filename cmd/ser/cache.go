@@ -35,7 +35,7 @@ func cacheCommand() *cli.Command {
 				}
 				defer dst.Close()
 				for _, path := range c.Args().Slice() {
-					src, err := cache.Open(path, m.Fingerprint(), m.Dim, false)
+					src, err := cache.Open(path, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), false)
 					if err != nil {
 						return err
 					}

@@ -19,7 +19,7 @@ import (
 // readCache returns every vector of a cache file by key.
 func readCache(t *testing.T, path string, m *models.Manifest) map[cache.Key][]float32 {
 	t.Helper()
-	c, err := cache.Open(path, m.Fingerprint(), m.Dim, false)
+	c, err := cache.Open(path, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestEmbedCrash(t *testing.T) {
 	// Runs are killed at a random point of the work that remains, until
 	// little is left; then one runs to the end.
 	records := func() int {
-		c, err := cache.Open(crashed, m.Fingerprint(), m.Dim, false)
+		c, err := cache.Open(crashed, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), false)
 		if err != nil {
 			return 0
 		}

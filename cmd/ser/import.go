@@ -36,6 +36,7 @@ Example:
 			&cli.StringFlag{Name: "truncate", Usage: "end of a long text that is kept: head or tail (default: tail for decoders)"},
 			&cli.StringFlag{Name: "pair-template", Usage: "text with {prompt} and {response} (default: rendered from the chat template)"},
 			&cli.StringFlag{Name: "features", Usage: "separate, joint or both (default: joint for decoders)"},
+			&cli.StringFlag{Name: "feature-storage", Usage: "how the feature cache stores vectors: float32, or float16 (half the bytes; README)", Value: "float32"},
 			&cli.BoolFlag{Name: "no-check", Usage: "write the manifest without embedding two texts first"},
 		},
 		Action: func(c *cli.Context) error {
@@ -47,6 +48,7 @@ Example:
 				Name: c.String("name"), Model: c.String("model-file"), Tokenizer: c.String("tokenizer-file"),
 				Output: c.String("output"), Pooling: c.String("pooling"), Dim: c.Int("dim"),
 				MaxTokens: c.Int("max-tokens"), Truncate: c.String("truncate"), Features: c.String("features"),
+				FeatureStorage: c.String("feature-storage"),
 			}
 			if c.IsSet("pad-id") {
 				id := c.Int("pad-id")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/internal/testenv"
 	"github.com/ser-rl/ser/internal/tiny"
@@ -186,6 +187,7 @@ func TestModelsImportRefuses(t *testing.T) {
 		{"bad pooling", llama, []string{"--pooling", "max"}, "pooling"},
 		{"bad name", llama, []string{"--name", "../../x"}, "field name"},
 		{"template without response", llama, []string{"--pair-template", "{prompt} only"}, "{response}"},
+		{"bad feature storage", llama, []string{"--feature-storage", "int8"}, "feature_storage"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -198,5 +200,48 @@ func TestModelsImportRefuses(t *testing.T) {
 				t.Fatal("a manifest was written")
 			}
 		})
+	}
+}
+
+// TestFloat16Storage: a backbone imported with --feature-storage float16
+// caches its features in a float16 file of its own, and training and scoring
+// read them from there; a float32 cache of the same backbone is left alone.
+func TestFloat16Storage(t *testing.T) {
+	home := testenv.Home(t)
+	dir := exportedFolder(t, "bert", tiny.Options{Pooling: models.PoolMean, TokenTypes: true},
+		map[string]any{"architectures": []string{"BertModel"}, "model_type": "bert", "hidden_size": tiny.Dim, "max_position_embeddings": 512, "pad_token_id": 0})
+	if out, stderr, err := run(t, home, "models", "import", "--feature-storage", "float16", dir); err != nil {
+		t.Fatalf("import: %v\n%s%s", err, out, stderr)
+	}
+	m, err := models.Find(home, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.FeatureStorage != "float16" {
+		t.Fatalf("manifest feature_storage %q", m.FeatureStorage)
+	}
+	work := t.TempDir()
+	data := synthPairs(t, work, 60, 3)
+	if _, stderr, err := run(t, home, "--quiet", "embed", "--model", dir, "--data", data); err != nil {
+		t.Fatalf("embed: %v\n%s", err, stderr)
+	}
+	f16 := cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint(), cache.Float16)
+	vecs := readCache(t, f16, m)
+	if len(vecs) == 0 {
+		t.Fatalf("no float16 cache at %s", f16)
+	}
+	if _, err := os.Stat(cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint(), cache.Float32)); err == nil {
+		t.Error("a float32 cache was written too")
+	}
+	for _, v := range vecs {
+		for _, x := range v {
+			if cache.HalfToFloat(cache.FloatToHalf(x)) != x {
+				t.Fatalf("cached value %v is not a float16", x)
+			}
+		}
+	}
+	head := filepath.Join(work, "rm.head")
+	if _, stderr, err := run(t, home, "--quiet", "train", "--model", dir, "--data", data, "--out", head); err != nil {
+		t.Fatalf("train on float16 features: %v\n%s", err, stderr)
 	}
 }

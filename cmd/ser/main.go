@@ -188,7 +188,7 @@ func cachePath(c *cli.Context, m *models.Manifest) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return cache.File(filepath.Join(h, "cache", "features"), m.Fingerprint()), nil
+	return cache.File(filepath.Join(h, "cache", "features"), m.Fingerprint(), cache.Format(m.FeatureStorage)), nil
 }
 
 func openCache(c *cli.Context, m *models.Manifest, writable bool) (*cache.Cache, error) {
@@ -196,7 +196,7 @@ func openCache(c *cli.Context, m *models.Manifest, writable bool) (*cache.Cache,
 	if err != nil {
 		return nil, err
 	}
-	cc, err := cache.Open(p, m.Fingerprint(), m.Dim, writable)
+	cc, err := cache.Open(p, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), writable)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no feature cache for backbone %s at %s: run `ser embed` on the data first", m.Name, p)
 	}

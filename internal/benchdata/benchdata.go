@@ -58,7 +58,7 @@ func Featurizer(home, form string, onOpen func(*onnx.Backbone)) (*features.Featu
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint()),
+	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint(), cache.Format(m.FeatureStorage)),
 		ORTLib: models.ORTLibPath(home), OnOpen: onOpen})
 	return f, m, err
 }
