@@ -60,8 +60,8 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// Libraries are the names tried, in order: Debian's pthread build first.
-var Libraries = []string{"libopenblas.so.0", "libopenblas.so"}
+// libraries are the names tried, in order (dlopen's search path).
+var libraries = []string{"libopenblas.so.0", "libopenblas.so"}
 
 // minWork is the size, m*n*k, below which gonum's kernels are kept: for small
 // products the call into OpenBLAS and its threads cost more than they save.
@@ -86,7 +86,7 @@ func Use() string {
 				os.Setenv("OPENBLAS_CORETYPE", ct) // read by OpenBLAS as it loads
 			}
 		}
-		for _, name := range Libraries {
+		for _, name := range libraries {
 			cs := C.CString(name)
 			ok := C.ser_openblas_open(cs, threads) == 1
 			C.free(unsafe.Pointer(cs))
@@ -131,10 +131,9 @@ func Core() string {
 type Implementation struct{ gonum.Implementation }
 
 // Dgemm computes C = alpha * op(A) * op(B) + beta * C, row-major, as gonum's
-// does, with OpenBLAS for products of at least minWork multiply-adds. The
-// arguments are checked as gonum checks them (by calling it on an empty
-// product is not possible, so the bounds are checked here: a bad call panics
-// in Go, never in C).
+// does, with OpenBLAS for products of at least minWork multiply-adds. A call
+// whose sizes, strides or slice lengths do not fit goes to gonum, which
+// panics in Go with its message: nothing out of bounds reaches C.
 func (impl Implementation) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	if m*n*k < minWork || !fits(tA, m, k, a, lda) || !fits(tB, k, n, b, ldb) || !fits(blas.NoTrans, m, n, c, ldc) {
 		impl.Implementation.Dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
