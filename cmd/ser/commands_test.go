@@ -171,12 +171,7 @@ func TestDemo(t *testing.T) {
 func TestAsk(t *testing.T) {
 	home := testenv.Home(t)
 	dir := t.TempDir()
-	train := synthPairs(t, dir, 120, 31)
-	cache := filepath.Join(dir, "c.feat")
-	rm := filepath.Join(dir, "rm.head")
-	if _, errb, err := ser(t, home, "-q", "train", "--data", train, "--cache", cache, "--out", rm); err != nil {
-		t.Fatal(errb)
-	}
+	train, cache, rm := trainedHead(t, home, dir, 120, 31)
 	var b strings.Builder
 	for i := 0; i < 60; i++ {
 		fmt.Fprintf(&b, `{"prompt": "Q%d: how do I bake bread?", "response_a": "knead, rise, bake %d", "response_b": "no idea %d", "my_field": %d}`+"\n", i, i, i, i)

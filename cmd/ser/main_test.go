@@ -73,6 +73,19 @@ func synthPairs(t *testing.T, dir string, n int, seed uint64) string {
 	return path
 }
 
+// trainedHead writes n synthetic pairs under dir, trains a head on them with
+// `ser train` as a process, and returns the pairs file, the feature cache and
+// the head file.
+func trainedHead(t *testing.T, home, dir string, n int, seed uint64) (pairs, cache, head string) {
+	t.Helper()
+	pairs = synthPairs(t, dir, n, seed)
+	cache, head = filepath.Join(dir, "c.feat"), filepath.Join(dir, "rm.head")
+	if _, errb, err := ser(t, home, "-q", "train", "--data", pairs, "--cache", cache, "--out", head); err != nil {
+		t.Fatal(errb)
+	}
+	return pairs, cache, head
+}
+
 // run runs ser in this process, as `ser --home HOME ARGS...`, and returns
 // stdout, stderr and the error.
 func run(t *testing.T, home string, args ...string) (string, string, error) {

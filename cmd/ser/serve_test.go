@@ -24,12 +24,7 @@ import (
 func TestServeProcess(t *testing.T) {
 	home := testenv.Home(t)
 	dir := t.TempDir()
-	pairs := synthPairs(t, dir, 120, 21)
-	cache := filepath.Join(dir, "c.feat")
-	rm := filepath.Join(dir, "rm.head")
-	if _, errb, err := ser(t, home, "-q", "train", "--data", pairs, "--cache", cache, "--out", rm); err != nil {
-		t.Fatal(errb)
-	}
+	_, cache, rm := trainedHead(t, home, dir, 120, 21)
 	rows := []map[string]string{
 		{"prompt": "\n\nHuman: How do I bake bread?\n\nAssistant:", "response": " Mix flour, water, salt and yeast; knead, let it rise, bake at 230 C."},
 		{"prompt": "\n\nHuman: How do I bake bread?\n\nAssistant:", "response": " No."},
