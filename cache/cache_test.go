@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -320,8 +321,10 @@ func TestFloat16(t *testing.T) {
 	if _, err := cache.Fill(context.Background(), c, f, in, cache.FillOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Put([]cache.Key{cache.KeyOf("fp", "huge")}, append(make([]float32, dim-1), 70000)); err == nil || !strings.Contains(err.Error(), "float16's range") {
-		t.Errorf("a value of 70000 in a float16 cache: %v", err)
+	for _, bad := range []float32{70000, -65520, float32(math.NaN()), float32(math.Inf(1))} {
+		if err := c.Put([]cache.Key{cache.KeyOf("fp", "bad")}, append(make([]float32, dim-1), bad)); err == nil || !strings.Contains(err.Error(), "float16 cannot hold") {
+			t.Errorf("a value of %v in a float16 cache: %v", bad, err)
+		}
 	}
 	c.Close()
 	if fi, _ := os.Stat(path); fi.Size() != int64(64+300*(20+2*dim)) {
