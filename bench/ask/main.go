@@ -308,6 +308,7 @@ func draw(path, which string, seeds int, budgets []float64, curves map[string]*c
 	p.Add(fl)
 	p.Legend.Add(fmt.Sprintf("full data (%.3f)", full), fl)
 	p.Legend.Top, p.Legend.Left = false, false
+	p.Y.Max = math.Max(p.Y.Max, full+0.01) // the full-data line clear of the title
 	p.Add(plotter.NewGrid())
 	return p.Save(7*vg.Inch, 4*vg.Inch, path)
 }
