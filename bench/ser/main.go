@@ -46,7 +46,7 @@ func main() {
 	within := flag.Float64("within", 0, "teacher: weight of a linear term inside clusters")
 	margin := flag.Float64("margin", 0, "planted: drop the pairs whose teacher rewards differ by less than this many standard deviations (a gap at the teacher's boundary)")
 	seeds := flag.Int("seeds", 10, "seeds (each draws its own split; planted data its own teacher, the sample its own pairs)")
-	variants := flag.String("variants", "default", "comma-separated: default, keep-accuracy, status1, status2, staged, novalve, tau-wide, tau-narrow, temperature, calib-none, warm, dry, loops10, seed5, seed10, seed25")
+	variants := flag.String("variants", "default", "comma-separated: default, keep-accuracy, status1, status2, staged, novalve, tau-wide, tau-narrow, temperature, calib-none, warm, dry, loops10, seed5, seed10, seed25, ask-R and ask-R-only (R: dopt, uncertainty, random; each loop asks human labels for 2% of the pairs, answered from the hidden labels, with or without self-labels)")
 	verbose := flag.Bool("v", false, "log each loop")
 	flag.Parse()
 	if *verbose {
@@ -58,8 +58,15 @@ func main() {
 	}
 }
 
-// Variant maps a name to the options it changes, for ablations.
-func Variant(name string, o *evolve.Options) {
+// Variant maps a name to the options it changes, for ablations; n is the
+// number of pairs in the data (the ask- variants ask 2% of it each loop:
+// "ask-R" asks by rule R and self-labels too, "ask-R-only" only asks).
+func Variant(name string, o *evolve.Options, n int) {
+	if rule, ok := strings.CutPrefix(name, "ask-"); ok {
+		rule, o.NoSelfLabel = strings.CutSuffix(rule, "-only")
+		o.Ask, o.AskRule = max(1, n/50), rule
+		return
+	}
 	switch name {
 	case "status1":
 		o.Statuses = evolve.Status1
@@ -149,7 +156,7 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 		}
 	}
 	fmt.Println("Each seed draws its own split; the three heads of a seed are tested on the same pairs, so differences are paired per seed; intervals are 95%, Student's t over the seeds' differences.")
-	fmt.Printf("%-14s %9s %9s %9s %9s %24s %24s %7s %s\n", "variant", "seed-only", "SER kept", "SER last", "full", "SER - seed [95% CI]", "full - SER [95% CI]", "closed", "per seed: loop kept / loops run / loop-1 pseudo-label acc")
+	fmt.Printf("%-16s %9s %9s %9s %9s %24s %24s %7s %s\n", "variant", "seed-only", "SER kept", "SER last", "full", "SER - seed [95% CI]", "full - SER [95% CI]", "closed", "per seed: loop kept / loops run / loop-1 pseudo-label acc")
 	for _, v := range variants {
 		var so, fi, fu, last, gain, rest []float64
 		var notes []string
@@ -160,7 +167,7 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 			}
 			o := evolve.DefaultOptions()
 			o.Seed, o.FullData = uint64(s), true
-			Variant(v, &o)
+			Variant(v, &o, set.X.Len())
 			rep, err := evolve.Run(set, nil, test, features.BackboneOf(m), form, o, logf)
 			if err != nil {
 				return err
@@ -184,7 +191,7 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 		if g := mean(fu) - mean(so); g > 0.005 {
 			closed = fmt.Sprintf("%.0f%%", 100*(mean(fi)-mean(so))/g)
 		}
-		fmt.Printf("%-14s %9.4f %9.4f %9.4f %9.4f %24s %24s %7s %s\n", v, mean(so), mean(fi), mean(last), mean(fu), ci(gain), ci(rest), closed, strings.Join(notes, " "))
+		fmt.Printf("%-16s %9.4f %9.4f %9.4f %9.4f %24s %24s %7s %s\n", v, mean(so), mean(fi), mean(last), mean(fu), ci(gain), ci(rest), closed, strings.Join(notes, " "))
 	}
 	return nil
 }
