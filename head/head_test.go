@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -185,4 +186,47 @@ func labelled(n int) []data.Pair {
 		out[i] = data.Pair{Prompt: "p", Chosen: "a", Rejected: "b", Labelled: true}
 	}
 	return out
+}
+
+// TestLBFGSObjective checks the linear head's objective: its gradient
+// against central differences of its value (D is float32, so values carry
+// about 7 significant digits; a step of 1e-3 keeps truncation near 1e-7 and
+// rounding near 1e-4/1e-3 = 1e-4 relative, hence the 1e-3 bound), and that the
+// value and gradient kept from one pass are those of the point asked for.
+func TestLBFGSObjective(t *testing.T) {
+	data, _ := synthetic(700, 12, 7, false)
+	h := &Head{Kind: Linear}
+	h.Mean, h.Scale = standardisation(data.X)
+	q := newLBFGSProblem(h, data, 0)
+	q.l2 = 0.01
+	w := make([]float64, q.d)
+	rng := rand.New(rand.NewPCG(4, 5))
+	for k := range w {
+		w[k] = rng.NormFloat64() * 0.3
+	}
+	f := q.eval(w, nil)
+	grad := make([]float64, len(w))
+	if f2 := q.eval(w, grad); f2 != f {
+		t.Fatalf("value %v then %v at one point", f, f2)
+	}
+	const eps = 1e-3
+	for k := range w {
+		old := w[k]
+		w[k] = old + eps
+		up := q.eval(w, nil)
+		w[k] = old - eps
+		down := q.eval(w, nil)
+		w[k] = old
+		if num := (up - down) / (2 * eps); math.Abs(num-grad[k]) > 1e-3*math.Max(1, math.Abs(num)) {
+			t.Errorf("d f/d w[%d]: %g, numeric %g", k, grad[k], num)
+		}
+	}
+	// a point evaluated after another: its own value and gradient, not the kept ones
+	fresh := newLBFGSProblem(h, data, 0)
+	fresh.l2 = 0.01
+	g1, g2 := make([]float64, len(w)), make([]float64, len(w))
+	w[3] += 0.5
+	if a, b := q.eval(w, g1), fresh.eval(w, g2); a != b || !slices.Equal(g1, g2) {
+		t.Errorf("after moving: value %v, gradient %v; a fresh problem gives %v, %v", a, g1[:3], b, g2[:3])
+	}
 }
