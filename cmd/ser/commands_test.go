@@ -180,7 +180,7 @@ func TestAsk(t *testing.T) {
 	os.WriteFile(pool, []byte(b.String()), 0o644)
 	for _, rule := range []string{"dopt", "uncertainty", "random"} {
 		out := filepath.Join(dir, rule+".jsonl")
-		args := []string{"-q", "ask", "--head", rm, "--cache", cache, "--pool", pool, "--labelled", train, "--rule", rule, "-n", "10", "--out", out}
+		args := []string{"-q", "ask", "--head", rm, "--cache", cache, "--pool", pool, "--labelled", train, "--rule", rule, "--n", "10", "--out", out}
 		if _, errb, err := ser(t, home, args...); err != nil {
 			t.Fatal(errb)
 		}
