@@ -382,7 +382,7 @@ func (c *Cache) Put(keys []Key, vecs []float32) error {
 	}
 	if c.format == Float16 {
 		for i, v := range vecs {
-			if !FitsHalf(v) {
+			if !fitsHalf(v) {
 				return fmt.Errorf("cache %s: value %d of vector %d is %v, which float16 cannot hold (finite, |v| <= %v): store this backbone's features as float32", c.path, i%c.dim, i/c.dim, v, maxHalf)
 			}
 		}

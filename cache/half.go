@@ -8,9 +8,9 @@ import "math"
 // maxHalf is the largest finite float16, 65504.
 const maxHalf = 65504
 
-// FitsHalf reports whether v is finite and rounds to a finite float16
+// fitsHalf reports whether v is finite and rounds to a finite float16
 // (|v| < 65520, the midpoint above 65504).
-func FitsHalf(v float32) bool { return math.Abs(float64(v)) < 65520 }
+func fitsHalf(v float32) bool { return math.Abs(float64(v)) < 65520 }
 
 // FloatToHalf rounds v to the nearest float16, ties to even, as the
 // conversion instructions do (VCVTPS2PH with round-to-nearest): values too

@@ -172,6 +172,25 @@ const tolerance = 1e-5
 
 func near(a, b float64) bool { return math.Abs(a-b) <= tolerance }
 
+// postRewards posts body to url and checks the answer: 200, one reward per
+// item, each near want's.
+func postRewards(t *testing.T, url string, body any, want []float64) {
+	t.Helper()
+	resp, raw := post(t, url, body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %s", resp.Status, raw)
+	}
+	got := rewardsOf(t, raw)
+	if len(got) != len(want) {
+		t.Fatalf("%d rewards for %d items", len(got), len(want))
+	}
+	for i, r := range got {
+		if !near(r, want[i]) {
+			t.Errorf("item %d: %v, want %v", i, r, want[i])
+		}
+	}
+}
+
 // TestConcurrentClients sends every item through many concurrent requests of
 // both endpoints and checks each reward against the direct computation, and
 // that requests were batched together.
@@ -455,15 +474,7 @@ func TestClientGone(t *testing.T) {
 	for _, it := range items {
 		q = append(q, it.Prompt+it.Response)
 	}
-	resp, raw := post(t, ts.URL+"/get_reward", map[string]any{"query": q})
-	if resp.StatusCode != 200 {
-		t.Fatalf("%s %s", resp.Status, raw)
-	}
-	for i, r := range rewardsOf(t, raw) {
-		if !near(r, want[i]) {
-			t.Errorf("item %d: %v, want %v", i, r, want[i])
-		}
-	}
+	postRewards(t, ts.URL+"/get_reward", map[string]any{"query": q}, want)
 	var page map[string]float64
 	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(10 * time.Millisecond) {
 		// the handlers of the requests whose clients left count themselves when they notice
@@ -753,15 +764,7 @@ func TestTinyMemory(t *testing.T) {
 	for _, it := range items {
 		its = append(its, map[string]string{"prompt": it.Prompt, "response": it.Response})
 	}
-	resp, raw := post(t, ts.URL+"/v1/reward", map[string]any{"items": its})
-	if resp.StatusCode != 200 {
-		t.Fatalf("%s %s", resp.Status, raw)
-	}
-	for i, r := range rewardsOf(t, raw) {
-		if !near(r, want[i]) {
-			t.Errorf("item %d: %v, want %v", i, r, want[i])
-		}
-	}
+	postRewards(t, ts.URL+"/v1/reward", map[string]any{"items": its}, want)
 }
 
 // TestHugeText: a 15 MiB response is answered (the tokenizer sees only the

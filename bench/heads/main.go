@@ -90,7 +90,6 @@ type job struct {
 	Torch   bool    `json:"torch"`
 	Hidden  int     `json:"hidden,omitempty"`
 	Seed    int     `json:"seed"`
-	Threads int     `json:"threads,omitempty"` // PyTorch's
 }
 
 type peerResult struct {
@@ -142,17 +141,13 @@ func peers(python string, x *head.Pairs, jobs []job) ([]peerResult, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	if err := export(dir, x, jobs); err != nil {
+		return nil, err
+	}
 	var best []peerResult
 	for _, set := range [][2]int{{1, 1}, {2, 1}, {1, 2}, {2, 2}} {
-		js := append([]job(nil), jobs...)
-		for i := range js {
-			js[i].Threads = set[1]
-		}
-		if err := export(dir, x, js); err != nil {
-			return nil, err
-		}
 		cmd := exec.Command(python, filepath.Join("bench", "heads", "peer.py"), dir)
-		cmd.Env = append(os.Environ(), fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", set[0]))
+		cmd.Env = append(os.Environ(), fmt.Sprintf("OPENBLAS_NUM_THREADS=%d", set[0]), fmt.Sprintf("TORCH_THREADS=%d", set[1]))
 		if ct := openblas.CoreType(); ct != "" && os.Getenv("OPENBLAS_CORETYPE") == "" {
 			cmd.Env = append(cmd.Env, "OPENBLAS_CORETYPE="+ct) // the kernels ser's OpenBLAS runs
 		}
@@ -352,11 +347,8 @@ func fmtPts(x []float64) string {
 }
 
 func mean(x []float64) float64 {
-	s := 0.0
-	for _, v := range x {
-		s += v
-	}
-	return s / float64(len(x))
+	m, _ := head.MeanCI(x)
+	return m
 }
 
 func meanSD(x []float64) string {

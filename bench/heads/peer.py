@@ -9,11 +9,13 @@ pair in both orders, no intercept.
 
     python3 peer.py DIR   (DIR holds a.npy, b.npy and splits.json)  -> JSON on stdout
 
-PyTorch's threads are the job's "threads"; OpenBLAS's (numpy's and, through
-libblas, PyTorch's) come from OPENBLAS_NUM_THREADS, which the caller sets:
+PyTorch's threads come from TORCH_THREADS (default 2), OpenBLAS's (numpy's
+and, through libblas, PyTorch's) from OPENBLAS_NUM_THREADS; the caller sets
+both:
 the benchmark runs the peers under each combination and keeps the fastest.
 """
 import json
+import os
 import sys
 import time
 
@@ -40,10 +42,10 @@ def sklearn_lr(a, b, tr, te, C):
     return float(np.mean(pred)), seconds, [bool(v) for v in pred]
 
 
-def torch_mlp(a, b, tr, va, te, hidden, seed, threads):
+def torch_mlp(a, b, tr, va, te, hidden, seed):
     import torch
     torch.manual_seed(seed)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
     za, zb = standardise(a, b, tr)
     za, zb = torch.tensor(za, dtype=torch.float64), torch.tensor(zb, dtype=torch.float64)
     model = torch.nn.Sequential(torch.nn.Linear(za.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)).double()
@@ -89,7 +91,7 @@ def main():
             r["sklearn_acc"], r["sklearn_s"], r["sklearn_pred"] = sklearn_lr(a, b, tr, te, job.get("C", 1.0))
         if job.get("torch"):
             va = np.array(job["val"])
-            r["torch_acc"], r["torch_s"], r["torch_epochs"] = torch_mlp(a, b, tr, va, te, job["hidden"], job.get("seed", 1), job.get("threads", 2))
+            r["torch_acc"], r["torch_s"], r["torch_epochs"] = torch_mlp(a, b, tr, va, te, job["hidden"], job.get("seed", 1))
         out.append(r)
     print(json.dumps(out))
 

@@ -171,7 +171,8 @@ func TestDemo(t *testing.T) {
 func TestAsk(t *testing.T) {
 	home := testenv.Home(t)
 	dir := t.TempDir()
-	train, cache, rm := trainedHead(t, home, dir, 120, 31)
+	train := synthPairs(t, dir, 120, 31)
+	cache, rm := trainedHead(t, home, dir, train)
 	var b strings.Builder
 	for i := 0; i < 60; i++ {
 		fmt.Fprintf(&b, `{"prompt": "Q%d: how do I bake bread?", "response_a": "knead, rise, bake %d", "response_b": "no idea %d", "my_field": %d}`+"\n", i, i, i, i)

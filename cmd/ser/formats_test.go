@@ -27,15 +27,7 @@ type rbRow struct {
 func TestFormatsEverywhere(t *testing.T) {
 	home := testenv.Home(t)
 	dir := t.TempDir()
-	train := filepath.Join(dir, "train.jsonl")
-	if err := writeSample(train, data.Sample(300, 1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	cache := filepath.Join(dir, "c.feat")
-	headPath := filepath.Join(dir, "rm.head")
-	if _, stderr, err := run(t, home, "train", "--data", train, "--out", headPath, "--cache", cache); err != nil {
-		t.Fatalf("%v\n%s", err, stderr)
-	}
+	cache, headPath := trainedHead(t, home, dir, sampleFile(t, dir, 300, 1))
 	sample := data.Sample(120, 2, 0)
 	var rows []rbRow
 	subsets := []string{"alpacaeval-easy", "mt-bench-hard", "donotanswer", "hep-go"}

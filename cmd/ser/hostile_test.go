@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/internal/testenv"
 )
 
@@ -58,10 +57,7 @@ func TestOptionsRefused(t *testing.T) {
 func TestMaxLoopsZero(t *testing.T) {
 	home := testenv.Home(t)
 	dir := t.TempDir()
-	train := filepath.Join(dir, "train.jsonl")
-	if err := writeSample(train, data.Sample(400, 1, 0)); err != nil {
-		t.Fatal(err)
-	}
+	train := sampleFile(t, dir, 400, 1)
 	out, stderr, err := run(t, home, "evolve", "--data", train, "--out", filepath.Join(dir, "run"), "--cache", filepath.Join(dir, "c.feat"), "--max-loops", "0")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
@@ -80,15 +76,7 @@ func TestMaxLoopsZero(t *testing.T) {
 func TestScoreBadRows(t *testing.T) {
 	home := testenv.Home(t)
 	dir := t.TempDir()
-	train := filepath.Join(dir, "train.jsonl")
-	if err := writeSample(train, data.Sample(300, 1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	cache := filepath.Join(dir, "c.feat")
-	headPath := filepath.Join(dir, "rm.head")
-	if _, stderr, err := run(t, home, "train", "--data", train, "--out", headPath, "--cache", cache); err != nil {
-		t.Fatalf("%v\n%s", err, stderr)
-	}
+	cache, headPath := trainedHead(t, home, dir, sampleFile(t, dir, 300, 1))
 	var b strings.Builder
 	for i := 0; i < 700; i++ {
 		b.WriteString(`{"prompt": "hi", "response": "the answer is good"}` + "\n")

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ser-rl/ser/data"
 )
 
 var serBin string
@@ -73,17 +75,26 @@ func synthPairs(t *testing.T, dir string, n int, seed uint64) string {
 	return path
 }
 
-// trainedHead writes n synthetic pairs under dir, trains a head on them with
-// `ser train` as a process, and returns the pairs file, the feature cache and
-// the head file.
-func trainedHead(t *testing.T, home, dir string, n int, seed uint64) (pairs, cache, head string) {
+// sampleFile writes n pairs of the built-in sample (seed, no label noise) to
+// dir/train.jsonl and returns its path.
+func sampleFile(t *testing.T, dir string, n int, seed uint64) string {
 	t.Helper()
-	pairs = synthPairs(t, dir, n, seed)
-	cache, head = filepath.Join(dir, "c.feat"), filepath.Join(dir, "rm.head")
-	if _, errb, err := ser(t, home, "-q", "train", "--data", pairs, "--cache", cache, "--out", head); err != nil {
-		t.Fatal(errb)
+	path := filepath.Join(dir, "train.jsonl")
+	if err := writeSample(path, data.Sample(n, seed, 0)); err != nil {
+		t.Fatal(err)
 	}
-	return pairs, cache, head
+	return path
+}
+
+// trainedHead trains a head on pairs with `ser train` and returns the feature
+// cache and the head file it wrote under dir.
+func trainedHead(t *testing.T, home, dir, pairs string) (cache, head string) {
+	t.Helper()
+	cache, head = filepath.Join(dir, "c.feat"), filepath.Join(dir, "rm.head")
+	if _, stderr, err := run(t, home, "-q", "train", "--data", pairs, "--cache", cache, "--out", head); err != nil {
+		t.Fatalf("train: %v\n%s", err, stderr)
+	}
+	return cache, head
 }
 
 // run runs ser in this process, as `ser --home HOME ARGS...`, and returns

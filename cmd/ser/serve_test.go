@@ -24,7 +24,7 @@ import (
 func TestServeProcess(t *testing.T) {
 	home := testenv.Home(t)
 	dir := t.TempDir()
-	_, cache, rm := trainedHead(t, home, dir, 120, 21)
+	cache, rm := trainedHead(t, home, dir, synthPairs(t, dir, 120, 21))
 	rows := []map[string]string{
 		{"prompt": "\n\nHuman: How do I bake bread?\n\nAssistant:", "response": " Mix flour, water, salt and yeast; knead, let it rise, bake at 230 C."},
 		{"prompt": "\n\nHuman: How do I bake bread?\n\nAssistant:", "response": " No."},
