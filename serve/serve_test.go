@@ -668,9 +668,10 @@ func TestNewRefuses(t *testing.T) {
 // before it is read.
 func TestBodyBudget(t *testing.T) {
 	fx := newFixture(t, "", 14)
-	_, ts := fx.server(t, Options{MaxBody: 4096, MaxBytes: 4096})
+	s, ts := fx.server(t, Options{MaxBody: 4096, MaxBytes: 4096})
 	pr, pw := io.Pipe()
-	first := make(chan int)
+	t.Cleanup(func() { pw.Close() }) // before the server's cleanup, which waits for this request
+	first := make(chan int, 1)
 	go func() { // a body of undeclared length: it holds MaxBody of the budget until read
 		resp, err := http.Post(ts.URL+"/get_reward", "application/json", pr)
 		if err != nil {
@@ -682,14 +683,15 @@ func TestBodyBudget(t *testing.T) {
 		first <- resp.StatusCode
 	}()
 	pw.Write([]byte(`{"query": [`))
-	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
-		resp, raw := post(t, ts.URL+"/get_reward", []byte(`{"query":["a\n\nAssistant: b"]}`))
-		if resp.StatusCode == 429 {
-			break
-		}
+	// only once the slow body holds the budget: a request sent before could
+	// take part of it first, and the slow one would rightly get the 429
+	for start := time.Now(); s.bodies.Load() != 4096; time.Sleep(5 * time.Millisecond) {
 		if time.Since(start) > 10*time.Second {
-			t.Fatalf("a request beside a body holding the budget: %s %s", resp.Status, raw)
+			t.Fatalf("the slow request holds %d bytes of the budget, want 4096", s.bodies.Load())
 		}
+	}
+	if resp, raw := post(t, ts.URL+"/get_reward", []byte(`{"query":["a\n\nAssistant: b"]}`)); resp.StatusCode != 429 {
+		t.Fatalf("a request beside a body holding the budget: %s %s", resp.Status, raw)
 	}
 	pw.Write([]byte(`"a\n\nAssistant: b"]}`))
 	pw.Close()
