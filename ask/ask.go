@@ -52,6 +52,8 @@ type Options struct {
 	// Labelled are pairs already labelled (for DOptimal: their information
 	// is already in A, so the picks add what they lack); may be nil.
 	Labelled *head.Pairs
+	// Skip marks pool pairs never to pick (see Eligible); nil skips none.
+	Skip []bool
 }
 
 // Pick is one chosen pair.
@@ -77,34 +79,76 @@ func (o Options) Check() error {
 	return nil
 }
 
+// NonFiniteError is a pair whose reward under the head is NaN or infinite
+// (its backbone vector holds NaN or Inf): no rule can rank it.
+type NonFiniteError struct {
+	Index    int  // into the pool, or into Options.Labelled when Labelled
+	Labelled bool // the pair is one of Options.Labelled
+}
+
+func (e *NonFiniteError) Error() string {
+	which := "pool"
+	if e.Labelled {
+		which = "labelled"
+	}
+	return fmt.Sprintf("ask: %s pair %d: the head's reward is not a finite number (the backbone's vector holds NaN or Inf)", which, e.Index)
+}
+
 // Select picks opt.N pairs of the pool x (row i of x.A and x.B are pair i's
 // two responses) for humans to label under head h, in the order to show
-// them. Pairs are never picked twice.
+// them. Pairs are never picked twice, nor those opt.Skip marks. A pair
+// whose reward is not finite is an error (a *NonFiniteError), for every
+// rule: it would break the ranking.
 func Select(h *head.Head, x *head.Pairs, opt Options) ([]Pick, error) {
 	if err := opt.Check(); err != nil {
 		return nil, err
 	}
 	n := x.Len()
-	k := min(opt.N, n)
+	if opt.Skip != nil && len(opt.Skip) != n {
+		return nil, fmt.Errorf("ask: %d skip marks for %d pool pairs", len(opt.Skip), n)
+	}
+	skip := func(i int) bool { return opt.Skip != nil && opt.Skip[i] }
+	ra, rb := h.Rewards(x.A), h.Rewards(x.B)
+	var cand []int // the pairs that may be picked, in pool order
+	for i := 0; i < n; i++ {
+		if skip(i) {
+			continue
+		}
+		if !finite(ra[i]) || !finite(rb[i]) {
+			return nil, &NonFiniteError{Index: i}
+		}
+		cand = append(cand, i)
+	}
+	if opt.Labelled != nil {
+		la, lb := h.Rewards(opt.Labelled.A), h.Rewards(opt.Labelled.B)
+		for i := range la {
+			if !finite(la[i]) || !finite(lb[i]) {
+				return nil, &NonFiniteError{Index: i, Labelled: true}
+			}
+		}
+	}
+	k := min(opt.N, len(cand))
 	if k == 0 {
 		return nil, nil
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0xa5c))
 	switch opt.Rule {
 	case Random:
-		perm := rng.Perm(n)[:k]
+		perm := rng.Perm(len(cand))[:k]
 		out := make([]Pick, k)
-		for r, i := range perm {
-			out[r] = Pick{Index: i, Rank: r}
+		for r, j := range perm {
+			out[r] = Pick{Index: cand[j], Rank: r}
 		}
 		return out, nil
 	case Uncertainty:
-		ra, rb := h.Rewards(x.A), h.Rewards(x.B)
 		gap := make([]float64, n)
-		for i := range gap {
+		for _, i := range cand {
 			gap[i] = math.Abs(sigmoid(ra[i]) - sigmoid(rb[i]))
 		}
-		order := rng.Perm(n) // ties fall in a seeded order
+		order := make([]int, len(cand)) // ties fall in a seeded order
+		for r, j := range rng.Perm(len(cand)) {
+			order[r] = cand[j]
+		}
 		sort.SliceStable(order, func(a, b int) bool { return gap[order[a]] < gap[order[b]] })
 		out := make([]Pick, k)
 		for r, i := range order[:k] {
@@ -112,11 +156,13 @@ func Select(h *head.Head, x *head.Pairs, opt Options) ([]Pick, error) {
 		}
 		return out, nil
 	}
-	return dOptimal(h, x, k, opt, rng)
+	return dOptimal(h, x, k, opt, rng, skip)
 }
 
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
 // dOptimal is the greedy D-optimal rule (see the package comment).
-func dOptimal(h *head.Head, x *head.Pairs, k int, opt Options, rng *rand.Rand) ([]Pick, error) {
+func dOptimal(h *head.Head, x *head.Pairs, k int, opt Options, rng *rand.Rand, skip func(int) bool) ([]Pick, error) {
 	ridge := opt.Ridge
 	if ridge == 0 {
 		ridge = 1
@@ -153,7 +199,10 @@ func dOptimal(h *head.Head, x *head.Pairs, k int, opt Options, rng *rand.Rand) (
 	for i := range q {
 		q[i] = dot(za.RawRowView(i), z.RawRowView(i))
 	}
-	picked := make([]bool, n)
+	picked := make([]bool, n) // picked, or never to be
+	for i := range picked {
+		picked[i] = skip(i)
+	}
 	tie := rng.Perm(n) // a seeded order among equal gains
 	out := make([]Pick, 0, k)
 	u := mat.NewVecDense(d, nil)

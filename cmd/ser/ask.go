@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -38,12 +40,23 @@ ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers,
 			&cli.StringFlag{Name: "out", Usage: "(required) JSONL of the chosen pairs, in the order to show them (written atomically)"},
 			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names)"},
 			&cli.StringFlag{Name: "cache", Usage: "feature cache (default: the backbone's)"},
+			&cli.BoolFlag{Name: "keep-labels", Usage: "keep a labelled pool's label fields in the rows, and say which response it prefers (source_chosen); without it rows are blind, for any labelling tool"},
 		}, withoutFlags(dataFlags(""), "data")...),
 		Action: func(c *cli.Context) error {
 			if err := need(c, "head", "pool", "out"); err != nil {
 				return err
 			}
 			if err := o.Check(); err != nil {
+				return err
+			}
+			var ins []file
+			for _, f := range []string{"pool", "labelled"} {
+				for _, p := range c.StringSlice(f) {
+					ins = append(ins, file{"--" + f, p})
+				}
+			}
+			ins = append(ins, file{"--head", c.String("head")}, file{"--cache", c.String("cache")})
+			if err := checkOutputs([]file{{"--out", c.String("out")}}, ins); err != nil {
 				return err
 			}
 			h, m, err := loadHead(c)
@@ -54,27 +67,39 @@ ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers,
 			if err != nil {
 				return err
 			}
-			if len(pool) == 0 {
-				return fmt.Errorf("--pool: no pairs read")
-			}
 			x, err := pairFeatures(c, m, h.Features, pool)
 			if err != nil {
 				return err
 			}
+			var lab []data.Pair
 			if paths := c.StringSlice("labelled"); len(paths) > 0 {
-				lab, err := readFiles(c, paths)
-				if err != nil {
+				if lab, err = readFiles(c, paths); err != nil {
 					return err
 				}
 				if o.Labelled, err = pairFeatures(c, m, h.Features, lab); err != nil {
 					return err
 				}
 			}
+			skip, why := ask.Eligible(pool, lab)
+			for _, w := range sortedKeys(why) {
+				notef(c, "left out %d pool pairs: %s", why[w], w)
+			}
+			o.Skip = skip
 			picks, err := ask.Select(h, x, o)
+			var nf *ask.NonFiniteError
+			if errors.As(err, &nf) {
+				where := pool
+				if nf.Labelled {
+					where = lab
+				}
+				return fmt.Errorf("%s: the head's reward is not a finite number (the backbone's vector for this pair holds NaN or Inf)", where[nf.Index].Where())
+			}
 			if err != nil {
 				return err
 			}
-			if err := atomic.Write(c.String("out"), func(w io.Writer) error { return writePicks(w, h, x, pool, picks, o) }); err != nil {
+			if err := atomic.Write(c.String("out"), func(w io.Writer) error {
+				return writePicks(w, h, x, pool, picks, o, c.Bool("keep-labels"))
+			}); err != nil {
 				return err
 			}
 			notef(c, "chose %d of %d pool pairs by %s: %s", len(picks), len(pool), o.Rule, c.String("out"))
@@ -83,44 +108,106 @@ ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers,
 	}
 }
 
-// writePicks writes one JSONL row per pick, in the order to show them: the
-// input record as it was (JSONL sources; other sources as {prompt,
-// response_a, response_b}), plus what a labelling tool needs: ask_id, ask_rank
-// (the order to show pairs in), ask_first (which response to show first, a
-// seeded coin so that position bias averages out), ask_rule, ask_score, and
-// the head's reward_a, reward_b and p_a = sigmoid(reward_a - reward_b).
-func writePicks(w io.Writer, h *head.Head, x *head.Pairs, pool []data.Pair, picks []ask.Pick, o ask.Options) error {
+// sortedKeys returns a map's keys in order (for notes printed in a stable order).
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// labelFields are the fields of a source record that tell (or hint at) its
+// label; a blind row leaves them out.
+var labelFields = []string{"chosen", "rejected", "score_chosen", "score_rejected", "messages", "metadata",
+	"completions", "label", "labels", "preference", "winner", "source_chosen"}
+
+// writePicks writes one JSONL row per pick, in the order to show them:
+// prompt, response_a and response_b, the source record's other fields, and
+// what a labelling tool needs: ask_id, ask_rank (the order to show pairs
+// in), ask_first (which response to show first, a seeded coin so that
+// position bias averages out), ask_rule, ask_score, and the head's
+// reward_a, reward_b and p_a = sigmoid(reward_a - reward_b).
+//
+// Rows are blind unless keepLabels: a labelled source's two responses are
+// written in an order drawn by a seeded coin (so that A is not the chosen
+// one), and its label fields are left out; with keepLabels the source
+// record is kept whole and source_chosen says which of A and B it prefers.
+func writePicks(w io.Writer, h *head.Head, x *head.Pairs, pool []data.Pair, picks []ask.Pick, o ask.Options, keepLabels bool) error {
 	ra, rb := h.Rewards(x.A), h.Rewards(x.B)
 	raw, err := sourceRecords(pool, picks)
 	if err != nil {
 		return err
 	}
-	coin := rand.New(rand.NewPCG(o.Seed, 0xf1)) // which response is shown first
+	coin := rand.New(rand.NewPCG(o.Seed, 0xf1))  // which response is shown first
+	order := rand.New(rand.NewPCG(o.Seed, 0xf2)) // which response is A, for a labelled source
+	ids := askIDs(pool)
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	for _, p := range picks {
 		pr := pool[p.Index]
 		rec := raw[p.Index]
-		if rec == nil {
-			rec = map[string]any{"prompt": pr.Prompt, "response_a": pr.Chosen, "response_b": pr.Rejected, "file": pr.File, "line": pr.Line}
+		if rec == nil || (pr.Labelled && !keepLabels) {
+			rec = map[string]any{"file": pr.File, "line": pr.Line}
+			for _, k := range []string{"id", "prompt_id", "subset", "source"} {
+				if v, ok := raw[p.Index][k]; ok {
+					rec[k] = v
+				}
+			}
 		}
-		id := pr.ID
-		if id == "" {
-			id = fmt.Sprintf("%s:%d", pr.File, pr.Line)
+		if !keepLabels {
+			for _, k := range labelFields {
+				delete(rec, k)
+			}
 		}
+		a, b, rA, rB, aChosen := pr.Chosen, pr.Rejected, ra[p.Index], rb[p.Index], true
+		if pr.Labelled && order.IntN(2) == 1 {
+			a, b, rA, rB, aChosen = b, a, rB, rA, false
+		}
+		rec["prompt"], rec["response_a"], rec["response_b"] = pr.Prompt, a, b
+		if keepLabels && pr.Labelled {
+			rec["source_chosen"] = map[bool]string{true: "a", false: "b"}[aChosen]
+		}
+		id := ids[p.Index]
 		first := "a"
 		if coin.IntN(2) == 1 {
 			first = "b"
 		}
 		rec["ask_id"], rec["ask_rank"], rec["ask_first"], rec["ask_rule"] = id, p.Rank, first, o.Rule
-		rec["ask_score"], rec["reward_a"], rec["reward_b"] = finiteOrNil(p.Score), finiteOrNil(ra[p.Index]), finiteOrNil(rb[p.Index])
-		rec["p_a"] = finiteOrNil(1 / (1 + math.Exp(rb[p.Index]-ra[p.Index])))
+		rec["ask_score"], rec["reward_a"], rec["reward_b"] = finiteOrNil(p.Score), finiteOrNil(rA), finiteOrNil(rB)
+		rec["p_a"] = finiteOrNil(1 / (1 + math.Exp(rB-rA)))
 		if err := enc.Encode(rec); err != nil {
 			return err
 		}
 	}
 	return bw.Flush()
+}
+
+// askIDs names each pool pair for a labelling tool: its id field, else
+// file:line, with #k added where one record gave several pairs (raw
+// UltraFeedback) or ids repeat, so that every name is the pool's own.
+func askIDs(pool []data.Pair) []string {
+	base := make([]string, len(pool))
+	count := map[string]int{}
+	for i, p := range pool {
+		base[i] = p.ID
+		if base[i] == "" {
+			base[i] = fmt.Sprintf("%s:%d", p.File, p.Line)
+		}
+		count[base[i]]++
+	}
+	k := map[string]int{}
+	out := make([]string, len(pool))
+	for i, b := range base {
+		out[i] = b
+		if count[b] > 1 {
+			k[b]++
+			out[i] = fmt.Sprintf("%s#%d", b, k[b])
+		}
+	}
+	return out
 }
 
 func finiteOrNil(v float64) any {
