@@ -68,7 +68,9 @@ func TestAskWastesNoLabels(t *testing.T) {
 	train := synthPairs(t, dir, 120, 41)
 	cache_, rm := trainedHead(t, home, dir, train)
 	var b strings.Builder
-	row := func(p, a, bb string) { fmt.Fprintf(&b, `{"prompt": %q, "response_a": %q, "response_b": %q}`+"\n", p, a, bb) }
+	row := func(p, a, bb string) {
+		fmt.Fprintf(&b, `{"prompt": %q, "response_a": %q, "response_b": %q}`+"\n", p, a, bb)
+	}
 	for i := 0; i < 5; i++ { // identical responses: the closest scores of all
 		row(fmt.Sprintf("Q same %d?", i), "the same answer", "the same answer")
 	}
