@@ -174,6 +174,9 @@ func (m *Manifest) Validate() error {
 			return bad(fmt.Sprintf("files[%d].name", i), fmt.Sprintf("%q is listed twice", f.Name))
 		}
 		seen[filepath.Clean(f.Name)] = true
+		if filepath.Clean(f.Name) == "manifest.json" {
+			return bad(fmt.Sprintf("files[%d].name", i), "manifest.json is the manifest itself, not one of the backbone's files")
+		}
 		if len(f.SHA256) != 64 || strings.Trim(f.SHA256, "0123456789abcdef") != "" {
 			return bad(fmt.Sprintf("files[%d].sha256", i), fmt.Sprintf("%q is not a sha256 in lower-case hex", f.SHA256))
 		}

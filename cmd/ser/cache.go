@@ -29,6 +29,17 @@ func cacheCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				dstPath, err := cachePath(c, m)
+				if err != nil {
+					return err
+				}
+				var shards []file
+				for _, p := range c.Args().Slice() {
+					shards = append(shards, file{"shard", p})
+				}
+				if err := checkOutputs([]file{{"--cache", dstPath}}, shards); err != nil {
+					return err
+				}
 				dst, err := openCache(c, m, true)
 				if err != nil {
 					return err

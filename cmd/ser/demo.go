@@ -42,6 +42,9 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			out := c.String("out")
+			if err := checkOutputFolder("--out", out, evolve.Owned, []file{{"--cache", c.String("cache")}}); err != nil {
+				return err
+			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}

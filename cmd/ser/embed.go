@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -37,6 +38,13 @@ ser embed --data big.jsonl --shard 0/8 --cache shard0.feat   # then: ser cache m
 			}
 			if of > 1 && c.String("out") != "" {
 				return fmt.Errorf("--out needs the whole dataset; merge the shards first")
+			}
+			if out := c.String("out"); out != "" {
+				ids := strings.TrimSuffix(out, ".npy") + ".ids.json"
+				if err := checkOutputs([]file{{"--out", out}, {"--out (its .ids.json)", ids}},
+					append(flagFiles(c, "data"), file{"--cache", c.String("cache")})); err != nil {
+					return err
+				}
 			}
 			f, bar, err := featurizer(c, m, c.String("features"))
 			if err != nil {

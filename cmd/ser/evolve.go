@@ -71,6 +71,10 @@ ser evolve --data uf.parquet --statuses staged --tau-high 0.6 --tau-low 0.4 --ma
 			if err := opt.Check(len(c.StringSlice("test")) > 0); err != nil {
 				return err
 			}
+			ins := append(append(append(flagFiles(c, "data"), flagFiles(c, "test")...), flagFiles(c, "unlabelled")...), file{"--cache", c.String("cache")})
+			if err := checkOutputFolder("--out", c.String("out"), evolve.Owned, ins); err != nil {
+				return err
+			}
 			m, err := manifest(c, c.String("model"))
 			if err != nil {
 				return err

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/urfave/cli/v2"
 )
 
 // file is a path a command reads or writes, and the flag that named it.
@@ -45,14 +47,17 @@ func checkOutputs(outputs, inputs []file) error {
 		}
 		seen[abs] = out
 		fo, err := os.Stat(out.path)
-		if err != nil {
-			continue // not there yet: it cannot be an input that exists
-		}
-		if fo.IsDir() {
+		if err == nil && fo.IsDir() {
 			return fmt.Errorf("%s %s: is a folder; give a file name", out.flag, out.path)
 		}
 		for _, in := range ins {
-			if fi, err := os.Stat(in.path); err == nil && os.SameFile(fo, fi) {
+			same := false
+			if inAbs, err := filepath.Abs(in.path); err == nil && inAbs == abs {
+				same = true // by name, even before either exists (a cache the command creates)
+			} else if fi, err := os.Stat(in.path); err == nil && fo != nil && os.SameFile(fo, fi) {
+				same = true // the same file through a link
+			}
+			if same {
 				return fmt.Errorf("%s %s is the input %s %s: an output never replaces an input (write it elsewhere)", out.flag, out.path, in.flag, in.path)
 			}
 		}
@@ -95,4 +100,13 @@ func checkOutputFolder(flag, dir string, owned func(string) bool, inputs []file)
 		}
 	}
 	return nil
+}
+
+// flagFiles are the paths a slice flag names, as inputs.
+func flagFiles(c *cli.Context, flag string) []file {
+	var out []file
+	for _, p := range c.StringSlice(flag) {
+		out = append(out, file{"--" + flag, p})
+	}
+	return out
 }

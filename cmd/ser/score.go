@@ -47,6 +47,10 @@ ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} row
 			if b := c.Int("batch"); b < 1 {
 				return fmt.Errorf("--batch %d: want 1 or more", b)
 			}
+			if err := checkOutputs([]file{{"--out", c.String("out")}},
+				[]file{{"--in", c.String("in")}, {"--head", c.String("head")}, {"--cache", c.String("cache")}}); err != nil {
+				return err
+			}
 			h, m, err := loadHead(c)
 			if err != nil {
 				return err

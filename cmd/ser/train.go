@@ -102,6 +102,10 @@ ser train --data more.jsonl --init rm.head --out rm2.head   # retrain as the dat
 			if !(valFrac >= 0 && valFrac < 1) {
 				return fmt.Errorf("--val-frac %v: want a share in [0, 1)", valFrac)
 			}
+			if err := checkOutputs([]file{{"--out", c.String("out")}},
+				append(flagFiles(c, "data"), file{"--init", c.String("init")}, file{"--cache", c.String("cache")})); err != nil {
+				return err
+			}
 			m, err := manifest(c, c.String("model"))
 			if err != nil {
 				return err
