@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/models"
 )
 
 // TestOptionsRefused: every option outside its range is refused before any
@@ -105,5 +108,60 @@ func TestScoreBadRows(t *testing.T) {
 				t.Fatalf("--skip-bad: %v, %d rows\n%s", err, strings.Count(out, "\n"), stderr)
 			}
 		})
+	}
+}
+
+// TestScoreKeepsRowsBeforeFailure: whatever stops ser score, the rows before
+// the failure are written, to a file (atomically, whole rows) as to a
+// stream: a bad row at line 701, and a non-finite reward at row 601 (in the
+// second batch of 512). (Before, --out wrote no file at all, and a
+// non-finite reward lost the batch's earlier rows even on stdout.)
+func TestScoreKeepsRowsBeforeFailure(t *testing.T) {
+	home := testenv.Home(t)
+	dir := t.TempDir()
+	cachePath, headPath := trainedHead(t, home, dir, sampleFile(t, dir, 300, 1))
+	var b strings.Builder
+	for i := 0; i < 700; i++ {
+		b.WriteString(`{"prompt": "hi", "response": "the answer is good"}` + "\n")
+	}
+	good := b.String()
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(good+`{"prompt": "hi"}`+"\n"+good), 0o644)
+	out := filepath.Join(dir, "scored.jsonl")
+	_, stderr, err := run(t, home, "score", "--head", headPath, "--in", bad, "--cache", cachePath, "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "bad.jsonl:701") {
+		t.Fatalf("err %v", err)
+	}
+	if n := strings.Count(readFile(t, out), "\n"); n != 700 || !strings.Contains(stderr, "holds the 700 rows") {
+		t.Fatalf("--out holds %d rows, want the 700 before the bad one\n%s", n, stderr)
+	}
+
+	m, err := models.Find(home, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.Open(cachePath, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.Fill(context.Background(), c, nanEmbedder{m.Dim}, []string{"a response whose vector is NaN"}, cache.FillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	nan := filepath.Join(dir, "nan.jsonl")
+	os.WriteFile(nan, []byte(good[:600*len(good)/700]+`{"prompt": "hi", "response": "a response whose vector is NaN"}`+"\n"+good), 0o644)
+	stdout, _, err := run(t, home, "score", "--head", headPath, "--in", nan, "--cache", cachePath)
+	if err == nil || !strings.Contains(err.Error(), "nan.jsonl:601") || !strings.Contains(err.Error(), "not a finite number") {
+		t.Fatalf("err %v", err)
+	}
+	if n := strings.Count(stdout, "\n"); n != 600 {
+		t.Fatalf("stdout holds %d rows, want the 600 before the non-finite reward", n)
+	}
+	os.Remove(out)
+	if _, _, err := run(t, home, "score", "--head", headPath, "--in", nan, "--cache", cachePath, "--out", out); err == nil {
+		t.Fatal("no error")
+	}
+	if n := strings.Count(readFile(t, out), "\n"); n != 600 {
+		t.Fatalf("--out holds %d rows, want 600", n)
 	}
 }

@@ -80,7 +80,11 @@ ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} row
 				return s.stream(in, inName, out, c.Int("batch"))
 			}
 			if p := c.String("out"); p != "-" {
-				return atomic.Write(p, run)
+				err := atomic.WritePartial(p, run) // the rows before a failure are kept
+				if err != nil && s.n > 0 {
+					notef(c, "%s: holds the %d rows before the failure", p, s.n)
+				}
+				return err
 			}
 			return run(c.App.Writer)
 		},
@@ -129,12 +133,10 @@ func (s *scorer) stream(in io.Reader, name string, out io.Writer, batch int) err
 		if len(rows) == 0 {
 			return nil
 		}
-		if err := s.score(rows, bw); err != nil {
-			return err
-		}
+		err := s.score(rows, bw) // writes the rows before one that fails
 		rows = rows[:0]
 		s.bar.Set(s.n, 0)
-		return bw.Flush()
+		return errors.Join(err, bw.Flush())
 	}
 	line := 0
 	for {
@@ -242,12 +244,10 @@ func (s *scorer) dataset(path string, out io.Writer, batch int) error {
 	bw := bufio.NewWriter(out)
 	var rows []scoreRow
 	flush := func() error {
-		if err := s.score(rows, bw); err != nil {
-			return err
-		}
+		err := s.score(rows, bw) // writes the rows before one that fails
 		rows = rows[:0]
 		s.bar.Set(s.n, 0)
-		return bw.Flush()
+		return errors.Join(err, bw.Flush())
 	}
 	for {
 		p, err := r.Next()
@@ -411,7 +411,7 @@ func (s *scorer) score(rows []scoreRow, w io.Writer) error {
 	ra, rb := s.h.Rewards(x.A), s.h.Rewards(x.B)
 	for i, r := range rows {
 		if !finite(ra[i]) || (r.pair && !finite(rb[i])) {
-			return fmt.Errorf("%s:%d: the reward is not a finite number (the backbone's vector for this text holds NaN or Inf)", s.name, r.line)
+			return fmt.Errorf("%s:%d: the reward is not a finite number (the backbone's vector for this text holds NaN or Inf); the %d rows before it are written", s.name, r.line, s.n)
 		}
 		obj := bytes.TrimSuffix(r.raw, []byte("}"))
 		sep := ","
@@ -429,8 +429,8 @@ func (s *scorer) score(rows []scoreRow, w io.Writer) error {
 		if _, err := fmt.Fprintf(w, "%s%s\n", obj, add); err != nil {
 			return err
 		}
+		s.n++
 	}
-	s.n += len(rows)
 	return nil
 }
 

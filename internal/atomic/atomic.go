@@ -22,7 +22,16 @@ func WriteFile(path string, data []byte) error {
 
 // Write streams fill's output to path atomically. If fill fails, nothing
 // changes at path.
-func Write(path string, fill func(w io.Writer) error) error {
+func Write(path string, fill func(w io.Writer) error) error { return write(path, fill, false) }
+
+// WritePartial is Write for outputs made of records, where what was written
+// before a failure is worth keeping: when fill fails after writing some
+// bytes, those are put at path (atomically, as by Write) and fill's error is
+// returned; fill must then have written only whole records. When it fails
+// before writing anything, nothing changes at path.
+func WritePartial(path string, fill func(w io.Writer) error) error { return write(path, fill, true) }
+
+func write(path string, fill func(w io.Writer) error, partial bool) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -34,9 +43,20 @@ func Write(path string, fill func(w io.Writer) error) error {
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 	if err := fill(tmp); err != nil {
+		if partial {
+			if off, _ := tmp.Seek(0, io.SeekCurrent); off > 0 && commit(tmp, path) == nil {
+				return err // the rows before it are at path; the error already names where
+			}
+		}
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	return commit(tmp, path)
+}
+
+// commit syncs and closes tmp, and renames it to path.
+func commit(tmp *os.File, path string) error {
+	dir := filepath.Dir(path)
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
