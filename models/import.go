@@ -240,7 +240,7 @@ func Import(dir string, o ImportOptions) (*Manifest, []string, error) {
 			note("pair template: left out the leading %q, which the tokenizer adds itself", stripped)
 		}
 	} else {
-		m.PairTemplate = "{prompt}\n\n{response}"
+		m.PairTemplate = DefaultPairTemplate
 		note("no chat template: pair template %q", m.PairTemplate)
 	}
 	if !strings.Contains(m.PairTemplate, "{prompt}") || !strings.Contains(m.PairTemplate, "{response}") {

@@ -88,8 +88,11 @@ type Manifest struct {
 func (m *Manifest) Path(name string) string { return filepath.Join(m.Dir, name) }
 
 // Fingerprint identifies what the backbone computes: its files' checksums and
-// every setting that changes a feature vector. Heads and cached features record
-// it; a different fingerprint means different features.
+// every setting that changes a feature vector or the text a vector is made
+// from (the pair template, float16 storage). Heads and cached features
+// record it; a different fingerprint means different features. Settings at
+// their defaults (the default pair template, float32) add nothing, so
+// manifests written before they counted keep their fingerprints.
 func (m *Manifest) Fingerprint() string {
 	h := sha256.New()
 	files := append([]File(nil), m.Files...)
@@ -99,7 +102,86 @@ func (m *Manifest) Fingerprint() string {
 	}
 	fmt.Fprintf(h, "input=%s output=%s pooling=%s max=%d truncate=%s pad=%d tok=%s\n",
 		m.Input, m.Output, m.Pooling, m.MaxTokens, m.Truncate, m.PadID, m.TokenizerKind)
+	if t := m.pairTemplate(); t != DefaultPairTemplate {
+		fmt.Fprintf(h, "pair_template=%q\n", t)
+	}
+	if m.FeatureStorage == "float16" {
+		fmt.Fprintf(h, "storage=float16\n")
+	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// DefaultPairTemplate is the pair template of a manifest that sets none.
+const DefaultPairTemplate = "{prompt}\n\n{response}"
+
+func (m *Manifest) pairTemplate() string {
+	if m.PairTemplate == "" {
+		return DefaultPairTemplate
+	}
+	return m.PairTemplate
+}
+
+// Changes lists, one line each, how m differs from old in what it computes
+// or how it is named: every setting and file checksum; empty when they agree.
+func (m *Manifest) Changes(old *Manifest) []string {
+	var out []string
+	diff := func(field string, was, now any) {
+		if fmt.Sprint(was) != fmt.Sprint(now) {
+			out = append(out, fmt.Sprintf("%s: %q -> %q", field, fmt.Sprint(was), fmt.Sprint(now)))
+		}
+	}
+	diff("name", old.Name, m.Name)
+	diff("model", old.Model, m.Model)
+	diff("tokenizer", old.Tokenizer, m.Tokenizer)
+	diff("tokenizer_kind", old.TokenizerKind, m.TokenizerKind)
+	diff("input", old.Input, m.Input)
+	diff("output", old.Output, m.Output)
+	diff("pooling", old.Pooling, m.Pooling)
+	diff("dim", old.Dim, m.Dim)
+	diff("pad_id", old.PadID, m.PadID)
+	diff("max_tokens", old.MaxTokens, m.MaxTokens)
+	diff("truncate", old.Truncate, m.Truncate)
+	diff("pair_template", old.pairTemplate(), m.pairTemplate())
+	diff("features", old.FeatureForm(), m.FeatureForm())
+	diff("feature_storage", orFloat32(old.FeatureStorage), orFloat32(m.FeatureStorage))
+	sums := func(fs []File) map[string]string {
+		s := map[string]string{}
+		for _, f := range fs {
+			s[f.Name] = f.SHA256
+		}
+		return s
+	}
+	was, now := sums(old.Files), sums(m.Files)
+	names := map[string]bool{}
+	for n := range was {
+		names[n] = true
+	}
+	for n := range now {
+		names[n] = true
+	}
+	var sorted []string
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		switch {
+		case was[n] == "":
+			out = append(out, fmt.Sprintf("file %s: added", n))
+		case now[n] == "":
+			out = append(out, fmt.Sprintf("file %s: no longer listed", n))
+		case was[n] != now[n]:
+			out = append(out, fmt.Sprintf("file %s: sha256 %s... -> %s...", n, was[n][:12], now[n][:12]))
+		}
+	}
+	return out
+}
+
+func orFloat32(s string) string {
+	if s == "" {
+		return "float32"
+	}
+	return s
 }
 
 // FeatureForm is the manifest's default feature form ("joint" when unset).
@@ -112,11 +194,7 @@ func (m *Manifest) FeatureForm() string {
 
 // FormatPair renders the pair template.
 func (m *Manifest) FormatPair(prompt, response string) string {
-	t := m.PairTemplate
-	if t == "" {
-		t = "{prompt}\n\n{response}"
-	}
-	return strings.NewReplacer("{prompt}", prompt, "{response}", response).Replace(t)
+	return strings.NewReplacer("{prompt}", prompt, "{response}", response).Replace(m.pairTemplate())
 }
 
 // MaxDim bounds a backbone's feature width (the largest LLMs have 16,384).

@@ -43,7 +43,7 @@ func NewUSEManifest(dir string) *Manifest {
 		Dim:           useDim,
 		MaxTokens:     useMaxTokens,
 		Truncate:      "head",
-		PairTemplate:  "{prompt}\n\n{response}",
+		PairTemplate:  DefaultPairTemplate,
 		Features:      "separate",
 		Dir:           dir,
 	}

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,6 +41,7 @@ Example:
 			&cli.StringFlag{Name: "features", Usage: "separate, joint or both (default: joint for decoders)"},
 			&cli.StringFlag{Name: "feature-storage", Usage: "how the feature cache stores vectors: float32, or float16 (half the bytes; README)", Value: "float32"},
 			&cli.BoolFlag{Name: "no-check", Usage: "write the manifest without embedding two texts first"},
+			&cli.BoolFlag{Name: "force", Usage: "replace a manifest.json that says something else (heads and caches of the old fingerprint then no longer apply)"},
 		},
 		Action: func(c *cli.Context) error {
 			dir := c.Args().First()
@@ -69,6 +73,9 @@ Example:
 			}
 			for _, n := range notes {
 				notef(c, "import: %s", n)
+			}
+			if err := replacing(c, m); err != nil {
+				return err
 			}
 			if !c.Bool("no-check") {
 				if err := checkEmbeds(c, m); err != nil {
@@ -108,6 +115,36 @@ func checkEmbeds(c *cli.Context, m *models.Manifest) error {
 			norm += float64(x) * float64(x)
 		}
 		notef(c, "import: embedded text %d: %d values, norm %.4g", i+1, m.Dim, math.Sqrt(norm))
+	}
+	return nil
+}
+
+// replacing checks a manifest.json already in the folder: one that says the
+// same is rewritten; one that says something else (or does not read) is
+// replaced only with --force, after saying what changes.
+func replacing(c *cli.Context, m *models.Manifest) error {
+	path := filepath.Join(m.Dir, "manifest.json")
+	if _, err := os.Lstat(path); os.IsNotExist(err) {
+		return nil
+	}
+	var changes []string
+	old, err := models.ReadManifest(m.Dir)
+	if err != nil {
+		changes = []string{fmt.Sprintf("the manifest there does not read: %v", err)}
+	} else {
+		changes = m.Changes(old)
+		if len(changes) == 0 {
+			return nil
+		}
+		if old.Fingerprint() != m.Fingerprint() {
+			changes = append(changes, fmt.Sprintf("fingerprint: %s -> %s (heads trained on the old one will not load with it; its cached features are not used)", old.Fingerprint(), m.Fingerprint()))
+		}
+	}
+	if !c.Bool("force") {
+		return fmt.Errorf("%s exists and this import changes it (nothing written; --force replaces it):\n  %s", path, strings.Join(changes, "\n  "))
+	}
+	for _, ch := range changes {
+		notef(c, "import: replacing %s: %s", path, ch)
 	}
 	return nil
 }

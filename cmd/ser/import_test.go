@@ -245,3 +245,43 @@ func TestFloat16Storage(t *testing.T) {
 		t.Fatalf("train on float16 features: %v\n%s", err, stderr)
 	}
 }
+
+// TestReimportNeedsForce: the pair template is part of the fingerprint, and
+// an import over a manifest that says something else needs --force, after
+// saying what changes. A head trained under the old template then no longer
+// loads with the backbone. (Before, a re-import with another template
+// replaced the manifest silently and the head kept loading, its scores
+// moved by up to 0.25 under the same fingerprint.)
+func TestReimportNeedsForce(t *testing.T) {
+	home := testenv.Home(t)
+	llama := map[string]any{"architectures": []string{"LlamaForCausalLM"}, "model_type": "llama", "hidden_size": tiny.Dim, "eos_token_id": 128001}
+	dir := exportedFolder(t, "llama3", tiny.Options{Pooling: models.PoolLast}, llama)
+	if _, stderr, err := run(t, home, "models", "import", dir); err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := run(t, home, "models", "import", dir); err != nil { // the same again: fine
+		t.Fatalf("the same import again: %v\n%s", err, stderr)
+	}
+	work := t.TempDir()
+	train := synthPairs(t, work, 40, 9)
+	headPath := filepath.Join(work, "rm.head")
+	if _, stderr, err := run(t, home, "-q", "train", "--model", dir, "--data", train, "--cache", filepath.Join(work, "c.feat"), "--out", headPath); err != nil {
+		t.Fatalf("train: %v\n%s", err, stderr)
+	}
+	before := readFile(t, filepath.Join(dir, "manifest.json"))
+	_, _, err := run(t, home, "models", "import", "--pair-template", "User: {prompt}\nAssistant: {response}", dir)
+	if err == nil || !strings.Contains(err.Error(), "--force") || !strings.Contains(err.Error(), "pair_template") || !strings.Contains(err.Error(), "fingerprint") {
+		t.Fatalf("a changing re-import without --force: %v", err)
+	}
+	if readFile(t, filepath.Join(dir, "manifest.json")) != before {
+		t.Fatal("the manifest changed without --force")
+	}
+	if _, stderr, err := run(t, home, "models", "import", "--force", "--pair-template", "User: {prompt}\nAssistant: {response}", dir); err != nil || !strings.Contains(stderr, "replacing") {
+		t.Fatalf("--force: %v\n%s", err, stderr)
+	}
+	score := filepath.Join(work, "in.jsonl")
+	os.WriteFile(score, []byte(`{"prompt": "hi", "response": "hello"}`+"\n"), 0o644)
+	if _, _, err := run(t, home, "score", "--head", headPath, "--model", dir, "--in", score); err == nil || !strings.Contains(err.Error(), "fingerprint") {
+		t.Fatalf("a head of the old template still loads: %v", err)
+	}
+}
