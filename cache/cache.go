@@ -147,9 +147,17 @@ func Open(path, fingerprint string, dim int, format Format, writable bool) (*Cac
 		}
 		flag = os.O_RDWR | os.O_CREATE
 	}
+	// Opening a FIFO waits for a writer, and a device never ends: look first.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("cache %s: not a regular file", path)
+	}
 	f, err := os.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() { // swapped in since
+		f.Close()
+		return nil, fmt.Errorf("cache %s: not a regular file", path)
 	}
 	c.f = f
 	if writable {

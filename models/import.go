@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ser-rl/ser/internal/atomic"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/ardanlabs/jinja"
 
+	"github.com/ser-rl/ser/internal/atomic"
 	"github.com/ser-rl/ser/tokenize"
 )
 
@@ -25,7 +26,7 @@ type ImportOptions struct {
 	Pooling      string  // default: last for decoders, mean for encoders, none for [batch, dim] outputs
 	Dim          int     // default: config.json's hidden size
 	PadID        *int    // default: config.json's pad_token_id, else the tokenizer's pad token, else EOS
-	MaxTokens    int     // default: the model's context, at most DefaultMaxTokens
+	MaxTokens    int     // default: the model's context, at most DefaultMaxTokens; < 0 is an error
 	Truncate     string  // default: tail for decoders (the response is at the end), head for encoders
 	PairTemplate *string // default: rendered from the tokenizer's chat template
 	Features     string  // default: joint for decoders, separate for encoders
@@ -200,7 +201,13 @@ func Import(dir string, o ImportOptions) (*Manifest, []string, error) {
 		if n := cfg.context(); n > 0 && n < m.MaxTokens {
 			m.MaxTokens = n
 		}
-		if n := tcfg.ModelMaxLength; n > 0 && n < float64(m.MaxTokens) {
+		// transformers writes a huge number (1e30) for "no limit"; a length
+		// that is not a positive whole number is no limit of the model's
+		switch n := tcfg.ModelMaxLength; {
+		case n == 0:
+		case n < 1 || n != math.Trunc(n) || math.IsNaN(n):
+			note("tokenizer_config.json: model_max_length %v is not a positive whole number: ignored (max_tokens %d)", n, m.MaxTokens)
+		case n < float64(m.MaxTokens):
 			m.MaxTokens = int(n)
 		}
 	}
@@ -226,9 +233,13 @@ func Import(dir string, o ImportOptions) (*Manifest, []string, error) {
 	}
 
 	// Pair template.
+	tpl, err := tcfg.template(dir)
+	if err != nil && o.PairTemplate == nil {
+		return nil, nil, fmt.Errorf("chat template: %w", err)
+	}
 	if o.PairTemplate != nil {
 		m.PairTemplate = *o.PairTemplate
-	} else if tpl := tcfg.template(dir); tpl != "" {
+	} else if tpl != "" {
 		if m.PairTemplate, err = renderPairTemplate(tpl, tcfg); err != nil {
 			return nil, nil, err
 		}
@@ -446,10 +457,10 @@ func (s *specialToken) UnmarshalJSON(raw []byte) error {
 // template returns the chat template: tokenizer_config.json's chat_template
 // (a string, or a list of named templates, of which "default"), else the
 // chat_template.jinja file newer exports write.
-func (t *tokenizerConfig) template(dir string) string {
+func (t *tokenizerConfig) template(dir string) (string, error) {
 	var s string
 	if json.Unmarshal(t.ChatTemplate, &s) == nil && s != "" {
-		return s
+		return s, nil
 	}
 	var named []struct {
 		Name     string `json:"name"`
@@ -458,14 +469,15 @@ func (t *tokenizerConfig) template(dir string) string {
 	if json.Unmarshal(t.ChatTemplate, &named) == nil {
 		for _, n := range named {
 			if n.Name == "default" {
-				return n.Template
+				return n.Template, nil
 			}
 		}
 	}
-	if raw, err := readLimited(filepath.Join(dir, "chat_template.jinja")); err == nil {
-		return string(raw)
+	raw, err := readLimited(filepath.Join(dir, "chat_template.jinja"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err // there, but not a regular file of a sane size: not "no template"
 	}
-	return ""
+	return string(raw), nil
 }
 
 // renderPairTemplate renders a chat template for the conversation

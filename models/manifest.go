@@ -65,7 +65,7 @@ type Manifest struct {
 	Pooling       string `json:"pooling"`        // PoolNone, PoolMean, PoolCLS or PoolLast
 	Dim           int    `json:"dim"`            // length of one feature vector
 	PadID         int    `json:"pad_id"`         // id that fills padding (InputDense)
-	MaxTokens     int    `json:"max_tokens"`     // longer texts are cut to this many tokens
+	MaxTokens     int    `json:"max_tokens"`     // longer texts are cut to this many tokens (1 or more)
 	Truncate      string `json:"truncate"`       // which end of a long text is kept: "head" or "tail"
 	// PairTemplate turns a (prompt, response) pair into the one text the
 	// backbone reads, for features of the joint form: {prompt} and
@@ -298,8 +298,8 @@ func (m *Manifest) Validate() error {
 	if m.PadID < 0 {
 		return bad("pad_id", fmt.Sprintf("%d is negative", m.PadID))
 	}
-	if m.MaxTokens < 0 {
-		return bad("max_tokens", fmt.Sprintf("%d is negative (0 means no cap)", m.MaxTokens))
+	if m.MaxTokens < 1 {
+		return bad("max_tokens", fmt.Sprintf("%d: want a positive number of tokens (a text's cost grows with it; %d is the import default)", m.MaxTokens, DefaultMaxTokens))
 	}
 	if m.Output == "" {
 		return bad("output", "empty")
@@ -315,10 +315,15 @@ func (m *Manifest) Validate() error {
 	return nil
 }
 
-// ReadManifest reads dir/manifest.json.
+// maxManifestBytes bounds a manifest.json: a long chat-format pair template
+// is a few kilobytes.
+const maxManifestBytes = 4 << 20
+
+// ReadManifest reads dir/manifest.json, which must be a regular file of at
+// most 4 MiB (a link to /dev/zero or a FIFO is refused, not read).
 func ReadManifest(dir string) (*Manifest, error) {
 	path := filepath.Join(dir, "manifest.json")
-	raw, err := os.ReadFile(path)
+	raw, err := atomic.ReadRegular(path, maxManifestBytes)
 	if err != nil {
 		return nil, err
 	}

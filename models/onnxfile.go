@@ -33,6 +33,11 @@ const maxGraphDepth = 64
 // memory, so a model of many gigabytes costs no more than its graph's
 // structure; a file that is not a well-formed ModelProto is an error.
 func ReadGraphInfo(path string) (*GraphInfo, error) {
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() { // before opening: opening a FIFO waits for a writer
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -96,7 +96,7 @@ func ConvertUSE(distDir, outDir string) (*Manifest, error) {
 // U+2581, a leading U+2581). A null score (seven pieces holding ':') becomes 0,
 // which is what it is worth in the reference's arithmetic.
 func USETokenizerJSON(vocabPath string) ([]byte, error) {
-	raw, err := os.ReadFile(vocabPath)
+	raw, err := atomic.ReadRegular(vocabPath, 64<<20)
 	if err != nil {
 		return nil, err
 	}

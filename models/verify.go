@@ -41,7 +41,7 @@ func loadStamps(stampDir, dir string) *stamps {
 	}
 	key := sha256.Sum256([]byte(real))
 	st := &stamps{path: filepath.Join(stampDir, hex.EncodeToString(key[:8])+".json")}
-	if raw, err := os.ReadFile(st.path); err == nil {
+	if raw, err := atomic.ReadRegular(st.path, 16<<20); err == nil {
 		json.Unmarshal(raw, st)
 	}
 	if st.Files == nil {

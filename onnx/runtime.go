@@ -38,8 +38,10 @@ func Init(libPath string) error {
 	if libPath == "" {
 		return fmt.Errorf("onnx: no ONNX Runtime library given")
 	}
-	if _, err := os.Stat(libPath); err != nil {
+	if fi, err := os.Stat(libPath); err != nil {
 		return fmt.Errorf("onnx: ONNX Runtime library: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return fmt.Errorf("onnx: ONNX Runtime library %s: not a regular file", libPath)
 	}
 	ort.SetSharedLibraryPath(libPath)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {

@@ -15,8 +15,9 @@ package tokenize
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"unicode/utf8"
+
+	"github.com/ser-rl/ser/internal/atomic"
 )
 
 // Tokenizer turns one text into token ids. Implementations are safe for
@@ -92,7 +93,7 @@ func Truncate(ids []int32, max int, side string) []int32 {
 
 // readJSON decodes a JSON file, naming the file in errors.
 func readJSON(path string, v any) error {
-	raw, err := os.ReadFile(path)
+	raw, err := atomic.ReadRegular(path, maxTokenizerFile)
 	if err != nil {
 		return err
 	}

@@ -13,9 +13,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/ser-rl/ser/internal/atomic"
 )
 
 // TF DataType enum values (tensorflow/core/framework/types.proto).
@@ -68,7 +69,7 @@ type manifestFile struct {
 // Load reads dir/model.json and the weight shards it names.
 func Load(dir string) (*GraphModel, error) {
 	path := filepath.Join(dir, "model.json")
-	raw, err := os.ReadFile(path)
+	raw, err := atomic.ReadRegular(path, 64<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,10 @@ func Load(dir string) (*GraphModel, error) {
 	for gi, group := range mf.WeightsManifest {
 		var buf []byte
 		for _, p := range group.Paths {
-			b, err := os.ReadFile(filepath.Join(dir, p))
+			if !filepath.IsLocal(p) {
+				return nil, fmt.Errorf("%s: weightsManifest[%d]: %q is not a file inside the model folder", path, gi, p)
+			}
+			b, err := atomic.ReadRegular(filepath.Join(dir, p), 1<<30)
 			if err != nil {
 				return nil, fmt.Errorf("%s: weightsManifest[%d]: %w", path, gi, err)
 			}
