@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/ardanlabs/jinja"
 
 	"github.com/ser-rl/ser/internal/atomic"
 	"github.com/ser-rl/ser/tokenize"
@@ -33,6 +32,8 @@ type ImportOptions struct {
 	// FeatureStorage: "float32" (default) or "float16" (half the cache's
 	// bytes; see Manifest.FeatureStorage)
 	FeatureStorage string
+	// TemplateLimits bound the chat template's rendering (zero: defaults).
+	TemplateLimits TemplateLimits
 }
 
 // NeedError is an Import that needs an ImportOptions field set: Option
@@ -74,7 +75,10 @@ var (
 // architecture, and renders the pair template from the chat template for a
 // one-turn (prompt, response) conversation. It returns the manifest (not yet
 // written: see WriteManifest) and notes on what it chose.
-func Import(dir string, o ImportOptions) (*Manifest, []string, error) {
+//
+// The chat template is rendered in a child process under o.TemplateLimits;
+// ctx ending stops it.
+func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []string, error) {
 	var notes []string
 	note := func(format string, a ...any) { notes = append(notes, fmt.Sprintf(format, a...)) }
 	fi, err := os.Stat(dir)
@@ -240,7 +244,7 @@ func Import(dir string, o ImportOptions) (*Manifest, []string, error) {
 	if o.PairTemplate != nil {
 		m.PairTemplate = *o.PairTemplate
 	} else if tpl != "" {
-		if m.PairTemplate, err = renderPairTemplate(tpl, tcfg); err != nil {
+		if m.PairTemplate, err = renderPairTemplate(ctx, tpl, tcfg, o.TemplateLimits); err != nil {
 			return nil, nil, err
 		}
 		var stripped string
@@ -485,12 +489,8 @@ func (t *tokenizerConfig) template(dir string) (string, error) {
 // transformers' apply_chat_template does (trim_blocks, lstrip_blocks). Today's
 // date, which some templates print, is the date those templates default to,
 // so that an import is the same whatever the day.
-func renderPairTemplate(tpl string, t tokenizerConfig) (string, error) {
-	compiled, err := jinja.Compile(tpl)
-	if err != nil {
-		return "", fmt.Errorf("chat template: %w", err)
-	}
-	out, err := compiled.Render(map[string]any{
+func renderPairTemplate(ctx context.Context, tpl string, t tokenizerConfig, lim TemplateLimits) (string, error) {
+	return renderTemplate(ctx, tpl, map[string]any{
 		"messages": []any{
 			map[string]any{"role": "user", "content": "{prompt}"},
 			map[string]any{"role": "assistant", "content": "{response}"},
@@ -501,11 +501,7 @@ func renderPairTemplate(tpl string, t tokenizerConfig) (string, error) {
 		"pad_token":             t.PadToken.Content,
 		"unk_token":             t.UnkToken.Content,
 		"date_string":           "26 Jul 2024",
-	})
-	if err != nil {
-		return "", fmt.Errorf("chat template: rendering a one-turn conversation: %w", err)
-	}
-	return out, nil
+	}, lim)
 }
 
 // dropDoubleSpecial removes from the start of a rendered template the

@@ -110,3 +110,39 @@ func TestMaxTokensAlwaysACap(t *testing.T) {
 		}
 	}
 }
+
+// TestImportTemplateInterrupted: Ctrl-C stops `ser models import` while a
+// hostile chat template renders (before, SIGINT and SIGTERM were ignored for
+// over ten minutes), and nothing is written.
+func TestImportTemplateInterrupted(t *testing.T) {
+	home := testenv.Home(t)
+	llama := map[string]any{"architectures": []string{"LlamaForCausalLM"}, "model_type": "llama", "hidden_size": tiny.Dim, "eos_token_id": 128001}
+	dir := exportedFolder(t, "llama3", tiny.Options{Pooling: models.PoolLast}, llama)
+	var tc map[string]any
+	json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "tokenizer_config.json"))), &tc)
+	tc["chat_template"] = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+	raw, _ := json.Marshal(tc)
+	os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), raw, 0o644)
+	cmd := exec.Command(serBin, "--home", home, "models", "import", "--no-check", dir)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(out.String(), "canceled") {
+			t.Errorf("exit %v after SIGINT:\n%s", err, out.String())
+		}
+	case <-time.After(8 * time.Second): // the renderer's own limit is 10 s
+		cmd.Process.Kill()
+		t.Fatal("SIGINT did not stop the import")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
+		t.Error("a manifest was written")
+	}
+}

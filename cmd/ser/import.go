@@ -62,7 +62,7 @@ Example:
 				t := c.String("pair-template")
 				o.PairTemplate = &t
 			}
-			m, notes, err := models.Import(dir, o)
+			m, notes, err := models.Import(c.Context, dir, o)
 			var need *models.NeedError
 			if errors.As(err, &need) {
 				flag := map[string]string{"Dim": "--dim", "Pooling": "--pooling last (decoders) or mean (encoders)", "Model": "--model-file", "Output": "--output"}[need.Option]
