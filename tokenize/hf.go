@@ -239,7 +239,7 @@ func (h *HF) encode(text string, sc *scratch) ([]int32, error) {
 		if h.norm != nil {
 			var dropped bool
 			var err error
-			if p.text, dropped, err = h.norm.normalize(p.text); err != nil {
+			if p.text, dropped, err = h.norm.normalize(p.text, normBudget(len(p.text))); err != nil {
 				return nil, err
 			}
 			p.first = p.first && !dropped

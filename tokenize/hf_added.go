@@ -84,7 +84,7 @@ func newAddedVocab(tokens []addedToken, m model, norm normalizer) (*addedVocab, 
 			content := t.Content
 			if norm != nil {
 				var err error
-				if content, _, err = norm.normalize(content); err != nil {
+				if content, _, err = norm.normalize(content, normBudget(len(content))); err != nil {
 					return nil, fmt.Errorf("added token %q: %w", t.Content, err)
 				}
 			}

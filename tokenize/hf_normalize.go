@@ -13,10 +13,31 @@ import (
 // normalizer is one of tokenizer.json's normalizers. normalize returns the
 // new text, and dropped: whether the text's first character was deleted, so
 // that what now starts the text no longer starts the original (which
-// Metaspace's "first" scheme looks at). Only a regular expression that runs
-// out of time or stack fails.
+// Metaspace's "first" scheme looks at). It fails when the text would grow
+// past max bytes (see normBudget), and when a regular expression runs out
+// of time or stack.
 type normalizer interface {
-	normalize(s string) (out string, dropped bool, err error)
+	normalize(s string, max int) (out string, dropped bool, err error)
+}
+
+// normBudget is the most bytes normalizing a text of n bytes may give. Real
+// normalizers grow a text by a small factor (NFKD's worst, U+FDFA, takes 3
+// bytes to 33); a tokenizer.json whose chain grows it further (a Replace of
+// "a" by ten "a"s, twelve times over: 10^12) is refused at the first text
+// rather than allowed to exhaust memory.
+func normBudget(n int) int { return 64*n + 4096 }
+
+// grown is the error of a normalizer whose output would pass max bytes.
+func grown(in, max int) error {
+	return fmt.Errorf("normalizers: a text of %d bytes grows past %d bytes (64 times its length): the tokenizer's normalizer chain is not one a model uses", in, max)
+}
+
+// checkGrowth fails when out is longer than max.
+func checkGrowth(in, out string, max int) error {
+	if len(out) > max {
+		return grown(len(in), max)
+	}
+	return nil
 }
 
 func parseNormalizer(raw json.RawMessage, where string) (normalizer, error) {
@@ -128,12 +149,12 @@ func setBool(dst *bool, v *bool) {
 
 type seqNormalizer []normalizer
 
-func (q seqNormalizer) normalize(s string) (string, bool, error) {
+func (q seqNormalizer) normalize(s string, max int) (string, bool, error) {
 	dropped := false
 	for _, n := range q {
 		var d bool
 		var err error
-		if s, d, err = n.normalize(s); err != nil {
+		if s, d, err = n.normalize(s, max); err != nil {
 			return "", false, err
 		}
 		dropped = dropped || d
@@ -143,14 +164,20 @@ func (q seqNormalizer) normalize(s string) (string, bool, error) {
 
 type formNormalizer struct{ f norm.Form }
 
-func (n formNormalizer) normalize(s string) (string, bool, error) { return n.f.String(s), false, nil }
+func (n formNormalizer) normalize(s string, max int) (string, bool, error) {
+	out := n.f.String(s)
+	return out, false, checkGrowth(s, out, max)
+}
 
 // lowercase maps each character as Rust's char::to_lowercase does: the
 // simple mapping, except U+0130 (İ), which becomes "i̇". No context rules
 // (a final sigma stays σ).
 type lowercase struct{}
 
-func (lowercase) normalize(s string) (string, bool, error) { return toLowerRust(s), false, nil }
+func (lowercase) normalize(s string, max int) (string, bool, error) {
+	out := toLowerRust(s)
+	return out, false, checkGrowth(s, out, max)
+}
 
 func toLowerRust(s string) string {
 	ascii := true
@@ -200,7 +227,7 @@ func filterMap(s string, keep func(rune) bool, m func(rune) rune) (string, bool)
 // stripAccents removes combining marks (Mn, Mc, Me).
 type stripAccents struct{}
 
-func (stripAccents) normalize(s string) (string, bool, error) {
+func (stripAccents) normalize(s string, _ int) (string, bool, error) {
 	out, dropped := filterMap(s, func(r rune) bool { return !unicode.IsMark(r) }, nil)
 	return out, dropped, nil
 }
@@ -208,7 +235,7 @@ func (stripAccents) normalize(s string) (string, bool, error) {
 // strip removes leading and/or trailing whitespace.
 type strip struct{ left, right bool }
 
-func (n strip) normalize(s string) (string, bool, error) {
+func (n strip) normalize(s string, _ int) (string, bool, error) {
 	dropped := false
 	if n.left {
 		t := strings.TrimLeftFunc(s, unicode.IsSpace)
@@ -224,9 +251,12 @@ func (n strip) normalize(s string) (string, bool, error) {
 // prepend puts a string before every non-empty text.
 type prepend string
 
-func (p prepend) normalize(s string) (string, bool, error) {
+func (p prepend) normalize(s string, max int) (string, bool, error) {
 	if s == "" {
 		return s, false, nil
+	}
+	if len(p)+len(s) > max {
+		return "", false, grown(len(s), max)
 	}
 	return string(p) + s, false, nil
 }
@@ -237,11 +267,14 @@ type replace struct {
 	content string
 }
 
-func (n replace) normalize(s string) (string, bool, error) {
+func (n replace) normalize(s string, max int) (string, bool, error) {
 	var b strings.Builder
 	last, dropped, found := 0, false, false
 	err := n.m.each(s, func(start, end int) error {
 		found = true
+		if b.Len()+(start-last)+len(n.content) > max {
+			return grown(len(s), max)
+		}
 		b.WriteString(s[last:start])
 		b.WriteString(n.content)
 		if start == 0 && end > 0 && n.content == "" {
@@ -253,6 +286,9 @@ func (n replace) normalize(s string) (string, bool, error) {
 	if err != nil || !found {
 		return s, false, err
 	}
+	if b.Len()+len(s)-last > max {
+		return "", false, grown(len(s), max)
+	}
 	b.WriteString(s[last:])
 	return b.String(), dropped, nil
 }
@@ -261,7 +297,7 @@ func (n replace) normalize(s string) (string, bool, error) {
 // some spaces become ' '.
 type nmt struct{}
 
-func (nmt) normalize(s string) (string, bool, error) {
+func (nmt) normalize(s string, _ int) (string, bool, error) {
 	out, dropped := filterMap(s, func(r rune) bool {
 		switch {
 		case r >= 0x1 && r <= 0x8, r == 0xB, r >= 0xE && r <= 0x1F, r == 0x7F, r == 0x8F, r == 0x9F:
@@ -286,7 +322,7 @@ type bertNormalizer struct {
 	cleanText, chinese, stripAccents, lowercase bool
 }
 
-func (n bertNormalizer) normalize(s string) (string, bool, error) {
+func (n bertNormalizer) normalize(s string, max int) (string, bool, error) {
 	dropped := false
 	if n.cleanText {
 		var d bool
@@ -311,7 +347,7 @@ func (n bertNormalizer) normalize(s string) (string, bool, error) {
 	if n.lowercase {
 		s = toLowerRust(s)
 	}
-	return s, dropped, nil
+	return s, dropped, checkGrowth(s, s, max)
 }
 
 // isBertControl is category C (Cc, Cf, Cn, Co, Cs) except tab, newline and
@@ -361,8 +397,9 @@ func padChinese(s string) string {
 // byte-level alphabet gives it.
 type byteLevelNormalizer struct{}
 
-func (byteLevelNormalizer) normalize(s string) (string, bool, error) {
-	return byteLevelString(s), false, nil
+func (byteLevelNormalizer) normalize(s string, max int) (string, bool, error) {
+	out := byteLevelString(s)
+	return out, false, checkGrowth(s, out, max)
 }
 
 // byteChar is GPT-2's byte-to-character table: printable bytes stand for

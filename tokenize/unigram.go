@@ -121,16 +121,24 @@ func LoadUnigram(path string) (*Unigram, error) {
 	return u, nil
 }
 
-// Encode implements Tokenizer; it never fails.
+// Encode implements Tokenizer; it fails only when the normalizers grow the
+// text past normBudget (LoadUnigram refuses regular expressions).
 func (u *Unigram) Encode(text string) ([]int32, error) {
-	return u.EncodeRunes(u.normalize(text)), nil
+	sym, err := u.normalize(text)
+	if err != nil {
+		return nil, err
+	}
+	return u.EncodeRunes(sym), nil
 }
 
-func (u *Unigram) normalize(text string) []rune {
+func (u *Unigram) normalize(text string) ([]rune, error) {
 	if u.norm != nil {
-		text, _, _ = u.norm.normalize(text) // only regular expressions fail, and LoadUnigram refuses them
+		var err error
+		if text, _, err = u.norm.normalize(text, normBudget(len(text))); err != nil {
+			return nil, err
+		}
 	}
-	return []rune(text)
+	return []rune(text), nil
 }
 
 // EncodeRunes segments already-normalized text.
