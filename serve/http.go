@@ -10,10 +10,12 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // AssistantMarker is where /get_reward splits a query sent without its
@@ -149,8 +151,15 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, h handler) int {
 		var he *httpError
 		var mbe *http.MaxBytesError
 		switch {
+		case errors.As(err, &he) && he.code == http.StatusRequestTimeout:
+			code = he.code // a stalled body: the read deadline also ended the request's context
 		case r.Context().Err() != nil:
-			return clientGone // nobody to answer
+			// The connection's read side ended: the client left, or
+			// half-closed its side after sending. Answer with a status in
+			// case it still reads (never an empty 200); count it as gone.
+			s.write(w, http.StatusServiceUnavailable, map[string]string{
+				"error": "the client closed its side of the connection before the answer; the request was dropped (send it again, without closing)"})
+			return clientGone
 		case errors.As(err, &he):
 			code = he.code
 		case errors.As(err, &mbe):
@@ -167,6 +176,11 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, h handler) int {
 		}
 		v = map[string]string{"error": err.Error()}
 	}
+	return s.write(w, code, v)
+}
+
+// write answers with code and v as JSON, and returns the code written.
+func (s *Server) write(w http.ResponseWriter, code int, v any) int {
 	body, merr := json.Marshal(v)
 	if merr != nil {
 		code, body = http.StatusInternalServerError, []byte(`{"error":"the answer could not be written as JSON"}`)
@@ -178,38 +192,87 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, h handler) int {
 }
 
 // bounded runs h on r with its body bounded: one body by MaxBody, bodies
-// handled at once by MaxBytes (counted as declared, or as MaxBody when not),
-// so that memory is bounded however many clients send at once.
+// handled at once by MaxBytes, so that memory is bounded however many
+// clients send at once. A declared length is counted before the body is
+// read; a body of undeclared length (chunked) as its bytes arrive, so that
+// an upload left unfinished holds only what it sent. A body that sends
+// nothing for BodyIdle is cut (408) and its share freed.
 func (s *Server) bounded(w http.ResponseWriter, r *http.Request, h handler) (any, error) {
 	if r.ContentLength > s.opt.MaxBody {
 		return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.opt.MaxBody)}
 	}
-	n := r.ContentLength
-	if n < 0 {
-		n = s.opt.MaxBody
+	b := &budgetBody{s: s, idle: s.opt.BodyIdle, rc: http.NewResponseController(w), end: time.Now().Add(s.opt.Timeout)}
+	if n := r.ContentLength; n > 0 {
+		if s.bodies.Add(n) > s.opt.MaxBytes {
+			s.bodies.Add(-n)
+			return nil, ErrBusy
+		}
+		b.held, b.declared = n, true
 	}
-	if s.bodies.Add(n) > s.opt.MaxBytes {
-		s.bodies.Add(-n)
-		return nil, ErrBusy
-	}
-	defer s.bodies.Add(-n)
-	r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBody)
+	defer func() { s.bodies.Add(-b.held) }()
+	b.body = http.MaxBytesReader(w, r.Body, s.opt.MaxBody)
+	r.Body = b
 	return h(w, r)
 }
 
+// budgetBody reads a request body, charging its bytes to the server's body
+// budget as they arrive (unless its length was declared and charged
+// already), with a deadline of BodyIdle for each read.
+type budgetBody struct {
+	body     io.ReadCloser
+	s        *Server
+	rc       *http.ResponseController
+	idle     time.Duration
+	end      time.Time // the whole body must be in by then (the request timeout)
+	held     int64     // bytes charged to the budget
+	declared bool
+}
+
+func (b *budgetBody) Read(p []byte) (int, error) {
+	deadline := time.Now().Add(b.idle)
+	if b.end.Before(deadline) {
+		deadline = b.end
+	}
+	b.rc.SetReadDeadline(deadline)
+	n, err := b.body.Read(p)
+	if n > 0 && !b.declared {
+		if b.s.bodies.Add(int64(n)) > b.s.opt.MaxBytes {
+			b.s.bodies.Add(-int64(n))
+			return 0, ErrBusy
+		}
+		b.held += int64(n)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &httpError{http.StatusRequestTimeout, fmt.Sprintf("the body stalled: no bytes for %s, or not all in within the request timeout", b.idle)}
+	}
+	return n, err
+}
+
+func (b *budgetBody) Close() error { return b.body.Close() }
+
 // decode reads a JSON request body (bounded by MaxBody, see answer) into
-// v; strict refuses fields v does not have.
+// v; strict refuses fields v does not have. A body that is not valid UTF-8
+// is refused, as the readers refuse such a line (a JSON decoder would put
+// U+FFFD in its place and score another text than the one sent).
 func decode(r *http.Request, v any, strict bool) error {
-	dec := json.NewDecoder(r.Body)
+	raw, err := io.ReadAll(r.Body)
+	var he *httpError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he), errors.As(err, &mbe), errors.Is(err, ErrBusy):
+		return err
+	case err != nil:
+		return badRequest("reading the body: %v", err)
+	case !utf8.Valid(raw):
+		return badRequest("the body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	if strict {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
 		var te *json.UnmarshalTypeError
 		switch {
-		case errors.As(err, &mbe):
-			return err
 		case errors.As(err, &te):
 			return badRequest("field %s: a JSON %s where another type belongs", te.Field, te.Value)
 		case errors.Is(err, io.EOF):
@@ -218,11 +281,15 @@ func decode(r *http.Request, v any, strict bool) error {
 		return badRequest("the body is not the JSON object expected: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
 		return badRequest("the body holds more than one JSON value")
+	}
+	return nil
+}
+
+// nonEmpty refuses an empty (or blank) prompt, as the readers do.
+func nonEmpty(field, s string) error {
+	if strings.TrimSpace(s) == "" {
+		return badRequest("field %s: is empty", field)
 	}
 	return nil
 }
@@ -269,6 +336,11 @@ func (s *Server) getReward(w http.ResponseWriter, r *http.Request) (any, error) 
 	}
 	if req.Prompts != nil && len(req.Prompts) != len(req.Query) {
 		return nil, badRequest("field prompts: %d prompts for %d queries", len(req.Prompts), len(req.Query))
+	}
+	for i, p := range req.Prompts {
+		if err := nonEmpty(fmt.Sprintf("prompts[%d]", i), p); err != nil {
+			return nil, err
+		}
 	}
 	joint := s.head.Load().Features == "joint"
 	items := make([]Item, len(req.Query))
@@ -340,6 +412,9 @@ func (s *Server) reward(w http.ResponseWriter, r *http.Request) (any, error) {
 			if items[i].Prompt, err = need("items[%d].prompt", i, it.Prompt); err != nil {
 				return nil, err
 			}
+			if err := nonEmpty(fmt.Sprintf("items[%d].prompt", i), items[i].Prompt); err != nil {
+				return nil, err
+			}
 			if items[i].Response, err = need("items[%d].response", i, it.Response); err != nil {
 				return nil, err
 			}
@@ -357,6 +432,9 @@ func (s *Server) reward(w http.ResponseWriter, r *http.Request) (any, error) {
 	for i, p := range req.Pairs {
 		prompt, err := need("pairs[%d].prompt", i, p.Prompt)
 		if err != nil {
+			return nil, err
+		}
+		if err := nonEmpty(fmt.Sprintf("pairs[%d].prompt", i), prompt); err != nil {
 			return nil, err
 		}
 		items[2*i].Prompt, items[2*i+1].Prompt = prompt, prompt

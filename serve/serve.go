@@ -37,6 +37,7 @@ type Options struct {
 	MaxConns  int           // open connections (see Listen) [1024]
 	MaxItems  int           // items of one request [1024]
 	Timeout   time.Duration // per request, waiting included [60s]
+	BodyIdle  time.Duration // longest wait for the next bytes of a request body [10s]
 	Memory    int64         // bytes of recent texts' vectors kept in memory, keyed by the texts' sha256 [256 MiB]
 	Logf      func(format string, a ...any)
 }
@@ -65,6 +66,9 @@ func (o *Options) defaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 60 * time.Second
+	}
+	if o.BodyIdle <= 0 {
+		o.BodyIdle = 10 * time.Second
 	}
 	if o.Memory <= 0 {
 		o.Memory = 256 << 20
@@ -290,8 +294,13 @@ func (s *Server) run(batch []*job) {
 	off := 0
 	for _, j := range live {
 		r := result{head: h, err: err}
-		if err == nil {
+		switch {
+		case err == nil:
 			r.rewards = rewards[off : off+len(j.items)]
+		case len(live) > 1:
+			// one request's bad text must not fail the others batched with
+			// it, nor show them its text: each is scored again on its own
+			r.rewards, r.err = s.rewards(h, j.items)
 		}
 		off += len(j.items)
 		j.done <- r

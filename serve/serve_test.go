@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
@@ -32,6 +33,7 @@ import (
 // featurizer to serve it with; texts are the pairs' prompts and responses.
 type fixture struct {
 	home, headPath, form string
+	cachePath            string
 	f                    *features.Featurizer
 	pairs                []data.Pair
 }
@@ -64,12 +66,13 @@ func newFixture(t *testing.T, form string, seed uint64) *fixture {
 		pairs[i] = data.Pair{Prompt: "\n\nHuman: " + sentence(rng, 6) + "?\n\nAssistant:",
 			Chosen: " " + sentence(rng, 12), Rejected: " " + sentence(rng, 3), Labelled: true}
 	}
-	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: filepath.Join(dir, "features.feat"), ORTLib: testenv.ORTLib(t, home)})
+	cachePath := filepath.Join(dir, "features.feat")
+	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: cachePath, ORTLib: testenv.ORTLib(t, home)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	fx := &fixture{home: home, headPath: filepath.Join(dir, "rm.head"), form: f.Form(), f: f, pairs: pairs}
+	fx := &fixture{home: home, headPath: filepath.Join(dir, "rm.head"), form: f.Form(), f: f, pairs: pairs, cachePath: cachePath}
 	fx.train(t, pairs[:60], seed)
 	return fx
 }
@@ -395,6 +398,11 @@ func TestBadRequests(t *testing.T) {
 		{"/v1/reward", `{}`, 400, "want one of"},
 		{"/v1/reward", `{"items":[{"prompt":"a","respons":"b"}]}`, 400, `unknown field \"respons\"`},
 		{"/v1/reward", `{"pairs":[{"prompt":"a","chosen":"b","rejected":"c"},{"prompt":"a","chosen":"b","rejected":"c"},{"prompt":"a","chosen":"b","rejected":"c"}]}`, 400, "at most 4"},
+		// as the readers refuse them (before, served: invalid bytes read as U+FFFD)
+		{"/v1/reward", "{\"items\":[{\"prompt\":\"a\xff\",\"response\":\"b\"}]}", 400, "not valid UTF-8"},
+		{"/v1/reward", `{"items":[{"prompt":"  ","response":"b"}]}`, 400, "field items[0].prompt: is empty"},
+		{"/v1/reward", `{"pairs":[{"prompt":"","chosen":"b","rejected":"c"}]}`, 400, "field pairs[0].prompt: is empty"},
+		{"/get_reward", `{"query":["a\n\nAssistant: b"],"prompts":[""]}`, 400, "field prompts[0]: is empty"},
 	} {
 		resp, raw := post(t, ts.URL+c.path, []byte(c.body))
 		if resp.StatusCode != c.code || !strings.Contains(string(raw), c.says) {
@@ -665,14 +673,18 @@ func TestNewRefuses(t *testing.T) {
 
 // TestBodyBudget: while bodies take the whole byte budget, a request gets
 // 429 before its body is read; a declared body over the limit gets 413
-// before it is read.
+// TestBodyBudget: bodies are bounded together by MaxBytes. A declared
+// length is counted before the body is read; a chunked body as its bytes
+// arrive, so a slow body holds what it sent: beside one holding 3,000 of
+// 4,096 bytes, a request of 1,200 bytes gets 429 and one of 100 bytes is
+// served. A declared body over MaxBody gets 413 before it is read.
 func TestBodyBudget(t *testing.T) {
 	fx := newFixture(t, "", 14)
 	s, ts := fx.server(t, Options{MaxBody: 4096, MaxBytes: 4096})
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.Close() }) // before the server's cleanup, which waits for this request
 	first := make(chan int, 1)
-	go func() { // a body of undeclared length: it holds MaxBody of the budget until read
+	go func() { // a body of undeclared length, sent slowly
 		resp, err := http.Post(ts.URL+"/get_reward", "application/json", pr)
 		if err != nil {
 			t.Error(err)
@@ -682,24 +694,29 @@ func TestBodyBudget(t *testing.T) {
 		resp.Body.Close()
 		first <- resp.StatusCode
 	}()
-	pw.Write([]byte(`{"query": [`))
-	// only once the slow body holds the budget: a request sent before could
-	// take part of it first, and the slow one would rightly get the 429
-	for start := time.Now(); s.bodies.Load() != 4096; time.Sleep(5 * time.Millisecond) {
+	pw.Write([]byte(`{"query": [` + strings.Repeat(" ", 2989)))
+	for start := time.Now(); s.bodies.Load() < 3000; time.Sleep(5 * time.Millisecond) {
 		if time.Since(start) > 10*time.Second {
-			t.Fatalf("the slow request holds %d bytes of the budget, want 4096", s.bodies.Load())
+			t.Fatalf("the slow request holds %d bytes of the budget, want 3000", s.bodies.Load())
 		}
 	}
-	if resp, raw := post(t, ts.URL+"/get_reward", []byte(`{"query":["a\n\nAssistant: b"]}`)); resp.StatusCode != 429 {
-		t.Fatalf("a request beside a body holding the budget: %s %s", resp.Status, raw)
+	big := []byte(`{"query":["a\n\nAssistant: b"]}` + strings.Repeat(" ", 1200))
+	if resp, raw := post(t, ts.URL+"/get_reward", big); resp.StatusCode != 429 {
+		t.Fatalf("1,200 bytes beside a body holding 3,000 of 4,096: %s %s", resp.Status, raw)
+	}
+	if resp, raw := post(t, ts.URL+"/get_reward", []byte(`{"query":["a\n\nAssistant: b"]}`)); resp.StatusCode != 200 {
+		t.Fatalf("a small request beside it: %s %s", resp.Status, raw)
 	}
 	pw.Write([]byte(`"a\n\nAssistant: b"]}`))
 	pw.Close()
 	if code := <-first; code != 200 {
 		t.Errorf("the slow request: %d", code)
 	}
-	if resp, raw := post(t, ts.URL+"/get_reward", []byte(`{"query":["a\n\nAssistant: b"]}`)); resp.StatusCode != 200 {
+	if resp, raw := post(t, ts.URL+"/get_reward", big); resp.StatusCode != 200 {
 		t.Errorf("after the budget was freed: %s %s", resp.Status, raw)
+	}
+	if s.bodies.Load() != 0 {
+		t.Errorf("%d bytes still held", s.bodies.Load())
 	}
 	req, _ := http.NewRequest("POST", ts.URL+"/v1/reward", strings.NewReader("{}"))
 	req.ContentLength = 1 << 20 // declared, never sent
@@ -710,6 +727,144 @@ func TestBodyBudget(t *testing.T) {
 			t.Errorf("a declared 1 MiB body: %s", resp.Status)
 		}
 	}
+}
+
+// TestUnfinishedUploads: chunked uploads left unfinished hold no more of the
+// budget than they sent, and a stalled one is cut after BodyIdle (408), its
+// share freed. (Before, 16 such uploads each held MaxBody: every other
+// client got 429 for the 60 s of the request timeout.)
+func TestUnfinishedUploads(t *testing.T) {
+	fx := newFixture(t, "", 18)
+	s, ts := fx.server(t, Options{BodyIdle: 500 * time.Millisecond})
+	codes := make(chan int, 16)
+	for i := 0; i < 16; i++ {
+		pr, pw := io.Pipe()
+		t.Cleanup(func() { pw.Close() })
+		go func() {
+			resp, err := http.Post(ts.URL+"/get_reward", "application/json", pr)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+		pw.Write([]byte(`{"query": [`))
+	}
+	for start := time.Now(); s.bodies.Load() < 16*11; time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the uploads hold %d bytes, want 176", s.bodies.Load())
+		}
+	}
+	if resp, raw := post(t, ts.URL+"/get_reward", []byte(`{"query":["a\n\nAssistant: b"]}`)); resp.StatusCode != 200 {
+		t.Fatalf("beside 16 unfinished uploads: %s %s", resp.Status, raw)
+	}
+	for i := 0; i < 16; i++ {
+		if code := <-codes; code != http.StatusRequestTimeout {
+			t.Errorf("a stalled upload: %d, want 408", code)
+		}
+	}
+	if s.bodies.Load() != 0 {
+		t.Errorf("%d bytes still held after the stalled uploads were cut", s.bodies.Load())
+	}
+}
+
+// TestBadTextIsolated: a request whose text cannot be scored (here a NaN
+// vector in the feature cache) fails alone: a request batched with it is
+// answered, and the error names nothing of the other's data. (Before, the
+// innocent request got the 500, quoting the other client's text.)
+func TestBadTextIsolated(t *testing.T) {
+	fx := newFixture(t, "", 19)
+	m := fx.f.Manifest()
+	c, err := cache.Open(fx.cachePath, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.Fill(context.Background(), c, nanEmbedder{m.Dim}, []string{"a poisoned response"}, cache.FillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	s, ts := fx.server(t, Options{MaxBatch: 1000, MaxWait: 300 * time.Millisecond})
+	items := fx.items()[:4]
+	want := fx.want(t, s.Head(), items)
+	bad := make(chan []byte, 1)
+	go func() {
+		resp, raw := post(t, ts.URL+"/v1/reward", map[string]any{"items": []map[string]string{{"prompt": "x?", "response": "a poisoned response"}}})
+		if resp.StatusCode != 500 {
+			t.Errorf("the poisoned request: %s %s", resp.Status, raw)
+		}
+		bad <- raw
+	}()
+	waitPending(t, s, 1)
+	var q []map[string]string
+	for _, it := range items {
+		q = append(q, map[string]string{"prompt": it.Prompt, "response": it.Response})
+	}
+	postRewards(t, ts.URL+"/v1/reward", map[string]any{"items": q}, want)
+	raw := <-bad
+	for _, it := range items {
+		if strings.Contains(string(raw), strings.TrimSpace(it.Response)) {
+			t.Errorf("the poisoned request's error shows another client's text: %s", raw)
+		}
+	}
+	if page := metricsOf(t, ts.URL); page["ser_batch_items"+"_count"] == 0 {
+		t.Log(page)
+	}
+}
+
+// TestHalfClose: a client that half-closes its side after sending gets a
+// status, never an empty 200. (Before: 200 OK, Content-Length 0.)
+func TestHalfClose(t *testing.T) {
+	fx := newFixture(t, "", 20)
+	_, ts := fx.server(t, Options{MaxBatch: 1000, MaxWait: 200 * time.Millisecond})
+	body := `{"query":["a\n\nAssistant: b"]}`
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /get_reward HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == 200 && !strings.Contains(string(raw), "rewards") {
+		t.Fatalf("200 with %q", raw)
+	}
+	if resp.StatusCode != 200 && !strings.Contains(string(raw), "error") {
+		t.Fatalf("%s with %q", resp.Status, raw)
+	}
+	t.Logf("a half-closed client got %s %s", resp.Status, raw)
+}
+
+// nanEmbedder gives every text a vector of NaN: what a broken backbone writes.
+type nanEmbedder struct{ dim int }
+
+func (nanEmbedder) Tokenize(texts []string) ([][]int32, error) {
+	ids := make([][]int32, len(texts))
+	for i := range ids {
+		ids[i] = []int32{1}
+	}
+	return ids, nil
+}
+
+func (nanEmbedder) Batches(ids [][]int32) [][]int {
+	b := make([]int, len(ids))
+	for i := range b {
+		b[i] = i
+	}
+	return [][]int{b}
+}
+
+func (e nanEmbedder) EmbedTokens(_ context.Context, ids [][]int32) ([]float32, error) {
+	v := make([]float32, len(ids)*e.dim)
+	for i := range v {
+		v[i] = float32(math.NaN())
+	}
+	return v, nil
 }
 
 // TestMaxConns: beyond MaxConns open connections a new one is not served

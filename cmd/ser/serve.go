@@ -37,6 +37,7 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 			&cli.Int64Flag{Name: "max-bytes-mb", Value: 256, Usage: "MiB of request bodies handled at once (beyond it: 429), which bounds the memory requests take"},
 			&cli.IntFlag{Name: "max-conns", Value: 1024, Destination: &o.MaxConns, Usage: "open connections (beyond them new ones wait)"},
 			&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Destination: &o.Timeout, Usage: "per request, from arrival to answer (503 after it)"},
+			&cli.DurationFlag{Name: "body-idle", Value: 10 * time.Second, Destination: &o.BodyIdle, Usage: "longest wait for the next bytes of a request body (408 after it, its share of --max-bytes-mb freed)"},
 			&cli.Int64Flag{Name: "memory-mb", Value: 256, Usage: "MiB of recent texts' vectors kept in memory (prompts recur across rollouts)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -48,7 +49,7 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 					return fmt.Errorf("--%s %d: want 1 or more", f, c.Int64(f))
 				}
 			}
-			for _, f := range []string{"max-wait", "timeout"} {
+			for _, f := range []string{"max-wait", "timeout", "body-idle"} {
 				if c.Duration(f) <= 0 {
 					return fmt.Errorf("--%s %s: want a positive duration", f, c.Duration(f))
 				}
