@@ -20,6 +20,10 @@ type Metrics struct {
 	Accuracy   float64                  `json:"accuracy"`    // share of pairs with r(chosen) > r(rejected); a tie counts as wrong
 	N          int                      `json:"n"`           // pairs counted
 	Ties       int                      `json:"ties"`        // pairs with r(chosen) == r(rejected)
+	// NonFinite counts pairs whose reward is NaN or infinite (the backbone's
+	// vector held NaN or Inf): counted as wrong, left out of the margin and
+	// ECE.
+	NonFinite int `json:"non_finite"`
 	MeanMargin float64                  `json:"mean_margin"` // mean of r(chosen) - r(rejected)
 	MarginStd  float64                  `json:"margin_std"`  // its standard deviation
 	ECE        float64                  `json:"ece"`         // of sigmoid(r_c - r_r), both orders, 10 bins
@@ -51,6 +55,7 @@ func Evaluate(h *Head, x *Pairs, pairs []data.Pair) Metrics {
 	}
 	ra, rb := h.Rewards(x.A), h.Rewards(x.B)
 	var margins, p, y []float64
+	n := 0
 	correct := map[string]int{}
 	count := map[string]int{}
 	hits := map[string][]bool{} // per subset, whether each counted pair was ordered right
@@ -65,14 +70,20 @@ func Evaluate(h *Head, x *Pairs, pairs []data.Pair) Metrics {
 			continue
 		}
 		d := ra[i] - rb[i]
-		margins = append(margins, d)
 		s := pairs[i].Subset
 		if s == "" {
 			s = "all"
 		}
+		n++
 		count[s]++
-		hits[s] = append(hits[s], d > 0)
 		m.Scores = append(m.Scores, PairScore{Index: i, Chosen: ra[i], Reject: rb[i]})
+		if math.IsNaN(ra[i]) || math.IsNaN(rb[i]) || math.IsInf(ra[i], 0) || math.IsInf(rb[i], 0) {
+			m.NonFinite++
+			hits[s] = append(hits[s], false)
+			continue
+		}
+		margins = append(margins, d)
+		hits[s] = append(hits[s], d > 0)
 		switch {
 		case d > 0:
 			ok++
@@ -84,20 +95,22 @@ func Evaluate(h *Head, x *Pairs, pairs []data.Pair) Metrics {
 		p = append(p, q, 1-q)
 		y = append(y, 1, 0)
 	}
-	m.N = len(margins)
+	m.N = n
 	if m.N == 0 {
 		return m
 	}
 	m.Accuracy = float64(ok) / float64(m.N)
-	for _, d := range margins {
-		m.MeanMargin += d
+	if len(margins) > 0 {
+		for _, d := range margins {
+			m.MeanMargin += d
+		}
+		m.MeanMargin /= float64(len(margins))
+		for _, d := range margins {
+			m.MarginStd += (d - m.MeanMargin) * (d - m.MeanMargin)
+		}
+		m.MarginStd = math.Sqrt(m.MarginStd / float64(len(margins)))
+		m.ECE = ECE(p, y, 10)
 	}
-	m.MeanMargin /= float64(m.N)
-	for _, d := range margins {
-		m.MarginStd += (d - m.MeanMargin) * (d - m.MeanMargin)
-	}
-	m.MarginStd = math.Sqrt(m.MarginStd / float64(m.N))
-	m.ECE = ECE(p, y, 10)
 	for s, n := range count {
 		m.BySubset[s] = SubsetMetrics{Accuracy: float64(correct[s]) / float64(n), N: n}
 	}

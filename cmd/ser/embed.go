@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,9 +84,15 @@ func parseShard(s string) (int, int, error) {
 	if s == "" {
 		return 0, 1, nil
 	}
-	var i, n int
-	if _, err := fmt.Sscanf(s, "%d/%d", &i, &n); err != nil || n < 1 || i < 0 || i >= n {
-		return 0, 0, fmt.Errorf("--shard %q: want i/N with 0 <= i < N", s)
+	bad := fmt.Errorf("--shard %q: want i/N with 0 <= i < N", s)
+	a, b, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, 0, bad
+	}
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b) // "2/3" is not a number: 0/2/3 is refused, not read as 0/2
+	if err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, bad
 	}
 	return i, n, nil
 }

@@ -74,7 +74,7 @@ func writeScores(path string, m head.Metrics, pairs []data.Pair) error {
 		for _, s := range m.Scores {
 			p := pairs[s.Index]
 			row := map[string]any{"file": p.File, "line": p.Line, "subset": p.Subset,
-				"reward_chosen": s.Chosen, "reward_rejected": s.Reject, "correct": s.Chosen > s.Reject}
+				"reward_chosen": finiteOrNil(s.Chosen), "reward_rejected": finiteOrNil(s.Reject), "correct": s.Chosen > s.Reject}
 			if p.ID != "" {
 				row["id"] = p.ID
 			}
@@ -110,6 +110,9 @@ func printMetrics(out io.Writer, m head.Metrics) {
 		}
 	}
 	fmt.Fprintf(out, "ties %d; margin mean %.4f, sd %.4f; ECE of sigmoid(r_c - r_r) %.4f\n", m.Ties, m.MeanMargin, m.MarginStd, m.ECE)
+	if m.NonFinite > 0 {
+		fmt.Fprintf(out, "%d pairs have a reward that is not a finite number (the backbone's vectors for them hold NaN or Inf): counted as wrong, left out of the margin and ECE\n", m.NonFinite)
+	}
 	for why, n := range m.Skipped {
 		fmt.Fprintf(out, "skipped %d pairs: %s\n", n, why)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ser-rl/ser/ask"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/evolve"
 	"github.com/ser-rl/ser/features"
@@ -120,6 +121,7 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles, testFiles, poolFil
 		}
 		sets = append(sets, &poolPairs)
 	}
+	warnOverlap(c, labelled, testPairs, poolPairs)
 	// one pass through the cache for every set
 	var joined []data.Pair
 	for _, s := range sets {
@@ -169,4 +171,34 @@ func writeEvolve(c *cli.Context, rep *evolve.Report, m *models.Manifest, what st
 	fmt.Fprintf(c.App.Writer, "\nreport: %s (report.md, report.json), chart: %s, heads: %s\n",
 		abs, filepath.Join(abs, "accuracy.png"), filepath.Join(abs, "final.head.json"))
 	return nil
+}
+
+// warnOverlap says when test pairs are also training data (--data) or pool
+// pairs (--unlabelled): the same prompt and responses, in either order. The
+// test accuracy is then optimistic.
+func warnOverlap(c *cli.Context, labelled, test, pool []data.Pair) {
+	if len(test) == 0 {
+		return
+	}
+	in := func(set []data.Pair) map[ask.Key]bool {
+		m := make(map[ask.Key]bool, len(set))
+		for i := range set {
+			m[ask.KeyOf(&set[i])] = true
+		}
+		return m
+	}
+	for _, o := range []struct {
+		flag string
+		set  map[ask.Key]bool
+	}{{"--data", in(labelled)}, {"--unlabelled", in(pool)}} {
+		n := 0
+		for i := range test {
+			if o.set[ask.KeyOf(&test[i])] {
+				n++
+			}
+		}
+		if n > 0 {
+			notef(c, "warning: %d of the %d --test pairs are also in %s (the same prompt and responses): the test accuracy is optimistic", n, len(test), o.flag)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,5 +164,61 @@ func TestScoreKeepsRowsBeforeFailure(t *testing.T) {
 	}
 	if n := strings.Count(readFile(t, out), "\n"); n != 600 {
 		t.Fatalf("--out holds %d rows, want 600", n)
+	}
+}
+
+// TestSmallHardening: --shard 0/2/3 is refused, not read as 0/2; --test
+// pairs that are also in --data are said to make the test optimistic; eval
+// says how many pairs had a non-finite reward (counted as wrong) and still
+// writes its JSON and scores.
+func TestSmallHardening(t *testing.T) {
+	home := testenv.Home(t)
+	dir := t.TempDir()
+	train := sampleFile(t, dir, 300, 1)
+	for _, s := range []string{"0/2/3", "1/2x", "/2", "2/2", "-1/2", "0/0"} {
+		if _, _, err := run(t, home, "embed", "--data", train, "--shard", s); err == nil || !strings.Contains(err.Error(), "--shard") {
+			t.Errorf("--shard %s: %v", s, err)
+		}
+	}
+
+	cachePath := filepath.Join(dir, "c.feat")
+	test := filepath.Join(dir, "test.jsonl")
+	lines := strings.SplitAfter(readFile(t, train), "\n")
+	os.WriteFile(test, []byte(strings.Join(lines[:40], "")), 0o644)
+	_, stderr, err := run(t, home, "evolve", "--data", train, "--test", test, "--cache", cachePath, "--max-loops", "0", "--full-data=false", "--out", filepath.Join(dir, "run"))
+	if err != nil || !strings.Contains(stderr, "40 of the 40 --test pairs are also in --data") {
+		t.Errorf("--test inside --data: %v\n%s", err, stderr)
+	}
+
+	headPath := filepath.Join(dir, "rm.head")
+	if _, stderr, err := run(t, home, "-q", "train", "--data", train, "--cache", cachePath, "--out", headPath); err != nil {
+		t.Fatal(stderr)
+	}
+	m, err := models.Find(home, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.Open(cachePath, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.Fill(context.Background(), c, nanEmbedder{m.Dim}, []string{"a NaN answer"}, cache.FillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	nan := filepath.Join(dir, "nan.jsonl")
+	os.WriteFile(nan, []byte(strings.Join(lines[:9], "")+`{"prompt": "p?", "chosen": "a NaN answer", "rejected": "fine"}`+"\n"), 0o644)
+	jsonPath, scores := filepath.Join(dir, "eval.json"), filepath.Join(dir, "scores.jsonl")
+	out, _, err := run(t, home, "eval", "--head", headPath, "--data", nan, "--cache", cachePath, "--json", jsonPath, "--scores-out", scores)
+	if err != nil || !strings.Contains(out, "1 pairs have a reward that is not a finite number") {
+		t.Fatalf("eval with a NaN reward: %v\n%s", err, out)
+	}
+	var raw map[string]any
+	json.Unmarshal([]byte(readFile(t, jsonPath)), &raw)
+	if raw["n"] != 10.0 || raw["non_finite"] != 1.0 {
+		t.Errorf("eval.json: n %v, non_finite %v", raw["n"], raw["non_finite"])
+	}
+	if strings.Count(readFile(t, scores), "\n") != 10 || !strings.Contains(readFile(t, scores), `"reward_chosen":null`) {
+		t.Errorf("scores:\n%s", readFile(t, scores))
 	}
 }
