@@ -17,13 +17,13 @@ type SubsetMetrics struct {
 
 // Metrics are the offline evaluation figures; the JSON keys are stable.
 type Metrics struct {
-	Accuracy   float64                  `json:"accuracy"`    // share of pairs with r(chosen) > r(rejected); a tie counts as wrong
-	N          int                      `json:"n"`           // pairs counted
-	Ties       int                      `json:"ties"`        // pairs with r(chosen) == r(rejected)
+	Accuracy float64 `json:"accuracy"` // share of pairs with r(chosen) > r(rejected); a tie counts as wrong
+	N        int     `json:"n"`        // pairs counted
+	Ties     int     `json:"ties"`     // pairs with r(chosen) == r(rejected)
 	// NonFinite counts pairs whose reward is NaN or infinite (the backbone's
 	// vector held NaN or Inf): counted as wrong, left out of the margin and
 	// ECE.
-	NonFinite int `json:"non_finite"`
+	NonFinite  int                      `json:"non_finite"`
 	MeanMargin float64                  `json:"mean_margin"` // mean of r(chosen) - r(rejected)
 	MarginStd  float64                  `json:"margin_std"`  // its standard deviation
 	ECE        float64                  `json:"ece"`         // of sigmoid(r_c - r_r), both orders, 10 bins

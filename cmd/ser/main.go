@@ -60,6 +60,7 @@ func newApp() *cli.App {
 			evalCommand(),
 			evolveCommand(),
 			askCommand(),
+			labelCommand(),
 			demoCommand(),
 		},
 		ExitErrHandler:  func(*cli.Context, error) {}, // main prints and exits
@@ -240,6 +241,10 @@ func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
 	if mb < 1 || mb > 1<<14 {
 		return nil, fmt.Errorf("--max-line-mb %d: want 1 to %d", mb, 1<<14)
 	}
+	paths, labelled, err := labelAnswers(c, paths) // answers folders of `ser label`: their majority votes
+	if err != nil {
+		return nil, err
+	}
 	files, err := expand(paths)
 	if err != nil {
 		return nil, err
@@ -254,6 +259,7 @@ func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
 	if err != nil {
 		return nil, err
 	}
+	pairs = append(labelled, pairs...)
 	for i, s := range stats {
 		for why, n := range s.Skipped {
 			notef(c, "%s: skipped %d bad records: %s", files[i], n, why)
