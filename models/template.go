@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -68,7 +69,7 @@ func init() {
 
 // renderTemplate renders a Jinja template with vars in a child process (this
 // same binary, re-executed) under the limits: the child's heap is capped by
-// RLIMIT_DATA and its stack by the Go runtime, so that running out of
+// RLIMIT_AS and its stack by the Go runtime, so that running out of
 // either ends the child, not ser; it is killed at the time limit or when ctx
 // ends (Ctrl-C); and a text longer than the output limit is an error.
 func renderTemplate(ctx context.Context, tpl string, vars map[string]any, lim TemplateLimits) (string, error) {
@@ -128,8 +129,15 @@ func renderChild(in io.Reader, out io.Writer) int {
 		return answer(renderResult{Err: "reading the job: " + err.Error()})
 	}
 	job.Limits.defaults()
-	lim := uint64(job.Limits.Memory)
-	if err := syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: lim, Max: lim}); err != nil {
+	// The address space this process has now (a Go runtime reserves about a
+	// gigabyte of it up front) plus the limit: an allocation past it fails
+	// at once, and the runtime ends the child with "out of memory".
+	base, err := addressSpace()
+	if err != nil {
+		return answer(renderResult{Err: "limiting memory: " + err.Error()})
+	}
+	lim := base + uint64(job.Limits.Memory)
+	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: lim, Max: lim}); err != nil {
 		return answer(renderResult{Err: "limiting memory: " + err.Error()})
 	}
 	debug.SetMaxStack(job.Limits.Stack)
@@ -145,6 +153,21 @@ func renderChild(in io.Reader, out io.Writer) int {
 		return answer(renderResult{Err: fmt.Sprintf("the rendered text is longer than %d bytes", job.Limits.Output)})
 	}
 	return answer(renderResult{Out: s})
+}
+
+// addressSpace is this process's virtual size (VmSize), in bytes.
+func addressSpace() (uint64, error) {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmSize:" && f[2] == "kB" {
+			n, err := strconv.ParseUint(f[1], 10, 64)
+			return n << 10, err
+		}
+	}
+	return 0, errors.New("no VmSize in /proc/self/status")
 }
 
 // capped is a buffer that keeps at most max bytes and says whether more came.
