@@ -5,7 +5,7 @@ SER_HOME ?= $(CURDIR)/.ser-home
 export SER_HOME
 GO ?= go
 
-.PHONY: all build setup blas test demo bench vet fmt-check fuzz-short
+.PHONY: all build setup blas chromium test demo bench vet fmt-check fuzz-short
 
 all: build
 
@@ -27,6 +27,19 @@ blas:
 			|| echo "could not install libopenblas0-pthread (see /tmp/ser-apt-blas.log): gonum's kernels will run"; \
 	else echo "OpenBLAS not installed: gonum's kernels will run (sudo apt-get install libopenblas0-pthread for a faster MLP head)"; fi
 
+# Chromium, for the browser tests of `ser label`'s page (headless, driven by
+# chromedp). Installed with apt where we are root (apt-get update first if the
+# package lists lack it); otherwise this says how, and goes on: the browser
+# tests then skip, or fail under SER_TEST_REQUIRE=1, as `make test` sets.
+chromium:
+	@if [ -x "$${SER_CHROMIUM:-/usr/bin/chromium}" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium (Debian's chromium) for the browser tests of ser label's page"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+			|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }; } >/tmp/ser-apt-chromium.log 2>&1 \
+			|| echo "could not install chromium (see /tmp/ser-apt-chromium.log): the browser tests will fail"; \
+	else echo "Chromium not installed: the browser tests of ser label need it (sudo apt-get install chromium, or set SER_CHROMIUM)"; fi
+
 vet:
 	$(GO) vet ./...
 
@@ -36,7 +49,7 @@ fmt-check:
 
 # SER_TEST_REQUIRE=1: a test that lacks the runtime or the backbone fails
 # instead of skipping, so a green run means everything ran.
-test: setup vet fmt-check
+test: setup chromium vet fmt-check
 	SER_TEST_REQUIRE=1 $(GO) test -count=1 -timeout 45m ./...
 	$(MAKE) fuzz-short
 
