@@ -22,6 +22,7 @@
 package ask
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -98,8 +99,9 @@ func (e *NonFiniteError) Error() string {
 // two responses) for humans to label under head h, in the order to show
 // them. Pairs are never picked twice, nor those opt.Skip marks. A pair
 // whose reward is not finite is an error (a *NonFiniteError), for every
-// rule: it would break the ranking.
-func Select(h *head.Head, x *head.Pairs, opt Options) ([]Pick, error) {
+// rule: it would break the ranking. Ending ctx stops DOptimal between picks,
+// with ctx's error (the other rules take a sort).
+func Select(ctx context.Context, h *head.Head, x *head.Pairs, opt Options) ([]Pick, error) {
 	if err := opt.Check(); err != nil {
 		return nil, err
 	}
@@ -156,13 +158,13 @@ func Select(h *head.Head, x *head.Pairs, opt Options) ([]Pick, error) {
 		}
 		return out, nil
 	}
-	return dOptimal(h, x, k, opt, rng, skip)
+	return dOptimal(ctx, h, x, k, opt, rng, skip)
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // dOptimal is the greedy D-optimal rule (see the package comment).
-func dOptimal(h *head.Head, x *head.Pairs, k int, opt Options, rng *rand.Rand, skip func(int) bool) ([]Pick, error) {
+func dOptimal(ctx context.Context, h *head.Head, x *head.Pairs, k int, opt Options, rng *rand.Rand, skip func(int) bool) ([]Pick, error) {
 	ridge := opt.Ridge
 	if ridge == 0 {
 		ridge = 1
@@ -193,11 +195,20 @@ func dOptimal(h *head.Head, x *head.Pairs, k int, opt Options, rng *rand.Rand, s
 	if err := chol.InverseTo(ainv); err != nil {
 		return nil, fmt.Errorf("ask: %w", err)
 	}
-	za := mat.NewDense(n, d, nil)
-	za.Mul(z, ainv)
-	q := make([]float64, n) // z_i^T A^-1 z_i
-	for i := range q {
-		q[i] = dot(za.RawRowView(i), z.RawRowView(i))
+	q := make([]float64, n) // z_i^T A^-1 z_i, from Z A^-1 in blocks of rows (ctx is checked between)
+	const block = 512
+	za := mat.NewDense(min(block, n), d, nil)
+	for lo := 0; lo < n; lo += block {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+block, n)
+		zb := z.Slice(lo, hi, 0, d).(*mat.Dense)
+		zab := za.Slice(0, hi-lo, 0, d).(*mat.Dense)
+		zab.Mul(zb, ainv)
+		for i := lo; i < hi; i++ {
+			q[i] = dot(zab.RawRowView(i-lo), z.RawRowView(i))
+		}
 	}
 	picked := make([]bool, n) // picked, or never to be
 	for i := range picked {
@@ -207,6 +218,9 @@ func dOptimal(h *head.Head, x *head.Pairs, k int, opt Options, rng *rand.Rand, s
 	out := make([]Pick, 0, k)
 	u := mat.NewVecDense(d, nil)
 	for len(out) < k {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		best, bestGain := -1, math.Inf(-1)
 		for _, i := range tie {
 			if !picked[i] {

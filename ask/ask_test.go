@@ -1,6 +1,7 @@
 package ask
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -41,11 +42,11 @@ func TestDeterministic(t *testing.T) {
 	h := linear([]float64{1, -0.5, 0.2, 0, 0.7})
 	x := pool(300, 5, 1)
 	for _, rule := range Rules {
-		a, err := Select(h, x, Options{Rule: rule, N: 40, Seed: 7})
+		a, err := Select(context.Background(), h, x, Options{Rule: rule, N: 40, Seed: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := Select(h, x, Options{Rule: rule, N: 40, Seed: 7})
+		b, _ := Select(context.Background(), h, x, Options{Rule: rule, N: 40, Seed: 7})
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("%s: two selections with one seed differ", rule)
 		}
@@ -60,7 +61,7 @@ func TestDeterministic(t *testing.T) {
 			t.Errorf("%s: %d picks, want 40", rule, len(a))
 		}
 	}
-	all, _ := Select(h, x, Options{Rule: DOptimal, N: 1000})
+	all, _ := Select(context.Background(), h, x, Options{Rule: DOptimal, N: 1000})
 	if len(all) != 300 {
 		t.Errorf("asking for more than the pool: %d picks of 300", len(all))
 	}
@@ -72,15 +73,15 @@ func TestDeterministic(t *testing.T) {
 func TestRandomIsRandom(t *testing.T) {
 	x := pool(20, 3, 2)
 	h1, h2 := linear([]float64{1, 0, 0}), linear([]float64{0, -3, 1})
-	a, _ := Select(h1, x, Options{Rule: Random, N: 5, Seed: 3})
-	b, _ := Select(h2, x, Options{Rule: Random, N: 5, Seed: 3})
+	a, _ := Select(context.Background(), h1, x, Options{Rule: Random, N: 5, Seed: 3})
+	b, _ := Select(context.Background(), h2, x, Options{Rule: Random, N: 5, Seed: 3})
 	if !reflect.DeepEqual(a, b) {
 		t.Error("the random rule's picks depend on the head")
 	}
 	const seeds = 4000
 	count := make([]float64, 20)
 	for s := uint64(0); s < seeds; s++ {
-		p, _ := Select(h1, x, Options{Rule: Random, N: 5, Seed: s})
+		p, _ := Select(context.Background(), h1, x, Options{Rule: Random, N: 5, Seed: s})
 		for _, q := range p {
 			count[q.Index]++
 		}
@@ -95,7 +96,7 @@ func TestRandomIsRandom(t *testing.T) {
 		t.Errorf("pick counts %v: chi-square %.1f over 19 degrees of freedom, far from uniform", count, chi)
 	}
 	// and not the head's order: the uncertainty rule's first picks are not random's
-	u, _ := Select(h1, x, Options{Rule: Uncertainty, N: 5, Seed: 3})
+	u, _ := Select(context.Background(), h1, x, Options{Rule: Uncertainty, N: 5, Seed: 3})
 	if reflect.DeepEqual(u, a) {
 		t.Error("random picked what uncertainty picks")
 	}
@@ -105,7 +106,7 @@ func TestRandomIsRandom(t *testing.T) {
 func TestUncertainty(t *testing.T) {
 	h := linear([]float64{1, 2, -1})
 	x := pool(200, 3, 3)
-	picks, _ := Select(h, x, Options{Rule: Uncertainty, N: 30})
+	picks, _ := Select(context.Background(), h, x, Options{Rule: Uncertainty, N: 30})
 	ra, rb := h.Rewards(x.A), h.Rewards(x.B)
 	gap := func(i int) float64 { return math.Abs(sigmoid(ra[i]) - sigmoid(rb[i])) }
 	in := map[int]bool{}
@@ -131,7 +132,7 @@ func TestDOptimalGains(t *testing.T) {
 	h := linear([]float64{0.5, -1, 0.3, 0.8})
 	x := pool(40, 4, 4)
 	lab := pool(10, 4, 5)
-	picks, err := Select(h, x, Options{Rule: DOptimal, N: 8, Ridge: 2, Labelled: lab})
+	picks, err := Select(context.Background(), h, x, Options{Rule: DOptimal, N: 8, Ridge: 2, Labelled: lab})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func TestDOptimalDiverse(t *testing.T) {
 		a.Set(i, i-10, 1.5) // the others: z = 1.5 e_j, j = 0..9
 	}
 	h := linear(make([]float64, d)) // p = 1/2 for all: w = 1/4
-	picks, err := Select(h, &head.Pairs{A: a, B: b}, Options{Rule: DOptimal, N: 10, Seed: 1})
+	picks, err := Select(context.Background(), h, &head.Pairs{A: a, B: b}, Options{Rule: DOptimal, N: 10, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestOptionsChecked(t *testing.T) {
 	h := linear([]float64{1})
 	x := pool(5, 1, 6)
 	for _, o := range []Options{{Rule: "best", N: 1}, {Rule: Random, N: -1}, {Rule: DOptimal, N: 1, Ridge: math.NaN()}} {
-		if _, err := Select(h, x, o); err == nil {
+		if _, err := Select(context.Background(), h, x, o); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
 	}

@@ -1,6 +1,7 @@
 package ask
 
 import (
+	"context"
 	"errors"
 	"math"
 	"testing"
@@ -45,7 +46,7 @@ func TestSkipEveryRule(t *testing.T) {
 		skip[i] = true
 	}
 	for _, rule := range Rules {
-		picks, err := Select(h, x, Options{Rule: rule, N: 40, Seed: 3, Skip: skip})
+		picks, err := Select(context.Background(), h, x, Options{Rule: rule, N: 40, Seed: 3, Skip: skip})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,8 +61,8 @@ func TestSkipEveryRule(t *testing.T) {
 	}
 	// Without marks the picks are what they were: Skip all false changes nothing.
 	for _, rule := range Rules {
-		a, _ := Select(h, x, Options{Rule: rule, N: 10, Seed: 3})
-		b, _ := Select(h, x, Options{Rule: rule, N: 10, Seed: 3, Skip: make([]bool, 50)})
+		a, _ := Select(context.Background(), h, x, Options{Rule: rule, N: 10, Seed: 3})
+		b, _ := Select(context.Background(), h, x, Options{Rule: rule, N: 10, Seed: 3, Skip: make([]bool, 50)})
 		for i := range a {
 			if a[i] != b[i] {
 				t.Fatalf("%s: an all-false Skip changed pick %d: %+v against %+v", rule, i, b[i], a[i])
@@ -80,20 +81,20 @@ func TestNonFinite(t *testing.T) {
 		x := pool(30, 3, 5)
 		x.A.Set(17, 1, bad)
 		for _, rule := range Rules {
-			_, err := Select(h, x, Options{Rule: rule, N: 5, Seed: 1})
+			_, err := Select(context.Background(), h, x, Options{Rule: rule, N: 5, Seed: 1})
 			var nf *NonFiniteError
 			if !errors.As(err, &nf) || nf.Index != 17 || nf.Labelled {
 				t.Errorf("%s with %v: err %v, want pool pair 17 named", rule, bad, err)
 			}
 			skip := make([]bool, 30)
 			skip[17] = true
-			if _, err := Select(h, x, Options{Rule: rule, N: 5, Seed: 1, Skip: skip}); err != nil {
+			if _, err := Select(context.Background(), h, x, Options{Rule: rule, N: 5, Seed: 1, Skip: skip}); err != nil {
 				t.Errorf("%s: the skipped NaN pair still fails: %v", rule, err)
 			}
 		}
 		lab := pool(10, 3, 6)
 		lab.B.Set(4, 0, bad)
-		_, err := Select(h, pool(30, 3, 5), Options{Rule: DOptimal, N: 5, Labelled: lab})
+		_, err := Select(context.Background(), h, pool(30, 3, 5), Options{Rule: DOptimal, N: 5, Labelled: lab})
 		var nf *NonFiniteError
 		if !errors.As(err, &nf) || nf.Index != 4 || !nf.Labelled {
 			t.Errorf("labelled NaN: %v", err)

@@ -60,7 +60,7 @@ func TestPositiveControl(t *testing.T) {
 		test := set(t, f, data.Sample(500, s+1000, 0))
 		o := evolve.DefaultOptions()
 		o.Seed, o.FullData = s, true
-		rep, err := evolve.Run(train, nil, &test, features.BackboneOf(m), head.Separate, o, nil)
+		rep, err := evolve.Run(context.Background(), evolve.Input{Labelled: train, Test: &test, Backbone: features.BackboneOf(m), Form: head.Separate}, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +102,7 @@ func TestNegativeControl(t *testing.T) {
 		planted := evolve.PlantWith(hh.X, hh.Pairs, evolve.PlantOptions{Beta: 2.5, Seed: s, Dim: m.Dim})
 		o := evolve.DefaultOptions()
 		o.Seed = s
-		rep, err := evolve.Run(planted, nil, nil, features.BackboneOf(m), head.Separate, o, nil)
+		rep, err := evolve.Run(context.Background(), evolve.Input{Labelled: planted, Backbone: features.BackboneOf(m), Form: head.Separate}, o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,11 +17,10 @@
 package evolve
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"sort"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -31,153 +30,6 @@ import (
 	"github.com/ser-rl/ser/head"
 )
 
-// Statuses: which learning statuses select pairs.
-const (
-	StatusBoth   = "both"   // status 1 OR status 2 in one pass (the official code)
-	Status1      = "1"      // distinguish good and bad only
-	Status2      = "2"      // amplify the difference only
-	StatusStaged = "staged" // status 1 until it selects nothing, then status 2 (the paper's presentation)
-)
-
-// Stopping rules.
-const (
-	StopVal = "val" // stop when a loop does not improve on the validation pairs, by KeepBy (and when the selection runs dry)
-	StopDry = "dry" // run until the selection runs dry or MaxLoops
-)
-
-// What a loop's head is judged by on the validation pairs (which head is
-// kept, and whether a loop improved).
-const (
-	KeepLoss     = "loss"     // lower Bradley-Terry loss of the calibrated rewards (default)
-	KeepAccuracy = "accuracy" // higher accuracy, ties broken by lower loss (as ser judged before)
-)
-
-// Options configure a run. Start from DefaultOptions: every field is taken
-// as it is (a zero is a zero), and Run refuses values outside their range.
-type Options struct {
-	SeedFrac float64 // share of the labelled pairs used as the seed (0.15), stratified by subset; in (0, 1)
-	ValFrac  float64 // share of the seed held out for validation, precision estimates and calibration (0.3); in (0, 1)
-	TestFrac float64 // share of the labelled pairs held out as the test set when no test set is given (0.2); in (0, 1)
-	MaxLoops int     // SER loops after loop 0 (3, as the paper shows); 0 trains the seed head only
-
-	TauHigh, TauLow, TauDelta float64 // 0.55, 0.45, 0.3 (official code); scores lie in [0, 1]
-	Statuses                  string  // StatusBoth (default), Status1, Status2 or StatusStaged
-
-	// MinPrecision is the safety valve: a loop whose selection rule, applied
-	// to the labelled validation pairs, orients fewer than this share of them
-	// correctly adds no pseudo-labels and stops the run (0.65). MinValSelected
-	// is the fewest validation pairs the rule must pick for its precision to
-	// count as measured (10); fewer also stops the run. NoValve turns the
-	// valve off (as the paper runs).
-	MinPrecision   float64
-	MinValSelected int
-	NoValve        bool
-
-	Warm     bool   // warm-start each loop from the previous head (default: retrain from scratch)
-	DropSeed bool   // train loops > 0 on the pseudo-labels alone (default: seed plus pseudo-labels)
-	Stop     string // StopVal (default) or StopDry
-	// KeepBy is how heads are compared on the validation pairs: KeepLoss
-	// (default) or KeepAccuracy. Loss is continuous; accuracy on a few dozen
-	// validation pairs moves in steps of 1-2 points and, with noisy labels,
-	// often misses a better head: on the positive control (the built-in
-	// sample, 10 seeds) keeping by accuracy closed 43% of the gap, by loss
-	// more (see the README).
-	KeepBy     string
-	Cumulative bool // keep earlier loops' pseudo-labels in the training set (true)
-
-	// Ask > 0 makes each loop also ask Ask human labels, chosen from the pool
-	// by AskRule (ask.Random, ask.Uncertainty or ask.DOptimal) under the
-	// current head and answered from the pool's hidden labels (so it needs
-	// a pool drawn from the labelled data: a benchmark of what asking would
-	// buy). NoSelfLabel drops SER's pseudo-labels, leaving active labelling
-	// alone. With Ask, loops run to MaxLoops (or until the pool is empty):
-	// a loop that adds human labels is not a reason to stop.
-	Ask         int
-	AskRule     string
-	NoSelfLabel bool
-
-	Head     head.TrainOptions // how each loop's head is trained (its Seed is set from Seed)
-	Seed     uint64
-	FullData bool // also train on every labelled non-test pair (the full-data reference)
-}
-
-// DefaultOptions are the defaults: the official code's where it has one.
-func DefaultOptions() Options {
-	return Options{
-		SeedFrac: 0.15, ValFrac: 0.3, TestFrac: 0.2, MaxLoops: 3,
-		TauHigh: 0.55, TauLow: 0.45, TauDelta: 0.3, Statuses: StatusBoth,
-		MinPrecision: 0.65, MinValSelected: 10,
-		Stop: StopVal, KeepBy: KeepLoss, Cumulative: true, AskRule: ask.DOptimal,
-	}
-}
-
-// Check reports the first option outside its range; hasTest says whether
-// a test set is given (else TestFrac of the labelled pairs is held out).
-func (o *Options) Check(hasTest bool) error {
-	switch o.Statuses {
-	case StatusBoth, Status1, Status2, StatusStaged:
-	default:
-		return fmt.Errorf("evolve: statuses %q: want both, 1, 2 or staged", o.Statuses)
-	}
-	switch o.Stop {
-	case StopVal, StopDry:
-	default:
-		return fmt.Errorf("evolve: stop %q: want val or dry", o.Stop)
-	}
-	switch o.KeepBy {
-	case KeepLoss, KeepAccuracy:
-	default:
-		return fmt.Errorf("evolve: keep-by %q: want loss or accuracy", o.KeepBy)
-	}
-	open01 := func(name string, v float64) error {
-		if !(v > 0 && v < 1) {
-			return fmt.Errorf("evolve: %s %g: must lie strictly between 0 and 1", name, v)
-		}
-		return nil
-	}
-	closed01 := func(name string, v float64) error {
-		if !(v >= 0 && v <= 1) {
-			return fmt.Errorf("evolve: %s %g: must lie in [0, 1]", name, v)
-		}
-		return nil
-	}
-	checks := []error{open01("seed fraction", o.SeedFrac), open01("seed validation fraction", o.ValFrac),
-		closed01("tau-high", o.TauHigh), closed01("tau-low", o.TauLow), closed01("tau-delta", o.TauDelta),
-		closed01("minimum precision", o.MinPrecision)}
-	if !hasTest {
-		checks = append(checks, open01("test fraction", o.TestFrac))
-	}
-	for _, err := range checks {
-		if err != nil {
-			return err
-		}
-	}
-	if o.TauDelta == 1 {
-		return fmt.Errorf("evolve: tau-delta 1: no two scores in [0, 1] differ by more")
-	}
-	if o.TauLow > o.TauHigh {
-		return fmt.Errorf("evolve: tau-low %g is above tau-high %g", o.TauLow, o.TauHigh)
-	}
-	if o.MaxLoops < 0 {
-		return fmt.Errorf("evolve: max loops %d: must be 0 or more", o.MaxLoops)
-	}
-	if o.Ask < 0 {
-		return fmt.Errorf("evolve: ask %d: want 0 or more", o.Ask)
-	}
-	if o.Ask > 0 {
-		if err := (ask.Options{Rule: o.AskRule}).Check(); err != nil {
-			return fmt.Errorf("evolve: %w", err)
-		}
-	}
-	if o.NoSelfLabel && o.Ask == 0 {
-		return errors.New("evolve: without self-labels and without asking, no loop adds anything")
-	}
-	if o.MinValSelected < 0 {
-		return fmt.Errorf("evolve: minimum validation pairs %d: must be 0 or more", o.MinValSelected)
-	}
-	return o.Head.Check()
-}
-
 // Set is pairs with their features, row i of X for pairs[i]. For labelled
 // pairs, A is chosen.
 type Set struct {
@@ -185,121 +37,28 @@ type Set struct {
 	Pairs []data.Pair
 }
 
-// Loop is one row of the report.
-type Loop struct {
-	Loop       int     `json:"loop"`
-	PoolSize   int     `json:"pool_size"`
-	Selected   int     `json:"selected"`
-	Status1    int     `json:"selected_status1"`
-	Status2    int     `json:"selected_status2_only"`
-	TrainPairs int     `json:"train_pairs"`
-	EstPrec    float64 `json:"estimated_precision"`   // of the rule on the labelled validation pairs
-	EstN       int     `json:"estimated_precision_n"` // validation pairs the rule picked
-	TruePrec   float64 `json:"pseudo_label_accuracy"` // of the selected pool pairs, when the pool's labels are known (-1 otherwise)
-	ValAcc     float64 `json:"val_accuracy"`
-	ValLoss    float64 `json:"val_loss"` // breaks ties of validation accuracy (small validation sets tie often)
-	TestAcc    float64 `json:"test_accuracy"`
-	// TestBySubset is the test accuracy per subset, when the test set has several.
-	TestBySubset map[string]float64 `json:"test_accuracy_by_subset,omitempty"`
-	// Scores counts the pool's scores sigmoid(r) (both responses of every
-	// pool pair) under the head that made this loop's selection, in
-	// ScoreBins equal bins over [0, 1]: where they sit against the
-	// thresholds says why the rule selects what it does.
-	Scores     []int   `json:"pool_score_histogram,omitempty"`
-	Note       string  `json:"note,omitempty"`
-	Seconds    float64 `json:"seconds"`
-	Added      bool    `json:"added"`                 // whether this loop's pseudo-labels were trained on
-	Asked      int     `json:"asked,omitempty"`       // human labels asked this loop (Options.Ask)
-	HumanPairs int     `json:"human_pairs,omitempty"` // human labels trained on: the seed's and every loop's asked
+// Input is what a run works on.
+type Input struct {
+	// Labelled supplies the seed (and, unless Unlabelled is given, the
+	// pool, whose labels are hidden from training but used to report the
+	// pseudo-labels' accuracy).
+	Labelled Set
+	// Unlabelled (optional) is a truly unlabelled pool; Test (optional) is
+	// the test set, else Options.TestFrac of Labelled is held out.
+	Unlabelled, Test *Set
+	// Backbone and Form are what the heads record of their features.
+	Backbone head.Backbone
+	Form     string
+	// Logf (optional) is told each loop's figures.
+	Logf func(format string, a ...any)
 }
 
-// Report is the outcome of a run.
-type Report struct {
-	Loops     []Loop      `json:"loops"`
-	SeedOnly  float64     `json:"seed_only"`           // test accuracy of loop 0
-	Final     float64     `json:"final"`               // test accuracy of the head kept
-	FinalLoop int         `json:"final_loop"`          // which loop's head is kept (the best on validation)
-	FullData  *float64    `json:"full_data,omitempty"` // test accuracy when trained on every labelled pair
-	Split     SplitCounts `json:"split"`
-	Stopped   string      `json:"stopped"`     // why the loops ended, in words
-	Reason    StopReason  `json:"stop_reason"` // the same, as a constant
-	Seconds   float64     `json:"seconds"`
-	Options   Options     `json:"options"`
-	// Gain is the kept head's test accuracy less the seed head's, paired on
-	// the same test pairs, with its 95% interval; FullGap is the full-data
-	// head's less the kept head's; GapClosed is Gain over the full-data
-	// head's gain on the seed head (when that gain is positive).
-	Gain      head.Diff  `json:"ser_gain"`
-	FullGap   *head.Diff `json:"full_minus_final,omitempty"`
-	GapClosed *float64   `json:"gap_closed,omitempty"`
-	// Advice says, in words, whether SER helped and what to try next.
-	Advice []string `json:"advice"`
-
-	Heads []*head.Head `json:"-"` // loop k's head at index k
-	Full  *head.Head   `json:"-"`
-}
-
-// ScoreBins is the number of bins of Loop.Scores.
-const ScoreBins = 20
-
-// SplitCounts says how the data was divided.
-type SplitCounts struct {
-	Seed, Val, Pool, Test int
-	PoolLabelled          bool
-}
-
-// poolPair is an unlabelled pair in the order shown to the model; truth is
-// 1 when A is the preferred response, 0 when B is, -1 when unknown.
-type poolPair struct {
-	row   int
-	swap  bool
-	truth int
-}
-
-// StopReason says why the loops ended.
-type StopReason int
-
-// Stop reasons.
-const (
-	Running         StopReason = iota // not stopped
-	MaxLoopsRun                       // MaxLoops loops ran
-	SelectionDry                      // the rule selected no pool pair
-	ValveUnmeasured                   // safety valve: too few validation pairs picked to measure precision
-	ValveLow                          // safety valve: estimated precision below MinPrecision
-	NoImprovement                     // the loop's head did not beat the best on validation, by KeepBy (StopVal)
-)
-
-var reasonNames = [...]string{"running", "max_loops", "selection_dry", "valve_unmeasured", "valve_low_precision", "no_improvement"}
-
-func (r StopReason) String() string {
-	if int(r) < len(reasonNames) {
-		return reasonNames[r]
-	}
-	return fmt.Sprintf("StopReason(%d)", int(r))
-}
-
-// MarshalText writes the reason's name.
-func (r StopReason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
-
-// UnmarshalText reads a reason's name.
-func (r *StopReason) UnmarshalText(b []byte) error {
-	for i, n := range reasonNames {
-		if n == string(b) {
-			*r = StopReason(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("evolve: unknown stop reason %q", b)
-}
-
-// Run runs SER. labelled supplies the seed (and, unless unlabelled is given,
-// the pool, whose labels are hidden from training but used to report the
-// pseudo-labels' accuracy); unlabelled (optional) is a truly unlabelled pool;
-// test (optional) is the test set, else TestFrac of labelled is held out.
-// It is a driver over the steps of a run: split, loop 0, loops until a stop
-// rule fires, the kept head, the full-data reference.
-func Run(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string, opt Options, logf func(string, ...any)) (*Report, error) {
-	r, err := newRun(labelled, unlabelled, test, bb, form, opt, logf)
+// Run runs SER on in. It is a driver over the steps of a run: split, loop
+// 0, loops until a stop rule fires, the kept head, the full-data reference.
+// Ending ctx stops it between loops (and inside each head's training), with
+// ctx's error.
+func Run(ctx context.Context, in Input, opt Options) (*Report, error) {
+	r, err := newRun(ctx, in, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -307,6 +66,9 @@ func Run(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string
 		return nil, err
 	}
 	for k := 1; k <= opt.MaxLoops && r.rep.Reason == Running; k++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err := r.loop(k); err != nil {
 			return nil, err
 		}
@@ -336,6 +98,7 @@ func Run(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string
 
 // run is one SER run in progress.
 type run struct {
+	ctx      context.Context
 	opt      Options
 	form     string
 	bb       head.Backbone
@@ -365,14 +128,15 @@ type run struct {
 // test set is given), seed (training and validation) and pool, and builds the
 // pool: labelled pairs with labels hidden and order shuffled, or the
 // unlabelled set.
-func newRun(labelled Set, unlabelled *Set, test *Set, bb head.Backbone, form string, opt Options, logf func(string, ...any)) (*run, error) {
-	if err := opt.Check(test != nil); err != nil {
+func newRun(ctx context.Context, in Input, opt Options) (*run, error) {
+	labelled, unlabelled, logf := in.Labelled, in.Unlabelled, in.Logf
+	if err := opt.Check(in.Test != nil); err != nil {
 		return nil, err
 	}
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	r := &run{opt: opt, form: form, bb: bb, logf: logf, start: time.Now(), labelled: labelled, testSet: test, unlabelled: unlabelled != nil}
+	r := &run{ctx: ctx, opt: opt, form: in.Form, bb: in.Backbone, logf: logf, start: time.Now(), labelled: labelled, testSet: in.Test, unlabelled: unlabelled != nil}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x5e7))
 	idx := make([]int, len(labelled.Pairs))
 	for i := range idx {
@@ -426,7 +190,7 @@ func (r *run) fit(d head.Data, init *head.Head) (*head.Head, error) {
 	if r.opt.Warm && init != nil {
 		o.Init = init
 	}
-	return head.Train(d, &r.val, r.bb, r.form, o)
+	return head.Train(r.ctx, head.Problem{Train: d, Val: &r.val, Backbone: r.bb, Form: r.form}, o)
 }
 
 // seedLoop is loop 0: the head trained on the seed alone.
@@ -558,7 +322,7 @@ func (r *run) askPairs(k int, sel []selected) ([]selected, error) {
 		copy(x.A.RawRowView(j), r.poolSrc.A.RawRowView(p.row))
 		copy(x.B.RawRowView(j), r.poolSrc.B.RawRowView(p.row))
 	}
-	picks, err := ask.Select(r.h, x, ask.Options{Rule: r.opt.AskRule, N: r.opt.Ask, Seed: r.opt.Seed*1000 + uint64(k), Labelled: r.train.X})
+	picks, err := ask.Select(r.ctx, r.h, x, ask.Options{Rule: r.opt.AskRule, N: r.opt.Ask, Seed: r.opt.Seed*1000 + uint64(k), Labelled: r.train.X})
 	if err != nil {
 		return nil, err
 	}
@@ -652,211 +416,3 @@ func fmtPrec(p float64) string {
 	}
 	return fmt.Sprintf("%.3f", p)
 }
-
-// selected is a pseudo-labelled pool pair.
-type selected struct {
-	pool    int  // index into the pool slice at selection time
-	row     int  // row in the pool's feature matrix
-	swap    bool // the pool shows B as A
-	aChosen bool // the shown A is the pseudo-chosen response (the truly chosen one, when human)
-	human   bool // asked and answered from the hidden label, not pseudo-labelled
-}
-
-// scores returns sigmoid of the calibrated rewards of the shown A and B of each pool pair.
-func scores(h *head.Head, src *head.Pairs, pool []poolPair) (sa, sb []float64) {
-	if len(pool) == 0 {
-		return nil, nil
-	}
-	// score every row of the source in place (no copy), then read each pool
-	// pair in the order it is shown
-	ra, rb := h.Rewards(src.A), h.Rewards(src.B)
-	sa, sb = make([]float64, len(pool)), make([]float64, len(pool))
-	for i, p := range pool {
-		a, b := ra[p.row], rb[p.row]
-		if p.swap {
-			a, b = b, a
-		}
-		sa[i], sb[i] = sigmoid(a), sigmoid(b)
-	}
-	return sa, sb
-}
-
-// histogram counts scores in [0, 1] into ScoreBins equal bins.
-func histogram(lists ...[]float64) []int {
-	h := make([]int, ScoreBins)
-	for _, l := range lists {
-		for _, v := range l {
-			h[min(ScoreBins-1, max(0, int(v*ScoreBins)))]++
-		}
-	}
-	return h
-}
-
-// rule applies the selection rule to one pair's scores: whether it is kept,
-// whether by status 1, and whether A is the one to call chosen.
-func rule(sa, sb float64, status string, o Options) (keep, byStatus1, aChosen bool) {
-	s1 := (sa > o.TauHigh && sb < o.TauLow) || (sb > o.TauHigh && sa < o.TauLow)
-	s2 := math.Abs(sa-sb) > o.TauDelta
-	switch status {
-	case Status1:
-		keep = s1
-	case Status2:
-		keep = s2
-	default:
-		keep = s1 || s2
-	}
-	return keep, s1, sa > sb
-}
-
-func selectPairs(h *head.Head, src *head.Pairs, pool []poolPair, status string, o Options) (sel []selected, n1, n2only int) {
-	sa, sb := scores(h, src, pool)
-	for i, p := range pool {
-		keep, s1, aChosen := rule(sa[i], sb[i], status, o)
-		if !keep {
-			continue
-		}
-		if s1 {
-			n1++
-		} else {
-			n2only++
-		}
-		sel = append(sel, selected{pool: i, row: p.row, swap: p.swap, aChosen: aChosen})
-	}
-	return sel, n1, n2only
-}
-
-// valPrecision applies the rule to the labelled validation pairs, each shown
-// in both orders: the share of picked pairs it orients correctly.
-func valPrecision(h *head.Head, val *head.Pairs, status string, o Options) (float64, int) {
-	ra, rb := h.Rewards(val.A), h.Rewards(val.B)
-	ok, n := 0, 0
-	for i := range ra {
-		sa, sb := sigmoid(ra[i]), sigmoid(rb[i])
-		keep, _, aChosen := rule(sa, sb, status, o)
-		if keep {
-			n++
-			if aChosen {
-				ok++
-			}
-		}
-	}
-	if n == 0 {
-		return -1, 0
-	}
-	return float64(ok) / float64(n), n
-}
-
-// trainingSet is the seed (unless dropped) plus the pseudo-labelled pairs, chosen first.
-func trainingSet(labelled Set, seed []int, src *head.Pairs, sel []selected, dropSeed bool) head.Data {
-	_, d := src.A.Dims()
-	n := len(sel)
-	if !dropSeed {
-		n += len(seed)
-	}
-	a, b := mat.NewDense(n, d, nil), mat.NewDense(n, d, nil)
-	m := make([]float64, n)
-	r := 0
-	if !dropSeed {
-		for _, i := range seed {
-			copy(a.RawRowView(r), labelled.X.A.RawRowView(i))
-			copy(b.RawRowView(r), labelled.X.B.RawRowView(i))
-			if p := labelled.Pairs[i]; p.HasScores {
-				m[r] = p.ScoreChosen - p.ScoreRejected
-			}
-			r++
-		}
-	}
-	for _, s := range sel {
-		shownA, shownB := src.A.RawRowView(s.row), src.B.RawRowView(s.row)
-		if s.swap {
-			shownA, shownB = shownB, shownA
-		}
-		if !s.aChosen {
-			shownA, shownB = shownB, shownA
-		}
-		copy(a.RawRowView(r), shownA)
-		copy(b.RawRowView(r), shownB)
-		if p := labelled.Pairs[s.row]; s.human && p.HasScores { // oriented chosen first, as the seed's
-			m[r] = p.ScoreChosen - p.ScoreRejected
-		}
-		r++
-	}
-	return head.Data{X: &head.Pairs{A: a, B: b}, Margins: m}
-}
-
-func remove(pool []poolPair, sel []selected) []poolPair {
-	drop := map[int]bool{}
-	for _, s := range sel {
-		drop[s.pool] = true
-	}
-	out := pool[:0:0]
-	for i, p := range pool {
-		if !drop[i] {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// rows copies rows idx of x.
-func rows(x *head.Pairs, idx []int) *head.Pairs {
-	_, d := x.A.Dims()
-	a, b := mat.NewDense(max(1, len(idx)), d, nil), mat.NewDense(max(1, len(idx)), d, nil)
-	for k, i := range idx {
-		copy(a.RawRowView(k), x.A.RawRowView(i))
-		copy(b.RawRowView(k), x.B.RawRowView(i))
-	}
-	if len(idx) == 0 {
-		return &head.Pairs{}
-	}
-	return &head.Pairs{A: a, B: b}
-}
-
-func pick(pairs []data.Pair, idx []int) []data.Pair {
-	out := make([]data.Pair, len(idx))
-	for k, i := range idx {
-		out[k] = pairs[i]
-	}
-	return out
-}
-
-func margins(pairs []data.Pair, idx []int) []float64 {
-	m := make([]float64, len(idx))
-	for k, i := range idx {
-		if pairs[i].HasScores {
-			m[k] = pairs[i].ScoreChosen - pairs[i].ScoreRejected
-		}
-	}
-	return m
-}
-
-// stratified draws frac of idx from each subset (rounded, at least one from
-// a subset of two or more) and returns the drawn and the rest, both in a
-// seeded random order.
-func stratified(pairs []data.Pair, idx []int, frac float64, rng *rand.Rand) (drawn, rest []int) {
-	by := map[string][]int{}
-	var names []string
-	for _, i := range idx {
-		s := pairs[i].Subset
-		if _, ok := by[s]; !ok {
-			names = append(names, s)
-		}
-		by[s] = append(by[s], i)
-	}
-	sort.Strings(names)
-	for _, s := range names {
-		g := by[s]
-		rng.Shuffle(len(g), func(i, j int) { g[i], g[j] = g[j], g[i] })
-		k := int(math.Round(frac * float64(len(g))))
-		if k == 0 && len(g) >= 2 {
-			k = 1
-		}
-		drawn = append(drawn, g[:k]...)
-		rest = append(rest, g[k:]...)
-	}
-	rng.Shuffle(len(drawn), func(i, j int) { drawn[i], drawn[j] = drawn[j], drawn[i] })
-	rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
-	return drawn, rest
-}
-
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }

@@ -1,6 +1,7 @@
 package evolve
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -46,7 +47,7 @@ func planted(n, d int, beta float64, seed uint64) Set {
 
 func TestRunMechanics(t *testing.T) {
 	set := planted(4000, 10, 6, 1)
-	rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.FullData = true }), t.Logf)
+	rep, err := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{}, Form: head.Separate, Logf: t.Logf}, opts(func(o *Options) { o.Seed = 1; o.FullData = true }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestRunMechanics(t *testing.T) {
 	if rep.FullData == nil || *rep.FullData < rep.SeedOnly-0.02 {
 		t.Errorf("full data %v against seed-only %.3f", rep.FullData, rep.SeedOnly)
 	}
-	again, _ := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.FullData = true }), nil)
+	again, _ := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) { o.Seed = 1; o.FullData = true }))
 	for i := range rep.Loops {
 		rep.Loops[i].Seconds, again.Loops[i].Seconds = 0, 0
 	}
@@ -76,7 +77,7 @@ func TestRunMechanics(t *testing.T) {
 // TestValve: a rule that cannot reach the demanded precision adds nothing and says why.
 func TestValve(t *testing.T) {
 	set := planted(3000, 10, 0.5, 2) // a weak signal
-	rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.MinPrecision = 0.99 }), nil)
+	rep, err := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) { o.Seed = 1; o.MinPrecision = 0.99 }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestValve(t *testing.T) {
 func TestStatusesAndUnlabelled(t *testing.T) {
 	set := planted(3000, 10, 6, 3)
 	for _, st := range []string{Status1, Status2, StatusStaged} {
-		rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.Statuses = st; o.Stop = StopDry; o.NoValve = true }), nil)
+		rep, err := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) { o.Seed = 1; o.Statuses = st; o.Stop = StopDry; o.NoValve = true }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,21 +106,21 @@ func TestStatusesAndUnlabelled(t *testing.T) {
 	for i := range pool.Pairs {
 		pool.Pairs[i].Labelled = false
 	}
-	rep, err := Run(set, &pool, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1 }), nil)
+	rep, err := Run(context.Background(), Input{Labelled: set, Unlabelled: &pool, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) { o.Seed = 1 }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Split.PoolLabelled || rep.Split.Pool != 1000 || rep.Loops[1].TruePrec != -1 {
 		t.Errorf("an unlabelled pool: %+v, loop 1 %+v", rep.Split, rep.Loops[1])
 	}
-	if _, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Statuses = "3" }), nil); err == nil {
+	if _, err := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) { o.Statuses = "3" })); err == nil {
 		t.Error("statuses 3 accepted")
 	}
 }
 
 func TestWrite(t *testing.T) {
 	set := planted(2000, 10, 6, 5)
-	rep, err := Run(set, nil, nil, head.Backbone{Name: "synthetic"}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.FullData = true }), nil)
+	rep, err := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{Name: "synthetic"}, Form: head.Separate}, opts(func(o *Options) { o.Seed = 1; o.FullData = true }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestWrite(t *testing.T) {
 // why the run stopped.
 func TestExplains(t *testing.T) {
 	set := planted(3000, 10, 6, 6)
-	rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 2; o.FullData = true }), nil)
+	rep, err := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) { o.Seed = 2; o.FullData = true }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestExplains(t *testing.T) {
 	}
 	// a run the valve stops says so, and what to try
 	weak := planted(3000, 10, 0.3, 7)
-	rep, err = Run(weak, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Seed = 1; o.MinPrecision = 0.99 }), nil)
+	rep, err = Run(context.Background(), Input{Labelled: weak, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) { o.Seed = 1; o.MinPrecision = 0.99 }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,9 +215,9 @@ func opts(change func(o *Options)) Options {
 func TestAsk(t *testing.T) {
 	set := planted(3000, 10, 6, 8)
 	run := func(rule string, self bool) *Report {
-		rep, err := Run(set, nil, nil, head.Backbone{}, head.Separate, opts(func(o *Options) {
+		rep, err := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) {
 			o.Seed, o.Ask, o.AskRule, o.NoSelfLabel, o.SeedFrac = 1, 60, rule, !self, 0.05
-		}), nil)
+		}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +250,7 @@ func TestAsk(t *testing.T) {
 		t.Errorf("asking and self-labelling: loop 1 %+v", both.Loops[1])
 	}
 	pool := planted(500, 10, 6, 9)
-	if _, err := Run(set, &pool, nil, head.Backbone{}, head.Separate, opts(func(o *Options) { o.Ask = 10 }), nil); err == nil {
+	if _, err := Run(context.Background(), Input{Labelled: set, Unlabelled: &pool, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) { o.Ask = 10 })); err == nil {
 		t.Error("asking with a truly unlabelled pool (nobody to answer) accepted")
 	}
 }

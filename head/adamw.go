@@ -1,6 +1,7 @@
 package head
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 
@@ -90,7 +91,7 @@ func gradients(layers []Layer, z *mat.Dense, margin []float64) (loss float64, gw
 // trainAdamW fits by mini-batch AdamW with decoupled weight decay, keeping
 // the weights of the epoch with the lowest validation loss and stopping after
 // Patience epochs without improvement.
-func trainAdamW(h *Head, tr, vl *prepared, opt *TrainOptions, out *TrainResult) error {
+func trainAdamW(ctx context.Context, h *Head, tr, vl *prepared, opt *TrainOptions, out *TrainResult) error {
 	if opt.Epochs <= 0 {
 		opt.Epochs = 60
 	}
@@ -131,6 +132,9 @@ func trainAdamW(h *Head, tr, vl *prepared, opt *TrainOptions, out *TrainResult) 
 		epochs++
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for s := 0; s < tr.n; s += opt.Batch {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			idx := order[s:min(s+opt.Batch, tr.n)]
 			b := len(idx)
 			z := batchZ.Slice(0, 2*b, 0, d).(*mat.Dense)

@@ -1,6 +1,7 @@
 package head
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 
@@ -29,7 +30,7 @@ func benchPairs(n, d int, seed uint64) *Pairs {
 func BenchmarkTrainMLP(b *testing.B) {
 	x := benchPairs(6131, 1024, 1)
 	for b.Loop() {
-		if _, err := Train(Data{X: x}, nil, Backbone{}, Separate, TrainOptions{Kind: MLP, Epochs: 5, Seed: 1}); err != nil {
+		if _, err := Train(context.Background(), Problem{Train: Data{X: x}, Backbone: Backbone{}, Form: Separate}, TrainOptions{Kind: MLP, Epochs: 5, Seed: 1}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -39,7 +40,7 @@ func BenchmarkTrainMLP(b *testing.B) {
 func BenchmarkTrainLinear(b *testing.B) {
 	x := benchPairs(6131, 1024, 1)
 	for b.Loop() {
-		if _, err := Train(Data{X: x}, nil, Backbone{}, Separate, TrainOptions{L2: 1 / (2 * 6131.0), Seed: 1}); err != nil {
+		if _, err := Train(context.Background(), Problem{Train: Data{X: x}, Backbone: Backbone{}, Form: Separate}, TrainOptions{L2: 1 / (2 * 6131.0), Seed: 1}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package head
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -23,7 +24,7 @@ func reversed(d Data) Data {
 func TestCalibrationKeepsOrder(t *testing.T) {
 	all, _ := synthetic(2000, 6, 11, false)
 	train, rest := split(all, 1000)
-	h, err := Train(train, nil, Backbone{}, Separate, TrainOptions{Seed: 1, Calibration: "none"})
+	h, err := Train(context.Background(), Problem{Train: train, Backbone: Backbone{}, Form: Separate}, TrainOptions{Seed: 1, Calibration: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestCalibrationKeepsOrder(t *testing.T) {
 func trainedHead(t *testing.T) (*Head, string) {
 	t.Helper()
 	all, _ := synthetic(300, 6, 7, false)
-	h, err := Train(all, nil, Backbone{Name: "b", Fingerprint: "0123456789abcdef", Dim: 3}, Separate, TrainOptions{Seed: 3})
+	h, err := Train(context.Background(), Problem{Train: all, Backbone: Backbone{Name: "b", Fingerprint: "0123456789abcdef", Dim: 3}, Form: Separate}, TrainOptions{Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestTrainOptionsCheck(t *testing.T) {
 		if err := c.opt.Check(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: err %v; want one mentioning %q", c.opt, err, c.want)
 		}
-		if _, err := Train(all, nil, Backbone{}, Separate, c.opt); err == nil {
+		if _, err := Train(context.Background(), Problem{Train: all, Backbone: Backbone{}, Form: Separate}, c.opt); err == nil {
 			t.Errorf("%+v: trained", c.opt)
 		}
 	}
@@ -179,7 +180,7 @@ func TestMarginScales(t *testing.T) {
 		all.Margins[i] = float64(i%5) * 0.5
 	}
 	weights := func(m float64) []float64 {
-		h, err := Train(all, nil, Backbone{}, Separate, TrainOptions{Seed: 1, Margin: m, L2: 1e-3})
+		h, err := Train(context.Background(), Problem{Train: all, Backbone: Backbone{}, Form: Separate}, TrainOptions{Seed: 1, Margin: m, L2: 1e-3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +209,7 @@ func TestMarginScales(t *testing.T) {
 // rewards are finite, never a panic.
 func FuzzHeadFile(f *testing.F) {
 	all, _ := synthetic(100, 3, 1, false)
-	h, err := Train(all, nil, Backbone{Name: "b", Fingerprint: "f", Dim: 1}, Joint, TrainOptions{Seed: 1})
+	h, err := Train(context.Background(), Problem{Train: all, Backbone: Backbone{Name: "b", Fingerprint: "f", Dim: 1}, Form: Joint}, TrainOptions{Seed: 1})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestAccuracyInterval(t *testing.T) {
 	width := func(n int) float64 {
 		all, _ := synthetic(2*n, 4, 3, false)
 		tr, te := split(all, n)
-		h, err := Train(tr, nil, Backbone{}, Separate, TrainOptions{Seed: 1})
+		h, err := Train(context.Background(), Problem{Train: tr, Backbone: Backbone{}, Form: Separate}, TrainOptions{Seed: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

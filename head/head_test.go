@@ -1,6 +1,7 @@
 package head
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -99,7 +100,7 @@ func TestTrainLinearAndMLP(t *testing.T) {
 	all, truth := synthetic(3000, 20, 4, false)
 	train, val := split(all, 2500)
 	bb := Backbone{Name: "synthetic", Fingerprint: "f", Dim: 10}
-	h, err := Train(train, &val, bb, Separate, TrainOptions{Seed: 1})
+	h, err := Train(context.Background(), Problem{Train: train, Val: &val, Backbone: bb, Form: Separate}, TrainOptions{Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +119,8 @@ func TestTrainLinearAndMLP(t *testing.T) {
 
 	nl, _ := synthetic(4000, 6, 5, true)
 	ntrain, nval := split(nl, 3500)
-	lin, _ := Train(ntrain, &nval, bb, Separate, TrainOptions{Seed: 1})
-	mlp, err := Train(ntrain, &nval, bb, Separate, TrainOptions{Kind: MLP, Hidden: []int{32}, Seed: 1})
+	lin, _ := Train(context.Background(), Problem{Train: ntrain, Val: &nval, Backbone: bb, Form: Separate}, TrainOptions{Seed: 1})
+	mlp, err := Train(context.Background(), Problem{Train: ntrain, Val: &nval, Backbone: bb, Form: Separate}, TrainOptions{Kind: MLP, Hidden: []int{32}, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestTrainLinearAndMLP(t *testing.T) {
 	if ma < la+0.05 {
 		t.Errorf("MLP (%.3f) is not clearly better than linear (%.3f) on a nonlinear teacher", ma, la)
 	}
-	again, _ := Train(ntrain, &nval, bb, Separate, TrainOptions{Kind: MLP, Hidden: []int{32}, Seed: 1})
+	again, _ := Train(context.Background(), Problem{Train: ntrain, Val: &nval, Backbone: bb, Form: Separate}, TrainOptions{Kind: MLP, Hidden: []int{32}, Seed: 1})
 	if !mat.Equal(mlp.Layers[0].W, again.Layers[0].W) {
 		t.Error("two trainings with one seed differ")
 	}
@@ -140,12 +141,12 @@ func TestTrainLinearAndMLP(t *testing.T) {
 func TestCalibration(t *testing.T) {
 	all, _ := synthetic(5000, 8, 6, false)
 	train, val := split(all, 1000)
-	h, _ := Train(train, &val, Backbone{}, Separate, TrainOptions{Seed: 1, Calibration: "temperature"})
+	h, _ := Train(context.Background(), Problem{Train: train, Val: &val, Backbone: Backbone{}, Form: Separate}, TrainOptions{Seed: 1, Calibration: "temperature"})
 	m := Evaluate(h, val.X, labelled(4000))
 	if m.ECE > 0.05 {
 		t.Errorf("pair ECE %.3f after temperature calibration", m.ECE)
 	}
-	p, _ := Train(train, &val, Backbone{}, Separate, TrainOptions{Seed: 1})
+	p, _ := Train(context.Background(), Problem{Train: train, Val: &val, Backbone: Backbone{}, Form: Separate}, TrainOptions{Seed: 1})
 	if p.Calib.ECE > 0.05 || p.Calib.Method != "platt" {
 		t.Errorf("platt: %+v", p.Calib)
 	}
@@ -154,7 +155,7 @@ func TestCalibration(t *testing.T) {
 func TestSaveLoad(t *testing.T) {
 	all, _ := synthetic(500, 6, 7, true)
 	bb := Backbone{Name: "default", Fingerprint: "abc", Dim: 3}
-	h, err := Train(all, nil, bb, Separate, TrainOptions{Kind: MLP, Hidden: []int{8, 4}, Seed: 3, Epochs: 3})
+	h, err := Train(context.Background(), Problem{Train: all, Backbone: bb, Form: Separate}, TrainOptions{Kind: MLP, Hidden: []int{8, 4}, Seed: 3, Epochs: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

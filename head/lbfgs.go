@@ -1,6 +1,7 @@
 package head
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -136,7 +137,7 @@ func (q *lbfgsProblem) eval(w []float64, grad []float64) float64 {
 // trainLBFGS fits a linear head by L-BFGS (an MLP is refused); without
 // a given L2 it tries each of L2Grid, warm-starting along it, and keeps the
 // one with the lowest validation log-loss.
-func trainLBFGS(h *Head, q *lbfgsProblem, vl *prepared, opt *TrainOptions, out *TrainResult) error {
+func trainLBFGS(ctx context.Context, h *Head, q *lbfgsProblem, vl *prepared, opt *TrainOptions, out *TrainResult) error {
 	if h.Kind != Linear {
 		return errors.New("head: lbfgs trains linear heads; use adamw for an MLP")
 	}
@@ -160,7 +161,10 @@ func trainLBFGS(h *Head, q *lbfgsProblem, vl *prepared, opt *TrainOptions, out *
 		res, err := optimize.Minimize(optimize.Problem{Func: func(x []float64) float64 { return q.eval(x, nil) },
 			Grad: func(grad, x []float64) { q.eval(x, grad) }},
 			// scikit-learn's tolerance on the gradient of the mean loss
-			w, &optimize.Settings{GradientThreshold: 1e-4, MajorIterations: 1000}, &optimize.LBFGS{})
+			w, &optimize.Settings{GradientThreshold: 1e-4, MajorIterations: 1000, Recorder: cancelled{ctx}}, &optimize.LBFGS{})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if res == nil {
 			return fmt.Errorf("head: L-BFGS (l2 %g): %w", l2, err)
 		}
@@ -183,4 +187,14 @@ func trainLBFGS(h *Head, q *lbfgsProblem, vl *prepared, opt *TrainOptions, out *
 	copy(h.Layers[0].W.RawRowView(0), best)
 	out.L2, out.Iterations, out.Status, out.Warning = bestL2, iters, bestStatus, bestWarning
 	return nil
+}
+
+// cancelled is an optimize.Recorder that stops the optimizer, between
+// iterations, once ctx has ended.
+type cancelled struct{ ctx context.Context }
+
+func (cancelled) Init() error { return nil }
+
+func (c cancelled) Record(*optimize.Location, optimize.Operation, *optimize.Stats) error {
+	return c.ctx.Err()
 }

@@ -1,6 +1,7 @@
 package head
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -144,10 +145,21 @@ type Data struct {
 	Margins []float64
 }
 
-// Train fits a head on train; val (optional, may be nil) drives the choice of
-// weight decay, early stopping and calibration. The result is deterministic
-// for a seed.
-func Train(train Data, val *Data, bb Backbone, form string, opt TrainOptions) (*Head, error) {
+// Problem is what Train fits a head to: the training pairs, the validation
+// pairs (optional: they choose the linear head's weight decay, stop the
+// MLP's epochs early and calibrate), and what the head records of its
+// features: the backbone and the feature form.
+type Problem struct {
+	Train    Data
+	Val      *Data
+	Backbone Backbone
+	Form     string
+}
+
+// Train fits a head to p. The result is deterministic for a seed. Ending
+// ctx stops it between L-BFGS iterations or AdamW steps, with ctx's error.
+func Train(ctx context.Context, p Problem, opt TrainOptions) (*Head, error) {
+	train, val, bb, form := p.Train, p.Val, p.Backbone, p.Form
 	start := time.Now()
 	n := train.X.Len()
 	if n == 0 {
@@ -198,9 +210,9 @@ func Train(train Data, val *Data, bb Backbone, form string, opt TrainOptions) (*
 	var err error
 	switch opt.Optimizer {
 	case LBFGS:
-		err = trainLBFGS(h, newLBFGSProblem(h, train, opt.Margin), vl, &opt, res)
+		err = trainLBFGS(ctx, h, newLBFGSProblem(h, train, opt.Margin), vl, &opt, res)
 	case AdamW:
-		err = trainAdamW(h, tr, vl, &opt, res)
+		err = trainAdamW(ctx, h, tr, vl, &opt, res)
 	default:
 		err = fmt.Errorf("head: optimizer %q: want lbfgs or adamw", opt.Optimizer)
 	}

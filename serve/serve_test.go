@@ -84,7 +84,7 @@ func (fx *fixture) train(t *testing.T, pairs []data.Pair, seed uint64) *head.Hea
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := head.Train(head.Data{X: x}, nil, fx.f.Backbone(), fx.form, head.TrainOptions{Seed: seed})
+	h, err := head.Train(context.Background(), head.Problem{Train: head.Data{X: x}, Backbone: fx.f.Backbone(), Form: fx.form}, head.TrainOptions{Seed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func run(home, shared, which string, seeds int, budgets []float64, chart string)
 		poolN = pool.Len()
 		// the pool shown to the rules: each pair in a random order (the truth kept)
 		shown, truth := shuffle(pool, rng)
-		fh, err := head.Train(head.Data{X: pool}, nil, features.BackboneOf(m), head.Separate, head.TrainOptions{Seed: uint64(s)})
+		fh, err := head.Train(context.Background(), head.Problem{Train: head.Data{X: pool}, Backbone: features.BackboneOf(m), Form: head.Separate}, head.TrainOptions{Seed: uint64(s)})
 		if err != nil {
 			return err
 		}
@@ -133,7 +133,7 @@ func run(home, shared, which string, seeds int, budgets []float64, chart string)
 					}
 					step := min(target-len(labelled), max(1, poolN/20))
 					rest, idx := remaining(shown, labelled)
-					picks, err := ask.Select(h, rest, ask.Options{Rule: rule, N: step, Seed: uint64(s*1000 + len(labelled)), Labelled: oriented(shown, truth, labelled)})
+					picks, err := ask.Select(context.Background(), h, rest, ask.Options{Rule: rule, N: step, Seed: uint64(s*1000 + len(labelled)), Labelled: oriented(shown, truth, labelled)})
 					if err != nil {
 						return err
 					}
@@ -194,7 +194,7 @@ func run(home, shared, which string, seeds int, budgets []float64, chart string)
 
 // trainOn trains a linear head on the labelled pool pairs, chosen first.
 func trainOn(shown *head.Pairs, truth []bool, idx []int, m *models.Manifest, seed uint64) (*head.Head, error) {
-	return head.Train(head.Data{X: oriented(shown, truth, idx)}, nil, features.BackboneOf(m), head.Separate, head.TrainOptions{Seed: seed})
+	return head.Train(context.Background(), head.Problem{Train: head.Data{X: oriented(shown, truth, idx)}, Backbone: features.BackboneOf(m), Form: head.Separate}, head.TrainOptions{Seed: seed})
 }
 
 // oriented is pool pairs idx with the truly chosen response first.

@@ -207,7 +207,7 @@ func fit(x *head.Pairs, idx []int, opt head.TrainOptions) (*head.Head, float64) 
 	nv := len(idx) / 10
 	trX, vaX := rows(x, idx[:len(idx)-nv]), rows(x, idx[len(idx)-nv:]) // the peers get their arrays before their clocks start too
 	start := time.Now()
-	h, err := head.Train(head.Data{X: trX}, &head.Data{X: vaX}, head.Backbone{}, head.Separate, opt)
+	h, err := head.Train(context.Background(), head.Problem{Train: head.Data{X: trX}, Val: &head.Data{X: vaX}, Backbone: head.Backbone{}, Form: head.Separate}, opt)
 	if err != nil {
 		panic(err)
 	}

@@ -168,7 +168,7 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 			o := evolve.DefaultOptions()
 			o.Seed, o.FullData = uint64(s), true
 			Variant(v, &o, set.X.Len())
-			rep, err := evolve.Run(set, nil, test, features.BackboneOf(m), form, o, logf)
+			rep, err := evolve.Run(context.Background(), evolve.Input{Labelled: set, Test: test, Backbone: features.BackboneOf(m), Form: form, Logf: logf}, o)
 			if err != nil {
 				return err
 			}

@@ -149,7 +149,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	h, err := head.Train(head.Data{X: x}, nil, ft.Backbone(), ft.Form(), head.TrainOptions{Seed: 1})
+	h, err := head.Train(context.Background(), head.Problem{Train: head.Data{X: x}, Backbone: ft.Backbone(), Form: ft.Form()}, head.TrainOptions{Seed: 1})
 	ft.Close()
 	if err != nil {
 		return err

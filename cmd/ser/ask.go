@@ -85,7 +85,7 @@ ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers,
 				notef(c, "left out %d pool pairs: %s", why[w], w)
 			}
 			o.Skip = skip
-			picks, err := ask.Select(h, x, o)
+			picks, err := ask.Select(c.Context, h, x, o)
 			var nf *ask.NonFiniteError
 			if errors.As(err, &nf) {
 				where := pool

@@ -152,7 +152,7 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles, testFiles, poolFil
 		pool = part(len(poolPairs))
 	}
 	bb := features.BackboneOf(m)
-	return evolve.Run(*lab, pool, test, bb, form, opt, func(f string, a ...any) { notef(c, f, a...) })
+	return evolve.Run(c.Context, evolve.Input{Labelled: *lab, Unlabelled: pool, Test: test, Backbone: bb, Form: form, Logf: func(f string, a ...any) { notef(c, f, a...) }}, opt)
 }
 
 func writeEvolve(c *cli.Context, rep *evolve.Report, m *models.Manifest, what string) error {

@@ -37,6 +37,12 @@ func main() {
 	if err == nil {
 		err = notFound
 	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// every long step (embedding, training, SER loops, picks) checks the
+		// context and returns before writing its output
+		fmt.Fprintln(os.Stderr, "ser: interrupted; nothing was half-written")
+		os.Exit(130)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ser:", err)
 		os.Exit(1)

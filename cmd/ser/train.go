@@ -145,7 +145,7 @@ ser train --data more.jsonl --init rm.head --out rm2.head   # retrain as the dat
 			if len(valP) > 0 {
 				val = &head.Data{X: x.Rows(len(trainP), len(pairs)), Margins: margins(valP)}
 			}
-			h, err := head.Train(tr, val, features.BackboneOf(m), form, opt)
+			h, err := head.Train(c.Context, head.Problem{Train: tr, Val: val, Backbone: features.BackboneOf(m), Form: form}, opt)
 			if err != nil {
 				return err
 			}
