@@ -133,8 +133,8 @@ func (s *Server) timed(endpoint string, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		code := s.answer(w, r, h)
-		s.m.add(series("ser_requests_total", "endpoint", endpoint, "code", strconv.Itoa(code)), 1)
-		s.m.observe(series("ser_request_seconds", "endpoint", endpoint), secondsBounds, time.Since(start).Seconds())
+		s.m.requests.Add(1, endpoint, strconv.Itoa(code))
+		s.m.requestSeconds.Observe(time.Since(start).Seconds(), endpoint)
 	}
 }
 
@@ -476,10 +476,7 @@ func (s *Server) reload(w http.ResponseWriter, _ *http.Request) (any, error) {
 
 func (s *Server) metricsPage(w http.ResponseWriter, r *http.Request) {
 	var b bytes.Buffer
-	s.m.write(&b, map[string]float64{
-		"ser_queue_items":    float64(s.pending.Load()),
-		"ser_queue_capacity": float64(s.opt.QueueSize),
-	})
+	s.m.reg.write(&b)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	w.Write(b.Bytes())
 }

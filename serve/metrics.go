@@ -9,109 +9,148 @@ import (
 	"sync"
 )
 
-// metrics holds the server's counters and histograms and writes them in
-// Prometheus' text exposition format (version 0.0.4). A series is named by
-// its metric and labels, as Prometheus writes it: name{k="v",...}.
-type metrics struct {
+// registry holds metric families and writes them in Prometheus' text
+// exposition format (version 0.0.4). A family is registered once, with its
+// help, type and label names, and returns a typed handle (as
+// VictoriaMetrics/metrics does): code that counts cannot misspell a name or
+// give a label the family lacks.
+type registry struct {
 	mu       sync.Mutex
-	counters map[string]float64
-	hists    map[string]*histogram
+	families map[string]*family
 }
 
-// histogram counts observations into cumulative buckets (upper bounds).
-type histogram struct {
-	bounds []float64
-	counts []uint64 // per bucket, not cumulative; the last is +Inf
+// family is one metric: a counter, histogram or gauge, and its series, one
+// per set of label values.
+type family struct {
+	name, help, kind string
+	labels           []string
+	bounds           []float64          // histogram buckets' upper bounds
+	series           map[string]*series // by the label values, joined
+	gauge            func() float64     // a gauge's value, read when written
+	reg              *registry
+}
+
+// series is one family's values for one set of label values.
+type series struct {
+	values []string
+	v      float64  // counter
+	counts []uint64 // histogram, per bucket, not cumulative; the last is +Inf
 	sum    float64
 	n      uint64
 }
 
-// The metric families, their help and type; series not listed here are a bug.
-var families = map[string][2]string{
-	"ser_requests_total":             {"counter", "HTTP requests answered, by endpoint and status code."},
-	"ser_request_seconds":            {"histogram", "Time from a request's arrival to its answer, by endpoint."},
-	"ser_batch_items":                {"histogram", "Items scored per batch of the feature path."},
-	"ser_items_scored_total":         {"counter", "Items (responses) scored."},
-	"ser_items_abandoned_total":      {"counter", "Items whose request had ended (client gone or timed out) before their batch ran."},
-	"ser_vector_memory_hits_total":   {"counter", "Texts whose vector was in the server's memory of recent texts."},
-	"ser_vector_memory_misses_total": {"counter", "Texts read from the feature cache or embedded by the backbone."},
-	"ser_head_reloads_total":         {"counter", "Head files reloaded and serving."},
-	"ser_head_reload_failures_total": {"counter", "Head reloads refused (the current head kept serving)."},
-	"ser_queue_items":                {"gauge", "Items accepted and not yet answered."},
-	"ser_queue_capacity":             {"gauge", "Items the queue holds before requests get 429."},
-}
+func newRegistry() *registry { return &registry{families: map[string]*family{}} }
 
-// Histogram bounds: seconds of a request, items of a batch.
-var (
-	secondsBounds = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
-	itemsBounds   = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096}
-)
-
-func newMetrics() *metrics {
-	return &metrics{counters: map[string]float64{}, hists: map[string]*histogram{}}
-}
-
-// series names a metric with labels given as key, value, key, value...
-func series(name string, labels ...string) string {
-	if len(labels) == 0 {
-		return name
+func (r *registry) add(name, help, kind string, bounds []float64, labels []string) *family {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.families[name]; ok {
+		panic("serve: metric " + name + " registered twice")
 	}
-	var b strings.Builder
-	b.WriteString(name)
-	b.WriteByte('{')
-	for i := 0; i+1 < len(labels); i += 2 {
-		if i > 0 {
-			b.WriteByte(',')
+	f := &family{name: name, help: help, kind: kind, labels: labels, bounds: bounds, series: map[string]*series{}, reg: r}
+	r.families[name] = f
+	return f
+}
+
+// with returns the series of the label values (one per label name), made on
+// first use.
+func (f *family) with(values ...string) *series {
+	if len(values) != len(f.labels) {
+		panic(fmt.Sprintf("serve: metric %s has labels %v, given %d values", f.name, f.labels, len(values)))
+	}
+	key := strings.Join(values, "\x00")
+	s := f.series[key]
+	if s == nil {
+		s = &series{values: values}
+		if f.kind == "histogram" {
+			s.counts = make([]uint64, len(f.bounds)+1)
 		}
-		fmt.Fprintf(&b, "%s=%q", labels[i], labels[i+1])
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// add adds v to a counter.
-func (m *metrics) add(s string, v float64) {
-	m.mu.Lock()
-	m.counters[s] += v
-	m.mu.Unlock()
-}
-
-// observe records v in a histogram, made with bounds on first use.
-func (m *metrics) observe(s string, bounds []float64, v float64) {
-	m.mu.Lock()
-	h := m.hists[s]
-	if h == nil {
-		h = &histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
-		m.hists[s] = h
-	}
-	h.counts[sort.SearchFloat64s(h.bounds, v)]++
-	h.sum += v
-	h.n++
-	m.mu.Unlock()
-}
-
-// family is the metric name of a series.
-func family(s string) string {
-	if i := strings.IndexByte(s, '{'); i >= 0 {
-		return s[:i]
+		f.series[key] = s
 	}
 	return s
 }
 
-// withLabel adds a label to a series name.
-func withLabel(s, k, v string) string {
-	if i := strings.IndexByte(s, '{'); i >= 0 {
-		return fmt.Sprintf("%s_bucket{%s=%q,%s", s[:i], k, v, s[i+1:])
-	}
-	return fmt.Sprintf("%s_bucket{%s=%q}", s, k, v)
+// counter is a counter without labels; counterVec one with.
+type counter struct{ f *family }
+type counterVec struct{ f *family }
+
+func (r *registry) counter(name, help string) counter {
+	f := r.add(name, help, "counter", nil, nil)
+	f.with() // written as 0 before the first count
+	return counter{f}
 }
 
-// suffixed is a histogram series' _sum or _count series.
-func suffixed(s, suffix string) string {
-	if i := strings.IndexByte(s, '{'); i >= 0 {
-		return s[:i] + suffix + s[i:]
+func (r *registry) counterVec(name, help string, labels ...string) counterVec {
+	return counterVec{r.add(name, help, "counter", nil, labels)}
+}
+
+// Add adds v to the counter.
+func (c counter) Add(v float64) { c.f.addTo(v) }
+
+// Add adds v to the series of the label values.
+func (c counterVec) Add(v float64, values ...string) { c.f.addTo(v, values...) }
+
+func (f *family) addTo(v float64, values ...string) {
+	f.reg.mu.Lock()
+	f.with(values...).v += v
+	f.reg.mu.Unlock()
+}
+
+// histogram is a histogram without labels; histogramVec one with.
+type histogram struct{ f *family }
+type histogramVec struct{ f *family }
+
+func (r *registry) histogram(name, help string, bounds []float64) histogram {
+	return histogram{r.add(name, help, "histogram", bounds, nil)}
+}
+
+func (r *registry) histogramVec(name, help string, bounds []float64, labels ...string) histogramVec {
+	return histogramVec{r.add(name, help, "histogram", bounds, labels)}
+}
+
+// Observe records v.
+func (h histogram) Observe(v float64) { h.f.observe(v) }
+
+// Observe records v in the series of the label values.
+func (h histogramVec) Observe(v float64, values ...string) { h.f.observe(v, values...) }
+
+func (f *family) observe(v float64, values ...string) {
+	f.reg.mu.Lock()
+	s := f.with(values...)
+	s.counts[sort.SearchFloat64s(f.bounds, v)]++
+	s.sum += v
+	s.n++
+	f.reg.mu.Unlock()
+}
+
+// gauge registers a gauge whose value is read from get when written.
+func (r *registry) gauge(name, help string, get func() float64) {
+	f := r.add(name, help, "gauge", nil, nil)
+	f.gauge = get
+	f.with()
+}
+
+// escapeLabel escapes a label value as the exposition format wants:
+// backslash, double quote and newline.
+var escapeLabel = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// escapeHelp escapes help text: backslash and newline.
+var escapeHelp = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+
+// labelText is a series' labels as {k="v",...}, with extra pairs after the
+// family's, or "" when there are none.
+func (f *family) labelText(s *series, extra ...string) string {
+	var pairs []string
+	for i, k := range f.labels {
+		pairs = append(pairs, fmt.Sprintf(`%s="%s"`, k, escapeLabel.Replace(s.values[i])))
 	}
-	return s + suffix
+	for i := 0; i+1 < len(extra); i += 2 {
+		pairs = append(pairs, fmt.Sprintf(`%s="%s"`, extra[i], escapeLabel.Replace(extra[i+1])))
+	}
+	if len(pairs) == 0 {
+		return ""
+	}
+	return "{" + strings.Join(pairs, ",") + "}"
 }
 
 func num(v float64) string {
@@ -124,52 +163,94 @@ func num(v float64) string {
 	return fmt.Sprintf("%g", v)
 }
 
-// write writes every series, families in name order, with gauges given.
-func (m *metrics) write(w io.Writer, gauges map[string]float64) error {
-	m.mu.Lock()
-	byFamily := map[string][]string{}
-	for s := range m.counters {
-		byFamily[family(s)] = append(byFamily[family(s)], s)
+// write writes every family that has a series, in name order, each
+// family's series in the order of their label text.
+func (r *registry) write(w io.Writer) error {
+	gauges := map[*family]float64{}
+	r.mu.Lock()
+	var fams []*family
+	for _, f := range r.families {
+		fams = append(fams, f)
 	}
-	for s := range m.hists {
-		byFamily[family(s)] = append(byFamily[family(s)], s)
-	}
-	for s := range gauges {
-		byFamily[family(s)] = append(byFamily[family(s)], s)
-	}
-	var b strings.Builder
-	names := make([]string, 0, len(byFamily))
-	for f := range byFamily {
-		names = append(names, f)
-	}
-	sort.Strings(names)
-	for _, f := range names {
-		fam := families[f]
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f, fam[1], f, fam[0])
-		ss := byFamily[f]
-		sort.Strings(ss)
-		for _, s := range ss {
-			if h, ok := m.hists[s]; ok {
-				var cum uint64
-				for i, c := range h.counts {
-					cum += c
-					le := math.Inf(1)
-					if i < len(h.bounds) {
-						le = h.bounds[i]
-					}
-					fmt.Fprintf(&b, "%s %d\n", withLabel(s, "le", num(le)), cum)
-				}
-				fmt.Fprintf(&b, "%s %s\n%s %d\n", suffixed(s, "_sum"), num(h.sum), suffixed(s, "_count"), h.n)
-				continue
-			}
-			v, ok := m.counters[s]
-			if !ok {
-				v = gauges[s]
-			}
-			fmt.Fprintf(&b, "%s %s\n", s, num(v))
+	r.mu.Unlock()
+	for _, f := range fams { // outside the lock: a gauge may take locks of its own
+		if f.gauge != nil {
+			gauges[f] = f.gauge()
 		}
 	}
-	m.mu.Unlock()
+	sort.Slice(fams, func(i, j int) bool { return fams[i].name < fams[j].name })
+	var b strings.Builder
+	r.mu.Lock()
+	for _, f := range fams {
+		if len(f.series) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f.name, escapeHelp.Replace(f.help), f.name, f.kind)
+		ss := make([]*series, 0, len(f.series))
+		for _, s := range f.series {
+			ss = append(ss, s)
+		}
+		sort.Slice(ss, func(i, j int) bool { return f.labelText(ss[i]) < f.labelText(ss[j]) })
+		for _, s := range ss {
+			switch f.kind {
+			case "histogram":
+				var cum uint64
+				for i, c := range s.counts {
+					cum += c
+					le := math.Inf(1)
+					if i < len(f.bounds) {
+						le = f.bounds[i]
+					}
+					fmt.Fprintf(&b, "%s_bucket%s %d\n", f.name, f.labelText(s, "le", num(le)), cum)
+				}
+				fmt.Fprintf(&b, "%s_sum%s %s\n%s_count%s %d\n", f.name, f.labelText(s), num(s.sum), f.name, f.labelText(s), s.n)
+			case "gauge":
+				fmt.Fprintf(&b, "%s%s %s\n", f.name, f.labelText(s), num(gauges[f]))
+			default:
+				fmt.Fprintf(&b, "%s%s %s\n", f.name, f.labelText(s), num(s.v))
+			}
+		}
+	}
+	r.mu.Unlock()
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// Histogram bounds: seconds of a request, items of a batch.
+var (
+	secondsBounds = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+	itemsBounds   = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096}
+)
+
+// metrics are the server's metrics, registered once.
+type metrics struct {
+	reg            *registry
+	requests       counterVec   // endpoint, code
+	requestSeconds histogramVec // endpoint
+	batchItems     histogram
+	itemsScored    counter
+	abandoned      counter
+	memoryHits     counter
+	memoryMisses   counter
+	reloads        counter
+	reloadFailures counter
+}
+
+func newMetrics(queued, capacity func() float64) *metrics {
+	r := newRegistry()
+	m := &metrics{
+		reg:            r,
+		requests:       r.counterVec("ser_requests_total", "HTTP requests answered, by endpoint and status code.", "endpoint", "code"),
+		requestSeconds: r.histogramVec("ser_request_seconds", "Time from a request's arrival to its answer, by endpoint.", secondsBounds, "endpoint"),
+		batchItems:     r.histogram("ser_batch_items", "Items scored per batch of the feature path.", itemsBounds),
+		itemsScored:    r.counter("ser_items_scored_total", "Items (responses) scored."),
+		abandoned:      r.counter("ser_items_abandoned_total", "Items whose request had ended (client gone or timed out) before their batch ran."),
+		memoryHits:     r.counter("ser_vector_memory_hits_total", "Texts whose vector was in the server's memory of recent texts."),
+		memoryMisses:   r.counter("ser_vector_memory_misses_total", "Texts read from the feature cache or embedded by the backbone."),
+		reloads:        r.counter("ser_head_reloads_total", "Head files reloaded and serving."),
+		reloadFailures: r.counter("ser_head_reload_failures_total", "Head reloads refused (the current head kept serving)."),
+	}
+	r.gauge("ser_queue_items", "Items accepted and not yet answered.", queued)
+	r.gauge("ser_queue_capacity", "Items the queue holds before requests get 429.", capacity)
+	return m
 }

@@ -134,7 +134,8 @@ func New(f *features.Featurizer, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("serve: a queue of %d items cannot take a request of %d items", opt.QueueSize, opt.MaxItems)
 	}
 	s := &Server{opt: opt, f: f, bb: f.Backbone(), jobs: make(chan *job, opt.QueueSize),
-		memory: newLRU(int(max(1, opt.Memory/int64(4*f.Manifest().Dim+lruOverhead)))), m: newMetrics(), quit: make(chan struct{}), done: make(chan struct{})}
+		memory: newLRU(int(max(1, opt.Memory/int64(4*f.Manifest().Dim+lruOverhead)))), quit: make(chan struct{}), done: make(chan struct{})}
+	s.m = newMetrics(func() float64 { return float64(s.pending.Load()) }, func() float64 { return float64(opt.QueueSize) })
 	h, err := s.loadHead()
 	if err != nil {
 		return nil, err
@@ -164,11 +165,11 @@ func (s *Server) loadHead() (*head.Head, error) {
 func (s *Server) Reload() error {
 	h, err := s.loadHead()
 	if err != nil {
-		s.m.add("ser_head_reload_failures_total", 1)
+		s.m.reloadFailures.Add(1)
 		return err
 	}
 	s.head.Store(h)
-	s.m.add("ser_head_reloads_total", 1)
+	s.m.reloads.Add(1)
 	s.opt.Logf("serve: reloaded %s", s.opt.HeadPath)
 	return nil
 }
@@ -279,7 +280,7 @@ func (s *Server) run(batch []*job) {
 	for _, j := range batch {
 		if j.ctx.Err() != nil { // the client left or timed out: no work for it
 			s.pending.Add(-int64(len(j.items)))
-			s.m.add("ser_items_abandoned_total", float64(len(j.items)))
+			s.m.abandoned.Add(float64(len(j.items)))
 			continue
 		}
 		live = append(live, j)
@@ -288,7 +289,7 @@ func (s *Server) run(batch []*job) {
 	if len(items) == 0 {
 		return
 	}
-	s.m.observe("ser_batch_items", itemsBounds, float64(len(items)))
+	s.m.batchItems.Observe(float64(len(items)))
 	h := s.head.Load()
 	rewards, err := s.rewards(h, items)
 	off := 0
@@ -335,13 +336,13 @@ func (s *Server) rewards(h *head.Head, items []Item) ([]float64, error) {
 			}
 			seen[t] = true
 			if _, ok := s.memory.get(t); ok {
-				s.m.add("ser_vector_memory_hits_total", 1)
+				s.m.memoryHits.Add(1)
 				continue
 			}
 			todo = append(todo, t)
 		}
 	}
-	s.m.add("ser_vector_memory_misses_total", float64(len(todo)))
+	s.m.memoryMisses.Add(float64(len(todo)))
 	d := m.Dim
 	if len(todo) > 0 {
 		vecs, err := s.f.Vectors(context.Background(), todo)
@@ -373,7 +374,7 @@ func (s *Server) rewards(h *head.Head, items []Item) ([]float64, error) {
 			return nil, fmt.Errorf("serve: item %d: the reward is not a finite number", i)
 		}
 	}
-	s.m.add("ser_items_scored_total", float64(len(items)))
+	s.m.itemsScored.Add(float64(len(items)))
 	return r, nil
 }
 
