@@ -325,4 +325,43 @@ func BenchmarkBrowserAnswers(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "answers/s")
+	// the page's own share: from the key to the next pair shown, saved on
+	// disk in between (the rest is the test driving the browser)
+	ms, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.answerMsTotal`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	fmt.Sscan(ms, &total)
+	b.ReportMetric(total/float64(b.N), "page-ms/answer")
+}
+
+// TestBrowserLongSet: a set longer than the list of pairs on the page: the
+// list shows a window around the pair shown, and Go to # reaches any pair.
+func TestBrowserLongSet(t *testing.T) {
+	ctx := labeltest.Browser(t)
+	set := testSet(t, 1500)
+	ts := newTestServer(t, set, Options{Annotator: "alice"})
+	labeltest.Run(t, ctx, chromedp.Navigate(ts.URL+"/"), labeltest.WaitShown(0))
+	if n := labeltest.Eval[int](t, ctx, `document.querySelectorAll('#strip button').length`); n != 600 {
+		t.Fatalf("%d cells in the list, want a window of 600", n)
+	}
+	labeltest.Run(t, ctx, chromedp.SendKeys(chromedp.CSS(`#goto`), "1200\r"), labeltest.WaitShown(1199))
+	first := labeltest.Eval[string](t, ctx, `document.querySelector('#strip button').dataset.i`)
+	if first == "0" {
+		t.Fatal("the list did not follow the pair shown")
+	}
+	labeltest.Run(t, ctx, chromedp.Click(chromedp.CSS(`#strip button[data-i="1210"]`)), labeltest.WaitShown(1210),
+		labeltest.Key("1"), labeltest.WaitDone(1))
+	if got := labeltest.Read(t, ctx); got.Index != 1211 {
+		t.Fatalf("after answering pair 1210 the page shows %d, want the next pair open (1211)", got.Index)
+	}
+	labeltest.Run(t, ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('goto').value = ''`),
+		chromedp.SendKeys(chromedp.CSS(`#goto`), "2\r"), labeltest.WaitShown(1))
+	if c := labeltest.Eval[string](t, ctx, `document.querySelector('#strip button[data-i="1"]').className`); !strings.Contains(c, "current") {
+		t.Fatalf("the list did not come back to the pair shown: %q", c)
+	}
+	if c := labeltest.Eval[string](t, ctx, `document.querySelector('#strip button[data-i="1210"]') ? 'shown' : 'not'`); c != "not" {
+		t.Fatal("the list shows pairs far from the one shown")
+	}
 }

@@ -49,10 +49,10 @@ type Options struct {
 
 // Server is the labelling page and its JSON API.
 type Server struct {
-	o    Options
-	mux  *http.ServeMux
-	mu   sync.Mutex
-	done map[string]map[string]Record // annotator -> the answers in force when the set was first finished
+	o       Options
+	mux     *http.ServeMux
+	mu      sync.Mutex
+	replays map[string]*replayState // annotator -> where finished stands
 }
 
 // NewServer makes the handler.
@@ -74,7 +74,7 @@ func NewServer(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{o: o, mux: http.NewServeMux(), done: map[string]map[string]Record{}}
+	s := &Server{o: o, mux: http.NewServeMux(), replays: map[string]*replayState{}}
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.HandleFunc("GET /app.js", s.static("web/app.js", "text/javascript; charset=utf-8"))
 	s.mux.HandleFunc("GET /style.css", s.static("web/style.css", "text/css; charset=utf-8"))
@@ -134,6 +134,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusUnauthorized, "token", "missing or wrong token: open the URL ser label printed, with its ?token=")
 			return
 		}
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") && r.Header.Get("X-Ser-Label") != "1" {
+		// the page's own calls send it; a page elsewhere cannot without the
+		// browser asking this server first (which it does not answer)
+		fail(w, http.StatusForbidden, "", "an API call without the X-Ser-Label: 1 header (the page sends it)")
+		return
 	}
 	if r.Method == http.MethodPost {
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
@@ -218,6 +224,10 @@ func failErr(w http.ResponseWriter, err error) {
 	}
 	if errors.Is(err, ErrLocked) {
 		fail(w, http.StatusConflict, "annotator", err.Error())
+		return
+	}
+	if errors.Is(err, ErrTooMany) {
+		fail(w, http.StatusServiceUnavailable, "annotator", err.Error())
 		return
 	}
 	fail(w, http.StatusInternalServerError, "", err.Error())
@@ -346,39 +356,52 @@ func ratePerMinute(times []time.Time) (float64, bool) {
 // finished is the answers in force when the annotator first had answered
 // every pair of the set (nil if never): what the page's agreement figures
 // are computed on, so that changing an answer afterwards cannot reveal a
-// source label by moving them.
+// source label by moving them. The log's records are replayed once, as they
+// come.
 func (s *Server) finished(l *Log) map[string]Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f, ok := s.done[l.Name]; ok {
-		return f
+	r := s.replays[l.Name]
+	if r == nil {
+		r = &replayState{h: newHistory()}
+		s.replays[l.Name] = r
+	}
+	if r.done != nil {
+		return r.done
 	}
 	set := s.o.Set
-	h := newHistory()
-	answered := 0
-	for _, r := range l.Records() {
-		before := len(h.live[r.ID])
-		h.apply(r, l.Name)
-		if set.Index(r.ID) < 0 {
+	for _, rec := range l.RecordsFrom(r.next) {
+		r.next++
+		before := len(r.h.live[rec.ID])
+		r.h.apply(rec, l.Name)
+		if set.Index(rec.ID) < 0 {
 			continue
 		}
-		after := len(h.live[r.ID])
+		after := len(r.h.live[rec.ID])
 		switch {
 		case before == 0 && after > 0:
-			answered++
+			r.answered++
 		case before > 0 && after == 0:
-			answered--
+			r.answered--
 		}
-		if answered == len(set.Pairs) {
+		if r.answered == len(set.Pairs) {
 			f := map[string]Record{}
 			for _, p := range set.Pairs {
-				f[p.ID], _ = h.current(p.ID)
+				f[p.ID], _ = r.h.current(p.ID)
 			}
-			s.done[l.Name] = f
+			r.done, r.h = f, nil
 			return f
 		}
 	}
 	return nil
+}
+
+// replayState is how far finished has replayed an annotator's log.
+type replayState struct {
+	h        *history
+	next     int // records replayed
+	answered int // pairs of the set with an answer in force
+	done     map[string]Record
 }
 
 func (s *Server) session(w http.ResponseWriter, r *http.Request) {

@@ -48,6 +48,7 @@ func (ts *testServer) do(t *testing.T, method, path, body string, hdr ...string)
 	if method == "POST" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("X-Ser-Label", "1")
 	for i := 0; i+1 < len(hdr); i += 2 {
 		if hdr[i] == "Host" {
 			req.Host = hdr[i+1]
@@ -413,4 +414,103 @@ func TestRate(t *testing.T) {
 	if r, _ := ratePerMinute(at(0, 1, 2, 3, 3600, 3606, 3612)); r != 10 {
 		t.Fatalf("after a break: %v, want 10", r)
 	}
+}
+
+// TestAPICrossSite: a page on another site can make the browser send simple
+// requests (an <img>, a form) to the server; without the page's header they
+// do nothing, not even open a log.
+func TestAPICrossSite(t *testing.T) {
+	set := testSet(t, 2)
+	ts := newTestServer(t, set, Options{})
+	for _, path := range []string{"/api/session?annotator=eve", "/api/pair?i=0&annotator=eve", "/api/stats?annotator=eve"} {
+		res, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 403 {
+			t.Errorf("GET %s without the header: %d", path, res.StatusCode)
+		}
+	}
+	res, err := http.Post(ts.URL+"/api/answer", "application/json", strings.NewReader(answerJSONBody("eve", set.Pairs[0].ID, "A")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 403 {
+		t.Errorf("POST without the header: %d", res.StatusCode)
+	}
+	if m, _ := filepath.Glob(filepath.Join(ts.dir, "*.jsonl")); len(m) != 0 {
+		t.Fatalf("files written: %v", m)
+	}
+}
+
+// TestAPIManyNames: one process holds a bounded number of logs open.
+func TestAPIManyNames(t *testing.T) {
+	set := testSet(t, 1)
+	ts := newTestServer(t, set, Options{})
+	for i := 0; i < MaxAnnotators; i++ {
+		if code, b := ts.do(t, "GET", fmt.Sprintf("/api/session?annotator=n%d", i), ""); code != 200 {
+			t.Fatalf("name %d: %d %s", i, code, b)
+		}
+	}
+	if code, b := ts.do(t, "GET", "/api/session?annotator=one-too-many", ""); code != 503 || !strings.Contains(b, "too many annotators") {
+		t.Fatalf("beyond the bound: %d %s", code, b)
+	}
+	if code, _ := ts.do(t, "GET", "/api/session?annotator=n7", ""); code != 200 {
+		t.Fatal("an open log refused")
+	}
+}
+
+// BenchmarkStoreAnswer: one answer appended and fsynced.
+func BenchmarkStoreAnswer(b *testing.B) {
+	set := testSet(b, 64)
+	l := openLogT(b, openStore(b, b.TempDir()), "alice")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.Answer(&set.Pairs[i%64], AnswerA, "", t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "answers/s")
+}
+
+// BenchmarkAPIAnswer: what the page asks of the server per answer, over
+// HTTP: the answer (saved and fsynced) and the next pair.
+func BenchmarkAPIAnswer(b *testing.B) {
+	set := testSet(b, 1000)
+	store := openStore(b, b.TempDir())
+	s, err := NewServer(Options{Set: set, Store: store, Annotator: "alice"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	post := func(body string) {
+		req, _ := http.NewRequest("POST", hs.URL+"/api/answer", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Ser-Label", "1")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			b.Fatal(err, res.StatusCode)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	get := func(path string) {
+		req, _ := http.NewRequest("GET", hs.URL+path, nil)
+		req.Header.Set("X-Ser-Label", "1")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		post(answerJSONBody("", set.Pairs[i%1000].ID, "A"))
+		get(fmt.Sprintf("/api/pair?i=%d", (i+1)%1000))
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "answers/s")
 }

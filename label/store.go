@@ -416,6 +416,9 @@ func (s *Store) Log(name string) (*Log, error) {
 	if l, ok := s.logs[name]; ok {
 		return l, nil
 	}
+	if len(s.logs) >= MaxAnnotators {
+		return nil, fmt.Errorf("%w: %d annotators have answered through this process already", ErrTooMany, len(s.logs))
+	}
 	l, err := openLog(filepath.Join(s.Dir, name+".jsonl"), name)
 	if err != nil {
 		return nil, err
@@ -452,6 +455,12 @@ func (s *Store) Close() error {
 	s.logs = nil
 	return first
 }
+
+// MaxAnnotators bounds the logs one store holds open (each holds a file and its lock).
+const MaxAnnotators = 256
+
+// ErrTooMany is the cause of an error opening a log beyond MaxAnnotators.
+var ErrTooMany = errors.New("too many annotators")
 
 // ErrLocked is the cause of an error opening a log another process holds.
 var ErrLocked = errors.New("another process is writing this annotator's answers")
@@ -642,6 +651,16 @@ func (l *Log) Final() map[string]Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.h.final()
+}
+
+// RecordsFrom returns a copy of the records from the i-th on (0: all), in order.
+func (l *Log) RecordsFrom(i int) []Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i >= len(l.recs) {
+		return nil
+	}
+	return append([]Record(nil), l.recs[i:]...)
 }
 
 // Records returns a copy of every record, in order.

@@ -370,6 +370,7 @@ func TestLabelToken(t *testing.T) {
 	base := "http://127.0.0.1:" + u.Port()
 	get := func(path string, hdr ...string) int {
 		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("X-Ser-Label", "1")
 		for i := 0; i+1 < len(hdr); i += 2 {
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
@@ -397,6 +398,7 @@ func TestLabelToken(t *testing.T) {
 		t.Fatalf("a token on the loopback: %s", q.url)
 	}
 	req, _ := http.NewRequest("GET", q.url+"api/session", nil)
+	req.Header.Set("X-Ser-Label", "1")
 	req.Host = "attacker.example"
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
