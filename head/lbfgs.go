@@ -126,10 +126,8 @@ func (q *lbfgsProblem) eval(w []float64, grad []float64) float64 {
 	for _, v := range w {
 		reg += v * v
 	}
-	if grad != nil {
-		for k := range grad {
-			grad[k] = q.grad[k] + q.l2*w[k]
-		}
+	for k := range grad { // nil when only the value is asked for
+		grad[k] = q.grad[k] + q.l2*w[k]
 	}
 	return q.f + q.l2/2*reg
 }

@@ -16,7 +16,6 @@ type wordPiece struct {
 	unk      string
 	prefix   string
 	maxChars int
-	buf      []byte
 }
 
 func parseWordPiece(raw json.RawMessage, where string) (*wordPiece, error) {

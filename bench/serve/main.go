@@ -393,11 +393,10 @@ func median(x []float64) float64 {
 }
 
 type server struct {
-	url   string
-	s     *serve.Server
-	f     *features.Featurizer
-	http  *http.Server
-	ready chan struct{}
+	url  string
+	s    *serve.Server
+	f    *features.Featurizer
+	http *http.Server
 }
 
 func startServer(c config, m *models.Manifest, cachePath, headPath string) (*server, error) {
