@@ -503,7 +503,26 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request) {
 		failErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.sessionOf(l))
+	out := answerOut{sessionJSON: s.sessionOf(l)}
+	// the pair to show next, in the same round trip: the first one open after
+	// this one (wrapping), none when every pair is answered
+	n := len(s.o.Set.Pairs)
+	for k := 1; k <= n; k++ {
+		if j := (i + k) % n; out.States[j] == '.' {
+			q := &s.o.Set.Pairs[j]
+			left, right := q.Shown()
+			out.Pair = &pairJSON{I: j, ID: q.ID, Prompt: q.Prompt, A: left, B: right}
+			break
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// answerOut is the annotator's progress after an answer, and the pair to
+// show next (null when none is open).
+type answerOut struct {
+	sessionJSON
+	Pair *pairJSON `json:"pair"`
 }
 
 type undoBody struct {

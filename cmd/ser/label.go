@@ -221,8 +221,8 @@ func labelExport(c *cli.Context) error {
 	if c.Bool("ties") {
 		left = "kept as tied"
 	}
-	notef(c, "%s: %d pairs from %d annotators: %d written; %d ties and %d without a majority %s; %d skipped by all left out",
-		dir, st.Pairs, len(a.Annotators), n, st.Ties, st.NoMajority, left, st.Skipped)
+	notef(c, "%s: %d pairs from %s: %d written; %d ties and %d without a majority %s; %d skipped by all left out",
+		dir, st.Pairs, annotators(len(a.Annotators)), n, st.Ties, st.NoMajority, left, st.Skipped)
 	if c.Bool("stats") {
 		return st.WriteStats(c.App.ErrWriter)
 	}
@@ -243,9 +243,20 @@ func labelAnswers(c *cli.Context, paths []string) (rest []string, pairs []data.P
 		}
 		got := a.Pairs()
 		st := a.Stats()
-		notef(c, "%s: %d pairs by majority vote of %d annotators (%d ties, %d without a majority and %d skipped left out)",
-			p, len(got), len(a.Annotators), st.Ties, st.NoMajority, st.Skipped)
+		if len(got) == 0 {
+			return nil, nil, fmt.Errorf("%s: no pair has a majority for one response yet (%d answered by %s: %d ties, %d without a majority, %d skipped)",
+				p, st.Pairs, annotators(len(a.Annotators)), st.Ties, st.NoMajority, st.Skipped)
+		}
+		notef(c, "%s: %d pairs by majority vote of %s (%d ties, %d without a majority and %d skipped left out)",
+			p, len(got), annotators(len(a.Annotators)), st.Ties, st.NoMajority, st.Skipped)
 		pairs = append(pairs, got...)
 	}
 	return rest, pairs, nil
+}
+
+func annotators(n int) string {
+	if n == 1 {
+		return "1 annotator"
+	}
+	return fmt.Sprintf("%d annotators", n)
 }

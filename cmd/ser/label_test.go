@@ -426,10 +426,21 @@ func TestLabelFlags(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"prompt":"p","response_a":"a","response_b":"b"}`+"\n"+`{"prompt":"q","response_a":"a","response_b":"b","ask_first":"left"}`+"\n"), 0o644)
 	weird := filepath.Join(dir, "weird.jsonl")
 	os.WriteFile(weird, []byte(`{"question":"p"}`+"\n"), 0o644)
+	gz := filepath.Join(dir, "broken.jsonl.gz")
+	os.WriteFile(gz, []byte("\x1f\x8bnot gzip at all"), 0o644)
+	fifo := filepath.Join(dir, "fifo.jsonl")
+	syscall.Mkfifo(fifo, 0o644)
+	long := filepath.Join(dir, "long.jsonl")
+	os.WriteFile(long, []byte(`{"prompt":"`+strings.Repeat("x", 2<<20)+`","response_a":"a","response_b":"b"}`+"\n"), 0o644)
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"label", "--in", dataDir, "--out", filepath.Join(dir, "a5")}, "not a regular file"},
+		{[]string{"label", "--in", fifo, "--out", filepath.Join(dir, "a5")}, "not a regular file"},
+		{[]string{"label", "--in", gz, "--out", filepath.Join(dir, "a5")}, "broken.jsonl.gz"},
+		{[]string{"label", "--in", long, "--out", filepath.Join(dir, "a5"), "--max-line-mb", "1"}, "long.jsonl:1"},
+		{[]string{"label", "--in", filepath.Join(dir, "missing.jsonl"), "--out", filepath.Join(dir, "a5")}, "missing.jsonl"},
 		{[]string{"label"}, "--in is required"},
 		{[]string{"label", "--in", in}, "--out is required"},
 		{[]string{"label", "--in", inside, "--out", ans}, "inside the answers folder"},
@@ -509,7 +520,7 @@ func TestLabelAskToRetrained(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ser %s: %s", strings.Join(args, " "), errb)
 		}
-		if name == "rm3.head" && !strings.Contains(errb, fmt.Sprintf("%d pairs by majority vote of 1 annotators", len(set.Pairs))) {
+		if name == "rm3.head" && !strings.Contains(errb, fmt.Sprintf("%d pairs by majority vote of 1 annotator", len(set.Pairs))) {
 			t.Fatalf("train --data %s says nothing of the answers:\n%s", ans, errb)
 		}
 	}
@@ -528,5 +539,43 @@ func TestLabelAskToRetrained(t *testing.T) {
 			t.Fatalf("%s: no eval: %s", name, b)
 		}
 		t.Logf("%s: accuracy %.3f on %d held-out pairs", name, ev.Accuracy, ev.N)
+	}
+}
+
+// TestLabelTrainFolder: ser train reads an answers folder by majority vote;
+// one with no majority yet, or with a damaged log, is an error that says so.
+func TestLabelTrainFolder(t *testing.T) {
+	home := testenv.Home(t)
+	dir := t.TempDir()
+	ans := filepath.Join(dir, "answers")
+	st, err := label.OpenStore(ans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []label.Pair
+	for i := 0; i < 6; i++ {
+		ps = append(ps, label.Pair{Prompt: fmt.Sprintf("How do I %s?", words[i]), A: "a clear answer about " + words[i], B: "no idea", Source: "a"})
+	}
+	set, err := label.NewSet(ps, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := st.Log("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range set.Pairs {
+		l.Answer(&set.Pairs[i], label.AnswerTie, "", time.Now())
+	}
+	st.Close()
+	out := filepath.Join(dir, "rm.head")
+	_, errb, err := ser(t, home, "train", "--data", ans, "--cache", filepath.Join(dir, "c.feat"), "--out", out)
+	if err == nil || !strings.Contains(errb, "no pair has a majority for one response yet (6 answered by 1 annotator: 6 ties") {
+		t.Fatalf("a folder of ties: %v\n%s", err, errb)
+	}
+	os.WriteFile(filepath.Join(ans, "bob.jsonl"), []byte("{\"seq\": 1}\n{}\n"), 0o644)
+	_, errb, err = ser(t, home, "train", "--data", ans, "--cache", filepath.Join(dir, "c.feat"), "--out", out)
+	if err == nil || !strings.Contains(errb, "bob.jsonl:1: field \"time\"") {
+		t.Fatalf("a damaged log: %v\n%s", err, errb)
 	}
 }

@@ -216,40 +216,37 @@
     setState('ready');
   }
 
-  // nextOpen is the first pair not answered after i (wrapping), or -1.
-  function nextOpen(i) {
-    const n = session.total;
-    for (let k = 1; k <= n; k++) {
-      const j = (i + k) % n;
-      if (session.states[j] === '.') return j;
-    }
-    return -1;
-  }
-
   async function answer(a) {
     if (busy || !pair) return;
     const t0 = performance.now();
     busy = true;
     setState('busy');
     status('saving…');
+    let out;
     try {
-      session = await api('POST', '/api/answer', { annotator: annotator, id: pair.id, answer: a, note: $('note').value });
+      out = await api('POST', '/api/answer', { annotator: annotator, id: pair.id, answer: a, note: $('note').value });
     } catch (e) {
       busy = false;
       setState('ready');
       status('Not saved: ' + e.message + ' — answer again to retry.', true);
       return;
     }
-    renderProgress();
-    status('saved');
-    const next = nextOpen(index);
+    session = out;
     busy = false;
-    if (next < 0) {
+    if (out.pair) {
+      // the server sends the next pair open with the answer's receipt
+      pair = out.pair;
+      index = pair.i;
+      renderProgress();
+      renderPair();
+      status('');
+      body.dataset.finished = 'false';
+      setState('ready');
+    } else {
+      renderProgress();
       await finished();
       // stay on the pair just answered, showing its answer
       await show(index);
-    } else {
-      await show(next);
     }
     // what an answer costs in the page, from the key to the next pair shown
     // (saved on disk in between): the figure the benchmark reports
