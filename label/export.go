@@ -247,9 +247,10 @@ type Agreement struct {
 	N       int     `json:"n"`       // pairs both answered with a, b or tie
 	Agree   int     `json:"agree"`   // with the same answer
 	Percent float64 `json:"percent"` // 100 * Agree / N
-	// Kappa is Cohen's kappa over the answers (this response, the other,
-	// tie): (p_o - p_e) / (1 - p_e); NaN when p_e is 1 (both raters gave one
-	// answer throughout) or N is 0.
+	// Kappa is Cohen's kappa over three answers, the same for every pair:
+	// the response whose text sorts first is better, the other is, tie.
+	// (p_o - p_e) / (1 - p_e); NaN when p_e is 1 (both raters gave one answer
+	// throughout) or N is 0.
 	Kappa float64 `json:"kappa"`
 }
 
@@ -307,14 +308,17 @@ func (s *SourceAgreement) add(prefers, source string, tie bool) {
 	s.Percent = 100 * float64(s.Agree) / float64(s.N)
 }
 
-// category is an answer as a rater's category for kappa: the text preferred,
-// or "tie"; "" for a skip.
+// category is an answer as a rater's category for kappa, the same three for
+// every pair whatever order a rater saw the responses in: "first" (the
+// response whose text sorts first is preferred), "second", or "tie"; "" for
+// a skip.
 func category(r Record) string {
 	switch r.Answer {
-	case AnswerA:
-		return "text:" + r.A
-	case AnswerB:
-		return "text:" + r.B
+	case AnswerA, AnswerB:
+		if preferred(r) == min(r.A, r.B) {
+			return "first"
+		}
+		return "second"
 	case AnswerTie:
 		return "tie"
 	}
@@ -452,7 +456,7 @@ func (s SourceAgreement) String() string {
 	}
 	out := fmt.Sprintf("%s of %d", percent(s.Agree, s.N), s.N)
 	if s.Ties > 0 {
-		out += fmt.Sprintf(" (%d ties left out)", s.Ties)
+		out += fmt.Sprintf(" (ties left out: %d)", s.Ties)
 	}
 	return out
 }

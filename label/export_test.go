@@ -143,13 +143,13 @@ func TestExportMajority(t *testing.T) {
 	if ab.A != "alice" || ab.B != "bob" || ab.N != 6 || ab.Agree != 4 {
 		t.Fatalf("alice/bob %+v", ab)
 	}
-	// kappa by hand: alice (good, bad, good, tie, good, good), bob (good, bad,
-	// bad, tie, tie, good) over the texts of each pair: categories are texts,
-	// so every pair's two texts are categories of their own
-	x := []string{"g0", "b1", "g2", "t", "g5", "g7"}
-	y := []string{"g0", "b1", "b2", "t", "t", "g7"}
-	if k := Kappa(x, y); math.Abs(k.Kappa-ab.Kappa) > 1e-12 {
-		t.Fatalf("alice/bob kappa %v, by hand %v", ab.Kappa, k.Kappa)
+	// kappa by hand, over first/second/tie where "bad i" sorts before "good i":
+	// alice 0 second, 1 first, 2 second, 3 tie, 5 second, 7 second; bob 0
+	// second, 1 first, 2 first, 3 tie, 5 tie, 7 second. p_o = 4/6; alice 4
+	// second, 1 first, 1 tie; bob 2, 2, 2: p_e = (4*2 + 1*2 + 1*2)/36 = 1/3;
+	// kappa = (2/3 - 1/3) / (2/3) = 0.5
+	if math.Abs(ab.Kappa-0.5) > 1e-12 {
+		t.Fatalf("alice/bob kappa %v, by hand 0.5", ab.Kappa)
 	}
 	// alice against the source: preferred on 0 1 2 5 7 (good, bad, good,
 	// good, good): 4 of 5; one tie
@@ -160,7 +160,7 @@ func TestExportMajority(t *testing.T) {
 	if err := st.WriteStats(&rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"alice / bob", "kappa", "80.0% of 5 (1 ties left out)", "75.0% of 4"} {
+	for _, w := range []string{"alice / bob", "kappa", "80.0% of 5 (ties left out: 1)", "75.0% of 4"} {
 		if !strings.Contains(rep.String(), w) {
 			t.Errorf("report lacks %q:\n%s", w, rep.String())
 		}

@@ -286,7 +286,7 @@ func TestLabelKilled(t *testing.T) {
 	labelPairs(t, ctx, set, 12, nil)
 	labeltest.Run(t, ctx, chromedp.Poll[chromedp.Void](`document.getElementById('results').textContent.includes('Agreement with the labels')`))
 	res := labeltest.Eval[string](t, ctx, `document.getElementById('results').textContent`)
-	if !strings.Contains(res, "100.0% of 10 pairs (1 ties left out)") || !strings.Contains(res, "Agreement with bob: 0.0% of 2 pairs") {
+	if !strings.Contains(res, "100.0% of 10 pairs (ties left out: 1)") || !strings.Contains(res, "Agreement with bob: 0.0% of 2 pairs") {
 		t.Fatalf("alice's figures: %s", res)
 	}
 	if p := w.Problems(); len(p) == 0 {

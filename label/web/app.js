@@ -297,7 +297,7 @@
     const lab = st.with_labels;
     if (lab) {
       let t = 'Agreement with the labels the pairs came with: ' + lab.percent.toFixed(1) + '% of ' + lab.n + ' pairs';
-      if (lab.ties) t += ' (' + lab.ties + ' ties left out)';
+      if (lab.ties) t += ' (ties left out: ' + lab.ties + ')';
       lines.push(t + '.');
     }
     for (const o of st.others || []) {
