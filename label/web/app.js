@@ -239,7 +239,7 @@
       index = pair.i;
       renderProgress();
       renderPair();
-      status('');
+      status('saved');
       body.dataset.finished = 'false';
       setState('ready');
     } else {
