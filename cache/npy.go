@@ -8,7 +8,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // WriteNPY writes a float32 array of the given shape as a NumPy .npy file
@@ -33,7 +33,7 @@ func WriteNPY(path string, shape []int, data []float32) error {
 	// magic (6) + version (2) + header length (2) + header + newline, padded to 64
 	pad := 64 - (10+len(header)+1)%64
 	header += strings.Repeat(" ", pad%64) + "\n"
-	return atomic.Write(path, func(w io.Writer) error {
+	return safefile.Write(path, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		bw.WriteString("\x93NUMPY\x01\x00")
 		binary.Write(bw, binary.LittleEndian, uint16(len(header)))

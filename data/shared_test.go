@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 )
 
 // TestSharedData reads the evaluation data in ../shared/data: exactly 8,552

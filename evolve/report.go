@@ -15,7 +15,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // Write saves the run in dir: each loop's head (loop-K.head.json), the
@@ -23,10 +23,10 @@ import (
 // (accuracy.png, accuracy.svg) and the pool's scores against the thresholds
 // (scores.png, scores.svg, when a loop selected). title names the data and backbone in the
 // chart and the Markdown. The files are replaced as one set (see
-// atomic.WriteSet): a reader, or a run killed midway, never leaves the files
+// safefile.WriteSet): a reader, or a run killed midway, never leaves the files
 // of two runs side by side; other files in dir stay.
 func (r *Report) Write(dir, title string) error {
-	return atomic.WriteSet(dir, Owned, func(stage string) error { return r.write(stage, title) })
+	return safefile.WriteSet(dir, Owned, func(stage string) error { return r.write(stage, title) })
 }
 
 // Owned reports whether a file name is one that Write writes: an earlier
@@ -59,10 +59,10 @@ func (r *Report) write(dir, title string) error {
 	if err != nil {
 		return err
 	}
-	if err := atomic.WriteFile(filepath.Join(dir, "report.json"), append(raw, '\n')); err != nil {
+	if err := safefile.WriteFile(filepath.Join(dir, "report.json"), append(raw, '\n')); err != nil {
 		return err
 	}
-	if err := atomic.Write(filepath.Join(dir, "report.md"), func(w io.Writer) error { return r.Markdown(w, title) }); err != nil {
+	if err := safefile.Write(filepath.Join(dir, "report.md"), func(w io.Writer) error { return r.Markdown(w, title) }); err != nil {
 		return err
 	}
 	if err := r.Chart(filepath.Join(dir, "accuracy"), title); err != nil {
@@ -286,7 +286,7 @@ func save(p *plot.Plot, base string, height vg.Length) error {
 		if err != nil {
 			return err
 		}
-		if err := atomic.Write(base+ext, func(out io.Writer) error { _, err := w.WriteTo(out); return err }); err != nil {
+		if err := safefile.Write(base+ext, func(out io.Writer) error { _, err := w.WriteTo(out); return err }); err != nil {
 			return err
 		}
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/models"
 	"github.com/ser-rl/ser/onnx"
 )
@@ -340,5 +340,5 @@ func (f *Featurizer) ExportNPY(path string, pairs []data.Pair) error {
 	if err != nil {
 		return err
 	}
-	return atomic.WriteFile(strings.TrimSuffix(path, ".npy")+".ids.json", ids)
+	return safefile.WriteFile(strings.TrimSuffix(path, ".npy")+".ids.json", ids)
 }

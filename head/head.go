@@ -21,7 +21,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // Kinds of head.
@@ -236,13 +236,13 @@ func (h *Head) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return atomic.WriteFile(path, append(raw, '\n'))
+	return safefile.WriteFile(path, append(raw, '\n'))
 }
 
 // Load reads a head file, refusing one whose checksum, shapes or numbers
 // are wrong before anything is allocated by its declared sizes.
 func Load(path string) (*Head, error) {
-	raw, err := atomic.ReadRegular(path, maxHeadFile)
+	raw, err := safefile.ReadRegular(path, maxHeadFile)
 	if err != nil {
 		return nil, fmt.Errorf("not a head file: %w", err)
 	}

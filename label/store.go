@@ -17,7 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // Marker is the file that makes a folder an answers folder. The store writes
@@ -394,7 +394,7 @@ func OpenStore(dir string) (*Store, error) {
 				return nil, fmt.Errorf("%s holds data files (%s) and is not an answers folder (no %s): name a new or empty folder", dir, e.Name(), Marker)
 			}
 		}
-		if err := atomic.WriteFile(filepath.Join(dir, Marker), []byte(markerText)); err != nil {
+		if err := safefile.WriteFile(filepath.Join(dir, Marker), []byte(markerText)); err != nil {
 			return nil, err
 		}
 	}

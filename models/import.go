@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/tokenize"
 )
 
@@ -529,7 +529,7 @@ func dropDoubleSpecial(tpl string, tok *tokenize.HF) (string, string, error) {
 	return strings.TrimPrefix(tpl, content), content, nil
 }
 
-func readLimited(path string) ([]byte, error) { return atomic.ReadRegular(path, maxConfigBytes) }
+func readLimited(path string) ([]byte, error) { return safefile.ReadRegular(path, maxConfigBytes) }
 
 func readJSONFile(path string, v any) error {
 	raw, err := readLimited(path)

@@ -21,7 +21,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // Input kinds: how token ids are fed to the ONNX graph.
@@ -323,7 +323,7 @@ const maxManifestBytes = 4 << 20
 // most 4 MiB (a link to /dev/zero or a FIFO is refused, not read).
 func ReadManifest(dir string) (*Manifest, error) {
 	path := filepath.Join(dir, "manifest.json")
-	raw, err := atomic.ReadRegular(path, maxManifestBytes)
+	raw, err := safefile.ReadRegular(path, maxManifestBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +350,7 @@ func WriteManifest(m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return atomic.WriteFile(filepath.Join(m.Dir, "manifest.json"), append(raw, '\n'))
+	return safefile.WriteFile(filepath.Join(m.Dir, "manifest.json"), append(raw, '\n'))
 }
 
 // Verify hashes every file and checks it against its checksum, and checks

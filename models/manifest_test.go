@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ser-rl/ser/internal/tiny"
+	"github.com/ser-rl/ser/internal/testsupport/tiny"
 	"github.com/ser-rl/ser/models"
 )
 

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/models/tfjs"
 	"github.com/ser-rl/ser/onnx/onnxpb"
 )
@@ -77,7 +77,7 @@ func ConvertUSE(distDir, outDir string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := atomic.WriteFile(m.Path(m.Tokenizer), tj); err != nil {
+	if err := safefile.WriteFile(m.Path(m.Tokenizer), tj); err != nil {
 		return nil, err
 	}
 	for _, name := range []string{m.Model, m.Tokenizer} {
@@ -96,7 +96,7 @@ func ConvertUSE(distDir, outDir string) (*Manifest, error) {
 // U+2581, a leading U+2581). A null score (seven pieces holding ':') becomes 0,
 // which is what it is worth in the reference's arithmetic.
 func USETokenizerJSON(vocabPath string) ([]byte, error) {
-	raw, err := atomic.ReadRegular(vocabPath, 64<<20)
+	raw, err := safefile.ReadRegular(vocabPath, 64<<20)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // stamps remembers, for one backbone folder, what hashing its files found:
@@ -41,7 +41,7 @@ func loadStamps(stampDir, dir string) *stamps {
 	}
 	key := sha256.Sum256([]byte(real))
 	st := &stamps{path: filepath.Join(stampDir, hex.EncodeToString(key[:8])+".json")}
-	if raw, err := atomic.ReadRegular(st.path, 16<<20); err == nil {
+	if raw, err := safefile.ReadRegular(st.path, 16<<20); err == nil {
 		json.Unmarshal(raw, st)
 	}
 	if st.Files == nil {
@@ -57,7 +57,7 @@ func (st *stamps) save() {
 		return
 	}
 	if raw, err := json.Marshal(st); err == nil {
-		atomic.WriteFile(st.path, raw)
+		safefile.WriteFile(st.path, raw)
 	}
 }
 

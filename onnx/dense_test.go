@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/ser-rl/ser/internal/testenv"
-	"github.com/ser-rl/ser/internal/tiny"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/tiny"
 	"github.com/ser-rl/ser/models"
 	"github.com/ser-rl/ser/onnx"
 	"github.com/ser-rl/ser/onnx/onnxpb"

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/models"
 	"github.com/ser-rl/ser/onnx"
 )

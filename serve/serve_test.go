@@ -25,7 +25,7 @@ import (
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/models"
 )
 

@@ -3,8 +3,8 @@ package tokenize_test
 import (
 	"testing"
 
-	"github.com/ser-rl/ser/internal/corpus"
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/corpus"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/tokenize"
 )
 

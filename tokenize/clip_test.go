@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ser-rl/ser/internal/corpus"
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/corpus"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/tokenize"
 )
 

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/ser-rl/ser/internal/atomic"
 	"sync"
+
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // HF encodes text exactly as Hugging Face tokenizers (the Rust library, v0.22)
@@ -44,7 +45,7 @@ const (
 
 // LoadHF reads a tokenizer.json.
 func LoadHF(path string) (*HF, error) {
-	raw, err := atomic.ReadRegular(path, maxTokenizerFile)
+	raw, err := safefile.ReadRegular(path, maxTokenizerFile)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ser-rl/ser/internal/corpus"
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/corpus"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/tokenize"
 )
 

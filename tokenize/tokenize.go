@@ -17,7 +17,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // Tokenizer turns one text into token ids. Implementations are safe for
@@ -93,7 +93,7 @@ func Truncate(ids []int32, max int, side string) []int32 {
 
 // readJSON decodes a JSON file, naming the file in errors.
 func readJSON(path string, v any) error {
-	raw, err := atomic.ReadRegular(path, maxTokenizerFile)
+	raw, err := safefile.ReadRegular(path, maxTokenizerFile)
 	if err != nil {
 		return err
 	}

@@ -37,10 +37,10 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/ser-rl/ser/ask"
+	"github.com/ser-rl/ser/bench/internal/benchdata"
 	"github.com/ser-rl/ser/evolve"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/internal/benchdata"
 	"github.com/ser-rl/ser/models"
 )
 

@@ -30,10 +30,10 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/ser-rl/ser/bench/internal/benchdata"
 	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/internal/benchdata"
 	"github.com/ser-rl/ser/internal/openblas"
 	"github.com/ser-rl/ser/models"
 	"github.com/ser-rl/ser/onnx"

@@ -29,11 +29,11 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ser-rl/ser/bench/internal/benchdata"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/evolve"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/internal/benchdata"
 )
 
 func main() {

@@ -31,8 +31,8 @@ import (
 
 	sugar "github.com/sugarme/tokenizer/pretrained"
 
-	"github.com/ser-rl/ser/internal/corpus"
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/corpus"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/tokenize"
 )
 

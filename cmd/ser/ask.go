@@ -19,7 +19,7 @@ import (
 	"github.com/ser-rl/ser/ask"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 func askCommand() *cli.Command {
@@ -97,7 +97,7 @@ ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers,
 			if err != nil {
 				return err
 			}
-			if err := atomic.Write(c.String("out"), func(w io.Writer) error {
+			if err := safefile.Write(c.String("out"), func(w io.Writer) error {
 				return writePicks(w, h, x, pool, picks, o, c.Bool("keep-labels"))
 			}); err != nil {
 				return err

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/internal/testenv"
-	"github.com/ser-rl/ser/internal/tiny"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/tiny"
 	"github.com/ser-rl/ser/models"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/evolve"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/models"
 )
 
@@ -81,7 +81,7 @@ func demoCommand() *cli.Command {
 			met := head.Evaluate(rep.Heads[rep.FinalLoop], x, test)
 			printMetrics(c.App.Writer, met)
 			raw, _ := json.MarshalIndent(met, "", " ")
-			if err := atomic.WriteFile(filepath.Join(out, "eval.json"), append(raw, '\n')); err != nil {
+			if err := safefile.WriteFile(filepath.Join(out, "eval.json"), append(raw, '\n')); err != nil {
 				return err
 			}
 			abs, _ := filepath.Abs(out)
@@ -101,5 +101,5 @@ func writeSample(path string, pairs []data.Pair) error {
 		}
 		buf = append(append(buf, line...), '\n')
 	}
-	return atomic.WriteFile(path, buf)
+	return safefile.WriteFile(path, buf)
 }

@@ -12,7 +12,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/ser-rl/ser/cache"
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/models"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 func evalCommand() *cli.Command {
@@ -60,7 +60,7 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 				if err != nil {
 					return err
 				}
-				return atomic.WriteFile(p, append(raw, '\n'))
+				return safefile.WriteFile(p, append(raw, '\n'))
 			}
 			return nil
 		},
@@ -69,7 +69,7 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 
 // writeScores writes each evaluated pair's rewards as JSONL.
 func writeScores(path string, m head.Metrics, pairs []data.Pair) error {
-	return atomic.Write(path, func(w io.Writer) error {
+	return safefile.Write(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for _, s := range m.Scores {
 			p := pairs[s.Index]

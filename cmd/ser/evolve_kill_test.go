@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 )
 
 // TestEvolveKilled kills `ser evolve` at random moments while it writes its

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ser-rl/ser/internal/testenv"
-	"github.com/ser-rl/ser/internal/tiny"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/tiny"
 	"github.com/ser-rl/ser/models"
 )
 

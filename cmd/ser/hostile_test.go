@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ser-rl/ser/cache"
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/models"
 )
 

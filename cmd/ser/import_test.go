@@ -11,8 +11,8 @@ import (
 
 	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/internal/testenv"
-	"github.com/ser-rl/ser/internal/tiny"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/tiny"
 	"github.com/ser-rl/ser/models"
 	"github.com/ser-rl/ser/onnx"
 	"github.com/ser-rl/ser/tokenize"

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 )
 
 // TestInterrupt: SIGINT (Ctrl-C) stops ser train, evolve and ask in their

@@ -15,7 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/label"
 )
 
@@ -209,7 +209,7 @@ func labelExport(c *cli.Context) error {
 		return err
 	}
 	if to != "" {
-		err = atomic.Write(to, write)
+		err = safefile.Write(to, write)
 	} else {
 		err = write(c.App.Writer)
 	}

@@ -68,7 +68,7 @@ func checkOutputs(outputs, inputs []file) error {
 // checkOutputFolder refuses an output folder whose own files (the names
 // owned reports) would replace an input, and one that holds the current
 // folder: a run replaces its output folder as a whole (see
-// atomic.WriteSet), which would leave the shell that ran it in a folder
+// safefile.WriteSet), which would leave the shell that ran it in a folder
 // that is gone.
 func checkOutputFolder(flag, dir string, owned func(string) bool, inputs []file) error {
 	abs, err := filepath.Abs(dir)

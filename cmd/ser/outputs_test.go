@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 )
 
 // TestOutputNeverAnInput: every command refuses an output that is one of its

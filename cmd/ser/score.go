@@ -18,8 +18,8 @@ import (
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
-	"github.com/ser-rl/ser/internal/atomic"
 	"github.com/ser-rl/ser/internal/progress"
+	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/models"
 )
 
@@ -80,7 +80,7 @@ ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} row
 				return s.stream(in, inName, out, c.Int("batch"))
 			}
 			if p := c.String("out"); p != "-" {
-				err := atomic.WritePartial(p, run) // the rows before a failure are kept
+				err := safefile.WritePartial(p, run) // the rows before a failure are kept
 				if err != nil && s.n > 0 {
 					notef(c, "%s: holds the %d rows before the failure", p, s.n)
 				}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ser-rl/ser/internal/testenv"
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 )
 
 // TestServeProcess runs `ser serve` as a process: its rewards equal `ser

@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // TF DataType enum values (tensorflow/core/framework/types.proto).
@@ -69,7 +69,7 @@ type manifestFile struct {
 // Load reads dir/model.json and the weight shards it names.
 func Load(dir string) (*GraphModel, error) {
 	path := filepath.Join(dir, "model.json")
-	raw, err := atomic.ReadRegular(path, 64<<20)
+	raw, err := safefile.ReadRegular(path, 64<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func Load(dir string) (*GraphModel, error) {
 			if !filepath.IsLocal(p) {
 				return nil, fmt.Errorf("%s: weightsManifest[%d]: %q is not a file inside the model folder", path, gi, p)
 			}
-			b, err := atomic.ReadRegular(filepath.Join(dir, p), 1<<30)
+			b, err := safefile.ReadRegular(filepath.Join(dir, p), 1<<30)
 			if err != nil {
 				return nil, fmt.Errorf("%s: weightsManifest[%d]: %w", path, gi, err)
 			}

@@ -12,7 +12,7 @@ import (
 	"math"
 	"path/filepath"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -193,12 +193,12 @@ func (m *Model) WriteFile(path string) error {
 			ext[t] = [2]int64{int64(len(blob)), int64(len(t.Raw))}
 			blob = append(blob, t.Raw...)
 		}
-		if err := atomic.WriteFile(filepath.Join(filepath.Dir(path), dataName), blob); err != nil {
+		if err := safefile.WriteFile(filepath.Join(filepath.Dir(path), dataName), blob); err != nil {
 			return err
 		}
 		m.extName = dataName
 	}
-	return atomic.WriteFile(path, m.marshal(ext))
+	return safefile.WriteFile(path, m.marshal(ext))
 }
 
 func (m *Model) hasExternal() bool {

@@ -12,7 +12,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/models"
 	"github.com/ser-rl/ser/onnx/onnxpb"
 )
@@ -67,7 +67,7 @@ func Write(dir string, o Options) (*models.Manifest, error) {
 	if err := WriteModel(m.Path(m.Model), o); err != nil {
 		return nil, err
 	}
-	if err := atomic.WriteFile(m.Path(m.Tokenizer), tokenizerJSON()); err != nil {
+	if err := safefile.WriteFile(m.Path(m.Tokenizer), tokenizerJSON()); err != nil {
 		return nil, err
 	}
 	files := []string{m.Model, m.Tokenizer}

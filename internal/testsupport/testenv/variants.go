@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ser-rl/ser/internal/atomic"
+	"github.com/ser-rl/ser/internal/safefile"
 )
 
 // TokenizerVariant is a real family's tokenizer.json with some components
@@ -122,7 +122,7 @@ func WriteTokenizerVariants(home string) ([]string, error) {
 		}
 		path := filepath.Join(home, "tokenizers", "variants", v.Name+".json")
 		if old, err := os.ReadFile(path); err != nil || string(old) != string(out) {
-			if err := atomic.WriteFile(path, out); err != nil {
+			if err := safefile.WriteFile(path, out); err != nil {
 				return nil, err
 			}
 		}

@@ -1,4 +1,4 @@
-package atomic
+package safefile
 
 import (
 	"fmt"

@@ -1,7 +1,7 @@
-// Package atomic writes files so that a crash, a kill -9 or a full disk never
+// Package safefile writes files so that a crash, a kill -9 or a full disk never
 // leaves a half-written file under the final name: the data goes to a
 // temporary file in the same folder, is synced, and is renamed into place.
-package atomic
+package safefile
 
 import (
 	"fmt"
@@ -221,10 +221,10 @@ func WriteSet(dir string, owned func(name string) bool, fill func(stage string) 
 // that hold it are ever removed.
 const (
 	setMarker     = ".ser-set"
-	setMarkerText = "a set of files being replaced by ser (atomic.WriteSet); removed when done\n"
+	setMarkerText = "a set of files being replaced by ser (safefile.WriteSet); removed when done\n"
 )
 
-// ownTemp reports whether name is atomic.Write's temporary file for one of
+// ownTemp reports whether name is Write's temporary file for one of
 // the set's own names (".NAME.tmp123").
 func ownTemp(name string, owned func(string) bool) bool {
 	i := strings.LastIndex(name, ".tmp")
