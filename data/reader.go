@@ -86,6 +86,45 @@ func Open(path string, opts Options) (*Reader, error) {
 	return r, nil
 }
 
+// NewReader reads a JSONL stream, gzip-compressed or not, named name in
+// errors (Parquet needs a file: see Open). Close closes in when it is an
+// io.Closer.
+func NewReader(in io.Reader, name string, opts Options) (*Reader, error) {
+	br := bufio.NewReaderSize(in, 1<<20)
+	closer, _ := in.(io.Closer)
+	return newStreamReader(name, br, closer, opts)
+}
+
+// newStreamReader reads JSONL from br, after its gzip header when it starts
+// with one.
+func newStreamReader(name string, br *bufio.Reader, closer io.Closer, opts Options) (*Reader, error) {
+	switch opts.Format {
+	case Auto, HH, UFRaw, UFBinarized, Pairs, Unlabelled:
+	default:
+		return nil, &Error{File: name, Msg: fmt.Sprintf("unknown format %q (want %s)", opts.Format, formatsKnown)}
+	}
+	if opts.MaxLine <= 0 {
+		opts.MaxLine = DefaultMaxLine
+	}
+	if closer == nil {
+		closer = io.NopCloser(nil)
+	}
+	r := &Reader{path: name, opts: opts, format: opts.Format, closer: closer}
+	magic, _ := br.Peek(4)
+	switch {
+	case string(magic) == "PAR1":
+		return nil, &Error{File: name, Msg: "a Parquet file is read from a file, not a stream"}
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, &Error{File: name, Msg: "bad gzip stream: " + err.Error()}
+		}
+		br = bufio.NewReaderSize(zr, 1<<20)
+	}
+	r.br = br
+	return r, nil
+}
+
 // Close closes the file.
 func (r *Reader) Close() error {
 	if r.pq != nil {
@@ -192,10 +231,16 @@ func (r *Reader) record() (map[string]any, error) {
 // readLine reads one line of at most MaxLine bytes; a longer line is read
 // through to its end without being kept, and reported as too long.
 func (r *Reader) readLine() (line []byte, tooLong bool, err error) {
+	return readLine(r.br, r.opts.MaxLine)
+}
+
+// readLine reads one line of at most max bytes from br; a longer line is
+// read through to its end without being kept, and reported as too long.
+func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
 	for {
-		chunk, err := r.br.ReadSlice('\n')
+		chunk, err := br.ReadSlice('\n')
 		if !tooLong {
-			if len(line)+len(chunk) > r.opts.MaxLine {
+			if len(line)+len(chunk) > max {
 				tooLong, line = true, nil
 			} else {
 				line = append(line, chunk...)

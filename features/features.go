@@ -14,8 +14,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
+
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
@@ -40,16 +45,23 @@ type Options struct {
 	// OnOpen, when set, is called when the backbone is opened (so that a
 	// caller can say on stderr that embedding starts).
 	OnOpen func(*onnx.Backbone)
+	// Memory, when positive, is the bytes of recent texts' vectors that
+	// Vectors keeps in memory (keyed by the texts' sha256), ahead of the
+	// cache: a server sees the same prompts again and again.
+	Memory int64
 }
 
 // Featurizer gives pairs their features. Its methods are not safe for
 // concurrent use; Close releases the backbone and the cache.
 type Featurizer struct {
-	opt  Options
-	m    *models.Manifest
-	form string
-	b    *onnx.Backbone
-	read *cache.Cache // read-only, for Vectors
+	opt    Options
+	m      *models.Manifest
+	form   string
+	b      *onnx.Backbone
+	read   *cache.Cache // read-only, for Vectors
+	memory *lru         // Options.Memory's vectors, or nil
+	// the distinct texts Vectors found in memory, and those it did not
+	hits, misses atomic.Int64
 }
 
 // New checks the options; nothing is opened until needed.
@@ -66,7 +78,35 @@ func New(o Options) (*Featurizer, error) {
 	if o.CachePath == "" {
 		return nil, errors.New("features: no cache path")
 	}
-	return &Featurizer{opt: o, m: o.Manifest, form: o.Form}, nil
+	f := &Featurizer{opt: o, m: o.Manifest, form: o.Form}
+	f.SetMemory(o.Memory)
+	return f, nil
+}
+
+// SetMemory keeps up to bytes of recent texts' vectors in memory (see
+// Options.Memory); 0 keeps none. What was kept is dropped.
+func (f *Featurizer) SetMemory(bytes int64) {
+	f.memory = nil
+	if bytes > 0 {
+		f.memory = newLRU(int(max(1, bytes/int64(4*f.m.Dim+lruOverhead))))
+	}
+}
+
+// MemoryStats returns how many distinct texts Vectors found in memory, and
+// how many it read from the cache or embedded instead (with a memory only).
+// It is safe to call while another goroutine uses the Featurizer.
+func (f *Featurizer) MemoryStats() (hits, misses int64) { return f.hits.Load(), f.misses.Load() }
+
+// HomeCache is the feature cache of backbone m under a ser home: where
+// every command reads and fills it unless told otherwise.
+func HomeCache(home string, m *models.Manifest) string {
+	return cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint(), cache.Format(m.FeatureStorage))
+}
+
+// open opens the featurizer's cache file, for reading or (one writer at a
+// time) for writing.
+func (f *Featurizer) open(writable bool) (*cache.Cache, error) {
+	return cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), writable)
 }
 
 // Form is the feature form in use.
@@ -153,7 +193,7 @@ func text(c head.Column, m *models.Manifest, p *data.Pair) string {
 // split: batches Shard, Shard+Of, ... of the canonical plan), opening the
 // backbone only when there is work. It returns what it did.
 func (f *Featurizer) Fill(ctx context.Context, texts []string, shard, of int) (cache.FillStats, error) {
-	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), true)
+	cc, err := f.open(true)
 	if err != nil {
 		return cache.FillStats{}, err
 	}
@@ -177,7 +217,7 @@ func (f *Featurizer) fill(ctx context.Context, cc *cache.Cache, texts []string, 
 // Corrupt reports how many corrupt records the cache file holds (they are
 // left out and their texts embedded again).
 func (f *Featurizer) Corrupt() int {
-	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), false)
+	cc, err := f.open(false)
 	if err != nil {
 		return 0
 	}
@@ -198,7 +238,7 @@ func distinct(texts []string) int {
 // cache opened for writing (one writer at a time).
 func (f *Featurizer) Pairs(ctx context.Context, pairs []data.Pair) (*head.Pairs, cache.FillStats, error) {
 	texts := f.Texts(pairs)
-	if cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), false); err == nil {
+	if cc, err := f.open(false); err == nil {
 		if cc.Missing(texts) == 0 {
 			defer cc.Close()
 			x, err := f.assemble(cc, texts, len(pairs))
@@ -210,7 +250,7 @@ func (f *Featurizer) Pairs(ctx context.Context, pairs []data.Pair) (*head.Pairs,
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, cache.FillStats{}, err
 	}
-	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), true)
+	cc, err := f.open(true)
 	if err != nil {
 		return nil, cache.FillStats{}, err
 	}
@@ -240,49 +280,67 @@ func (f *Featurizer) keys(texts []string) []cache.Key {
 	return keys
 }
 
-// Vectors returns the texts' vectors, len(texts)*Dim floats: those in the
-// cache from it, the others from the backbone; nothing is written to the
-// cache (a scorer or a server must not hold the writer's lock).
+// Vectors returns the texts' vectors, len(texts)*Dim floats: from memory
+// (Options.Memory), else the cache, else the backbone, each distinct text
+// embedded once; nothing is written to the cache (a scorer or a server must
+// not hold the writer's lock). Ending ctx stops the embedding between
+// batches.
 func (f *Featurizer) Vectors(ctx context.Context, texts []string) ([]float32, error) {
 	d := f.m.Dim
 	out := make([]float32, len(texts)*d)
 	if f.read == nil {
-		if cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), false); err == nil {
+		if cc, err := f.open(false); err == nil {
 			f.read = cc
 		}
 	}
 	fp := f.m.Fingerprint()
-	var todo []string
-	where := make([]int, len(texts)) // index into todo of an uncached text, else -1
-	first := map[string]int{}        // a text repeated (a prompt, a single response) is embedded once
+	firstAt := make(map[string]int, len(texts)) // a text's first place: a repeated text (a prompt) is looked up once
+	var repeats [][2]int                        // (place, first place)
+	var todo []string                           // texts to embed
+	var todoAt []int                            // their places
+	var remember []int                          // places whose vectors go into memory
 	for i, t := range texts {
-		where[i] = -1
-		if f.read != nil && f.read.Get(cache.KeyOf(fp, t), out[i*d:(i+1)*d]) {
+		if j, ok := firstAt[t]; ok {
+			repeats = append(repeats, [2]int{i, j})
 			continue
 		}
-		k, ok := first[t]
-		if !ok {
-			k = len(todo)
-			first[t] = k
-			todo = append(todo, t)
+		firstAt[t] = i
+		v := out[i*d : (i+1)*d]
+		if f.memory != nil {
+			if m, ok := f.memory.get(t); ok {
+				copy(v, m)
+				f.hits.Add(1)
+				continue
+			}
+			f.misses.Add(1)
 		}
-		where[i] = k
+		if f.read != nil && f.read.Get(cache.KeyOf(fp, t), v) {
+			remember = append(remember, i)
+			continue
+		}
+		todo, todoAt = append(todo, t), append(todoAt, i)
 	}
-	if len(todo) == 0 {
-		return out, nil
-	}
-	b, err := f.backbone()
-	if err != nil {
-		return nil, err
-	}
-	v, err := b.Embed(ctx, todo)
-	if err != nil {
-		return nil, err
-	}
-	for i, k := range where {
-		if k >= 0 {
+	if len(todo) > 0 {
+		b, err := f.backbone()
+		if err != nil {
+			return nil, err
+		}
+		v, err := b.Embed(ctx, todo)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range todoAt {
 			copy(out[i*d:(i+1)*d], v[k*d:(k+1)*d])
 		}
+		remember = append(remember, todoAt...)
+	}
+	if f.memory != nil {
+		for _, i := range remember {
+			f.memory.put(texts[i], out[i*d:(i+1)*d])
+		}
+	}
+	for _, r := range repeats {
+		copy(out[r[0]*d:(r[0]+1)*d], out[r[1]*d:(r[1]+1)*d])
 	}
 	return out, nil
 }
@@ -291,6 +349,74 @@ func (f *Featurizer) Vectors(ctx context.Context, texts []string) ([]float32, er
 // Texts lists them) are given.
 func (f *Featurizer) PairsOf(vecs []float32, n int) *head.Pairs {
 	return head.Assemble(f.form, f.m.Dim, n, vecs)
+}
+
+// Item is one response to score: a prompt and a response, or (for joint
+// features) the whole formatted text as a trainer sent it, in Joint.
+type Item struct {
+	Prompt, Response string
+	Joint            string
+}
+
+// itemText is the text of one column for an item scored alone: both
+// response columns hold its response.
+func (f *Featurizer) itemText(c head.Column, it *Item) string {
+	switch c {
+	case head.ColPrompt:
+		return it.Prompt
+	case head.ColFirst, head.ColSecond:
+		return it.Response
+	}
+	if it.Joint != "" {
+		return it.Joint
+	}
+	return f.m.FormatPair(it.Prompt, it.Response)
+}
+
+// Items returns the features of items, one row each, as a head of the
+// featurizer's form reads a single response (head.Pairs.A), through
+// Vectors.
+func (f *Featurizer) Items(ctx context.Context, items []Item) (*mat.Dense, error) {
+	cols := head.Columns(f.form)
+	texts := make([]string, 0, len(items)*len(cols))
+	for i := range items {
+		for _, c := range cols {
+			texts = append(texts, f.itemText(c, &items[i]))
+		}
+	}
+	vecs, err := f.Vectors(ctx, texts)
+	if err != nil {
+		return nil, err
+	}
+	return head.Assemble(f.form, f.m.Dim, len(items), vecs).A, nil
+}
+
+// NonFiniteError is an item whose reward is NaN or infinite: the backbone's
+// vector for one of its texts holds NaN or Inf.
+type NonFiniteError struct{ Index int }
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("item %d: the reward is not a finite number (the backbone's vector for its text holds NaN or Inf)", e.Index)
+}
+
+// Rewards returns h's calibrated rewards of items; the first item whose
+// reward is not finite is a *NonFiniteError. h must have been trained on
+// this featurizer's features.
+func (f *Featurizer) Rewards(ctx context.Context, h *head.Head, items []Item) ([]float64, error) {
+	if h.Features != f.form {
+		return nil, fmt.Errorf("features: a head of %s features on a featurizer of %s features", h.Features, f.form)
+	}
+	x, err := f.Items(ctx, items)
+	if err != nil {
+		return nil, err
+	}
+	r := h.Rewards(x)
+	for i, v := range r {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return r, &NonFiniteError{Index: i}
+		}
+	}
+	return r, nil
 }
 
 // ExportNPY writes the pairs' backbone vectors, which must be cached, as a
@@ -302,7 +428,7 @@ func (f *Featurizer) ExportNPY(path string, pairs []data.Pair) error {
 	if len(pairs) == 0 {
 		return fmt.Errorf("%s: no pairs to export", path)
 	}
-	cc, err := cache.Open(f.opt.CachePath, f.m.Fingerprint(), f.m.Dim, cache.Format(f.m.FeatureStorage), false)
+	cc, err := f.open(false)
 	if err != nil {
 		return err
 	}

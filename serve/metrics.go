@@ -26,7 +26,7 @@ type family struct {
 	labels           []string
 	bounds           []float64          // histogram buckets' upper bounds
 	series           map[string]*series // by the label values, joined
-	gauge            func() float64     // a gauge's value, read when written
+	read             func() float64     // the value of a gauge or of a counter kept elsewhere, read when written
 	reg              *registry
 }
 
@@ -126,7 +126,14 @@ func (f *family) observe(v float64, values ...string) {
 // gauge registers a gauge whose value is read from get when written.
 func (r *registry) gauge(name, help string, get func() float64) {
 	f := r.add(name, help, "gauge", nil, nil)
-	f.gauge = get
+	f.read = get
+	f.with()
+}
+
+// counterFunc registers a counter kept elsewhere, read from get when written.
+func (r *registry) counterFunc(name, help string, get func() float64) {
+	f := r.add(name, help, "counter", nil, nil)
+	f.read = get
 	f.with()
 }
 
@@ -166,7 +173,7 @@ func num(v float64) string {
 // write writes every family that has a series, in name order, each
 // family's series in the order of their label text.
 func (r *registry) write(w io.Writer) error {
-	gauges := map[*family]float64{}
+	read := map[*family]float64{} // values kept elsewhere
 	r.mu.Lock()
 	var fams []*family
 	for _, f := range r.families {
@@ -174,8 +181,8 @@ func (r *registry) write(w io.Writer) error {
 	}
 	r.mu.Unlock()
 	for _, f := range fams { // outside the lock: a gauge may take locks of its own
-		if f.gauge != nil {
-			gauges[f] = f.gauge()
+		if f.read != nil {
+			read[f] = f.read()
 		}
 	}
 	sort.Slice(fams, func(i, j int) bool { return fams[i].name < fams[j].name })
@@ -205,9 +212,13 @@ func (r *registry) write(w io.Writer) error {
 				}
 				fmt.Fprintf(&b, "%s_sum%s %s\n%s_count%s %d\n", f.name, f.labelText(s), num(s.sum), f.name, f.labelText(s), s.n)
 			case "gauge":
-				fmt.Fprintf(&b, "%s%s %s\n", f.name, f.labelText(s), num(gauges[f]))
+				fmt.Fprintf(&b, "%s%s %s\n", f.name, f.labelText(s), num(read[f]))
 			default:
-				fmt.Fprintf(&b, "%s%s %s\n", f.name, f.labelText(s), num(s.v))
+				v := s.v
+				if f.read != nil {
+					v = read[f]
+				}
+				fmt.Fprintf(&b, "%s%s %s\n", f.name, f.labelText(s), num(v))
 			}
 		}
 	}
@@ -230,13 +241,11 @@ type metrics struct {
 	batchItems     histogram
 	itemsScored    counter
 	abandoned      counter
-	memoryHits     counter
-	memoryMisses   counter
 	reloads        counter
 	reloadFailures counter
 }
 
-func newMetrics(queued, capacity func() float64) *metrics {
+func newMetrics(queued, capacity func() float64, memory func() (hits, misses int64)) *metrics {
 	r := newRegistry()
 	m := &metrics{
 		reg:            r,
@@ -245,11 +254,13 @@ func newMetrics(queued, capacity func() float64) *metrics {
 		batchItems:     r.histogram("ser_batch_items", "Items scored per batch of the feature path.", itemsBounds),
 		itemsScored:    r.counter("ser_items_scored_total", "Items (responses) scored."),
 		abandoned:      r.counter("ser_items_abandoned_total", "Items whose request had ended (client gone or timed out) before their batch ran."),
-		memoryHits:     r.counter("ser_vector_memory_hits_total", "Texts whose vector was in the server's memory of recent texts."),
-		memoryMisses:   r.counter("ser_vector_memory_misses_total", "Texts read from the feature cache or embedded by the backbone."),
 		reloads:        r.counter("ser_head_reloads_total", "Head files reloaded and serving."),
 		reloadFailures: r.counter("ser_head_reload_failures_total", "Head reloads refused (the current head kept serving)."),
 	}
+	r.counterFunc("ser_vector_memory_hits_total", "Texts whose vector was in the server's memory of recent texts.",
+		func() float64 { h, _ := memory(); return float64(h) })
+	r.counterFunc("ser_vector_memory_misses_total", "Texts read from the feature cache or embedded by the backbone.",
+		func() float64 { _, m := memory(); return float64(m) })
 	r.gauge("ser_queue_items", "Items accepted and not yet answered.", queued)
 	r.gauge("ser_queue_capacity", "Items the queue holds before requests get 429.", capacity)
 	return m

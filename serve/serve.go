@@ -12,12 +12,9 @@
 package serve
 
 import (
-	"container/list"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,10 +77,7 @@ func (o *Options) defaults() {
 
 // Item is one response to score: a prompt and a response, or (Joint, for
 // heads of the joint form) the whole formatted text as a trainer sent it.
-type Item struct {
-	Prompt, Response string
-	Joint            string
-}
+type Item = features.Item
 
 // Server scores items with a head on a backbone's features.
 type Server struct {
@@ -94,7 +88,6 @@ type Server struct {
 	jobs    chan *job
 	pending atomic.Int64 // items accepted and not yet answered
 	bodies  atomic.Int64 // bytes of the request bodies being handled
-	memory  *lru
 	m       *metrics
 	ready   atomic.Bool  // warm, and not shutting down
 	mu      sync.RWMutex // held to write by Close, to read while queueing
@@ -133,9 +126,9 @@ func New(f *features.Featurizer, opt Options) (*Server, error) {
 	if opt.QueueSize < opt.MaxItems {
 		return nil, fmt.Errorf("serve: a queue of %d items cannot take a request of %d items", opt.QueueSize, opt.MaxItems)
 	}
-	s := &Server{opt: opt, f: f, bb: f.Backbone(), jobs: make(chan *job, opt.QueueSize),
-		memory: newLRU(int(max(1, opt.Memory/int64(4*f.Manifest().Dim+lruOverhead)))), quit: make(chan struct{}), done: make(chan struct{})}
-	s.m = newMetrics(func() float64 { return float64(s.pending.Load()) }, func() float64 { return float64(opt.QueueSize) })
+	f.SetMemory(opt.Memory)
+	s := &Server{opt: opt, f: f, bb: f.Backbone(), jobs: make(chan *job, opt.QueueSize), quit: make(chan struct{}), done: make(chan struct{})}
+	s.m = newMetrics(func() float64 { return float64(s.pending.Load()) }, func() float64 { return float64(opt.QueueSize) }, f.MemoryStats)
 	h, err := s.loadHead()
 	if err != nil {
 		return nil, err
@@ -291,7 +284,9 @@ func (s *Server) run(batch []*job) {
 	}
 	s.m.batchItems.Observe(float64(len(items)))
 	h := s.head.Load()
-	rewards, err := s.rewards(h, items)
+	ctx, cancel := batchContext(live)
+	defer cancel()
+	rewards, err := s.rewards(ctx, h, items)
 	off := 0
 	for _, j := range live {
 		r := result{head: h, err: err}
@@ -301,7 +296,7 @@ func (s *Server) run(batch []*job) {
 		case len(live) > 1:
 			// one request's bad text must not fail the others batched with
 			// it, nor show them its text: each is scored again on its own
-			r.rewards, r.err = s.rewards(h, j.items)
+			r.rewards, r.err = s.rewards(j.ctx, h, j.items)
 		}
 		off += len(j.items)
 		j.done <- r
@@ -309,114 +304,39 @@ func (s *Server) run(batch []*job) {
 	}
 }
 
-// rewards computes the items' calibrated rewards with head h.
-func (s *Server) rewards(h *head.Head, items []Item) ([]float64, error) {
-	m := s.f.Manifest()
-	cols := head.Columns(h.Features)
-	text := func(it Item, c head.Column) string {
-		switch c {
-		case head.ColPrompt:
-			return it.Prompt
-		case head.ColFirst, head.ColSecond:
-			return it.Response
-		}
-		if it.Joint != "" {
-			return it.Joint
-		}
-		return m.FormatPair(it.Prompt, it.Response)
-	}
-	// the distinct texts not in memory go to the featurizer (feature cache, then backbone)
-	var todo []string
-	seen := map[string]bool{}
-	for _, it := range items {
-		for _, c := range cols {
-			t := text(it, c)
-			if seen[t] {
-				continue
+// batchContext ends when every job of the batch has ended (their clients
+// left or timed out): embedding for nobody stops.
+func batchContext(jobs []*job) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var left atomic.Int64
+	left.Store(int64(len(jobs)))
+	stops := make([]func() bool, len(jobs))
+	for i, j := range jobs {
+		stops[i] = context.AfterFunc(j.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
 			}
-			seen[t] = true
-			if _, ok := s.memory.get(t); ok {
-				s.m.memoryHits.Add(1)
-				continue
-			}
-			todo = append(todo, t)
-		}
+		})
 	}
-	s.m.memoryMisses.Add(float64(len(todo)))
-	d := m.Dim
-	if len(todo) > 0 {
-		vecs, err := s.f.Vectors(context.Background(), todo)
-		if err != nil {
-			return nil, err
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
 		}
-		for i, t := range todo {
-			s.memory.put(t, vecs[i*d:(i+1)*d])
-		}
+		cancel()
 	}
-	flat := make([]float32, 0, len(items)*len(cols)*d)
-	for _, it := range items {
-		for _, c := range cols {
-			v, _ := s.memory.get(text(it, c))
-			if v == nil { // evicted within this batch (memory smaller than a batch)
-				vs, err := s.f.Vectors(context.Background(), []string{text(it, c)})
-				if err != nil {
-					return nil, err
-				}
-				v = vs
-			}
-			flat = append(flat, v...)
-		}
+}
+
+// rewards computes the items' calibrated rewards with head h, embedding
+// (when the memory and the cache lack a text) under ctx.
+func (s *Server) rewards(ctx context.Context, h *head.Head, items []Item) ([]float64, error) {
+	r, err := s.f.Rewards(ctx, h, items)
+	var nf *features.NonFiniteError
+	if errors.As(err, &nf) {
+		return nil, fmt.Errorf("serve: %w", err)
 	}
-	x := head.Assemble(h.Features, d, len(items), flat)
-	r := h.Rewards(x.A)
-	for i, v := range r {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("serve: item %d: the reward is not a finite number", i)
-		}
+	if err != nil {
+		return nil, err
 	}
 	s.m.itemsScored.Add(float64(len(items)))
 	return r, nil
-}
-
-// lru keeps the vectors of recently seen texts, keyed by their sha256 so
-// that a long text costs no more than a short one (the batcher's alone: no
-// lock).
-type lru struct {
-	cap   int
-	ll    *list.List
-	items map[[32]byte]*list.Element
-}
-
-// lruOverhead is about what an entry costs beside its vector: the key twice,
-// the list element, the map's share.
-const lruOverhead = 160
-
-type lruEntry struct {
-	key [32]byte
-	vec []float32
-}
-
-func newLRU(n int) *lru { return &lru{cap: n, ll: list.New(), items: map[[32]byte]*list.Element{}} }
-
-func (c *lru) get(text string) ([]float32, bool) {
-	if e, ok := c.items[sha256.Sum256([]byte(text))]; ok {
-		c.ll.MoveToFront(e)
-		return e.Value.(*lruEntry).vec, true
-	}
-	return nil, false
-}
-
-func (c *lru) put(text string, v []float32) {
-	k := sha256.Sum256([]byte(text))
-	if e, ok := c.items[k]; ok {
-		c.ll.MoveToFront(e)
-		e.Value.(*lruEntry).vec = append([]float32(nil), v...)
-		return
-	}
-	c.items[k] = c.ll.PushFront(&lruEntry{k, append([]float32(nil), v...)})
-	for c.ll.Len() > c.cap {
-		last := c.ll.Back()
-		c.ll.Remove(last)
-		delete(c.items, last.Value.(*lruEntry).key)
-	}
 }

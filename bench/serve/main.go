@@ -42,7 +42,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
@@ -140,7 +139,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	homeCache := cache.File(filepath.Join(c.home, "cache", "features"), m.Fingerprint(), cache.Format(m.FeatureStorage))
+	homeCache := features.HomeCache(c.home, m)
 	ft, err := c.features(m, "", homeCache)
 	if err != nil {
 		return err

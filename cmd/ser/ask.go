@@ -1,24 +1,16 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
-	"os"
 	"sort"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ser-rl/ser/ask"
 	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/internal/safefile"
 )
 
@@ -98,7 +90,7 @@ ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers,
 				return err
 			}
 			if err := safefile.Write(c.String("out"), func(w io.Writer) error {
-				return writePicks(w, h, x, pool, picks, o, c.Bool("keep-labels"))
+				return ask.WriteRows(w, pool, picks, ask.RowOptions{Head: h, Pool: x, Rule: o.Rule, Seed: o.Seed, KeepLabels: c.Bool("keep-labels")})
 			}); err != nil {
 				return err
 			}
@@ -118,173 +110,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// labelFields are the fields of a source record that tell (or hint at) its
-// label; a blind row leaves them out.
-var labelFields = []string{"chosen", "rejected", "score_chosen", "score_rejected", "messages", "metadata",
-	"completions", "label", "labels", "preference", "winner", "source_chosen"}
-
-// writePicks writes one JSONL row per pick, in the order to show them:
-// prompt, response_a and response_b, the source record's other fields, and
-// what a labelling tool needs: ask_id, ask_rank (the order to show pairs
-// in), ask_first (which response to show first, a seeded coin so that
-// position bias averages out), ask_rule, ask_score, and the head's
-// reward_a, reward_b and p_a = sigmoid(reward_a - reward_b).
-//
-// Rows are blind unless keepLabels: a labelled source's two responses are
-// written in an order drawn by a seeded coin (so that A is not the chosen
-// one), and its label fields are left out; with keepLabels the source
-// record is kept whole and source_chosen says which of A and B it prefers.
-func writePicks(w io.Writer, h *head.Head, x *head.Pairs, pool []data.Pair, picks []ask.Pick, o ask.Options, keepLabels bool) error {
-	ra, rb := h.Rewards(x.A), h.Rewards(x.B)
-	raw, err := sourceRecords(pool, picks)
-	if err != nil {
-		return err
-	}
-	coin := rand.New(rand.NewPCG(o.Seed, 0xf1))  // which response is shown first
-	order := rand.New(rand.NewPCG(o.Seed, 0xf2)) // which response is A, for a labelled source
-	ids := askIDs(pool)
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	for _, p := range picks {
-		pr := pool[p.Index]
-		rec := raw[p.Index]
-		if rec == nil || (pr.Labelled && !keepLabels) {
-			rec = map[string]any{"file": pr.File, "line": pr.Line}
-			for _, k := range []string{"id", "prompt_id", "subset", "source"} {
-				if v, ok := raw[p.Index][k]; ok {
-					rec[k] = v
-				}
-			}
-		}
-		if !keepLabels {
-			for _, k := range labelFields {
-				delete(rec, k)
-			}
-		}
-		a, b, rA, rB, aChosen := pr.Chosen, pr.Rejected, ra[p.Index], rb[p.Index], true
-		if pr.Labelled && order.IntN(2) == 1 {
-			a, b, rA, rB, aChosen = b, a, rB, rA, false
-		}
-		rec["prompt"], rec["response_a"], rec["response_b"] = pr.Prompt, a, b
-		if keepLabels && pr.Labelled {
-			rec["source_chosen"] = map[bool]string{true: "a", false: "b"}[aChosen]
-		}
-		id := ids[p.Index]
-		first := "a"
-		if coin.IntN(2) == 1 {
-			first = "b"
-		}
-		rec["ask_id"], rec["ask_rank"], rec["ask_first"], rec["ask_rule"] = id, p.Rank, first, o.Rule
-		rec["ask_score"], rec["reward_a"], rec["reward_b"] = finiteOrNil(p.Score), finiteOrNil(rA), finiteOrNil(rB)
-		rec["p_a"] = finiteOrNil(1 / (1 + math.Exp(rB-rA)))
-		if err := enc.Encode(rec); err != nil {
-			return err
-		}
-	}
-	return bw.Flush()
-}
-
-// askIDs names each pool pair for a labelling tool: its id field, else
-// file:line, with #k added where one record gave several pairs (raw
-// UltraFeedback) or ids repeat, so that every name is the pool's own.
-func askIDs(pool []data.Pair) []string {
-	base := make([]string, len(pool))
-	count := map[string]int{}
-	for i, p := range pool {
-		base[i] = p.ID
-		if base[i] == "" {
-			base[i] = fmt.Sprintf("%s:%d", p.File, p.Line)
-		}
-		count[base[i]]++
-	}
-	k := map[string]int{}
-	out := make([]string, len(pool))
-	for i, b := range base {
-		out[i] = b
-		if count[b] > 1 {
-			k[b]++
-			out[i] = fmt.Sprintf("%s#%d", b, k[b])
-		}
-	}
-	return out
-}
-
 func finiteOrNil(v float64) any {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return nil
 	}
 	return v
-}
-
-// sourceRecords reads back the JSONL records of the picked pairs (by file
-// and line), as objects; pairs from other sources (Parquet, records that
-// are not objects) get nil.
-func sourceRecords(pool []data.Pair, picks []ask.Pick) (map[int]map[string]any, error) {
-	want := map[string]map[int][]int{} // file -> line -> pool indices
-	for _, p := range picks {
-		pr := pool[p.Index]
-		if !strings.HasSuffix(pr.File, ".jsonl") && !strings.HasSuffix(pr.File, ".jsonl.gz") {
-			continue
-		}
-		if want[pr.File] == nil {
-			want[pr.File] = map[int][]int{}
-		}
-		want[pr.File][pr.Line] = append(want[pr.File][pr.Line], p.Index)
-	}
-	out := map[int]map[string]any{}
-	for file, lines := range want {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, err
-		}
-		var r io.Reader = f
-		if strings.HasSuffix(file, ".gz") {
-			gz, err := gzip.NewReader(f)
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("%s: %w", file, err)
-			}
-			r = gz
-		}
-		br := bufio.NewReaderSize(r, 1<<20)
-		for line := 1; len(lines) > 0; line++ {
-			idx, wanted := lines[line]
-			raw, err := nextLine(br, wanted) // a line not wanted is skipped, not kept: its length is unbounded
-			if wanted {
-				var obj map[string]any
-				if json.Unmarshal(bytes.TrimPrefix(bytes.TrimSpace(raw), []byte("\xef\xbb\xbf")), &obj) == nil {
-					for _, i := range idx {
-						cp := make(map[string]any, len(obj)+8)
-						for k, v := range obj {
-							cp[k] = v
-						}
-						out[i] = cp
-					}
-				}
-				delete(lines, line)
-			}
-			if err != nil {
-				break
-			}
-		}
-		f.Close()
-	}
-	return out, nil
-}
-
-// nextLine reads one line, keeping it only when keep is set (the readers
-// have already bounded the lines a pair came from).
-func nextLine(br *bufio.Reader, keep bool) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if keep {
-			line = append(line, chunk...)
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		return line, err
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ser-rl/ser/ask"
 	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/models"
@@ -170,7 +171,7 @@ func TestAskBlind(t *testing.T) {
 	}
 	aChosen := 0
 	for _, r := range askRows(t, out) {
-		for _, k := range labelFields {
+		for _, k := range ask.LabelFields {
 			if _, ok := r[k]; ok {
 				t.Fatalf("a blind row has %q: %v", k, r)
 			}

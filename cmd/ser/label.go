@@ -229,29 +229,21 @@ func labelExport(c *cli.Context) error {
 	return nil
 }
 
-// labelAnswers takes the answers folders of `ser label` out of paths and
-// reads them as labelled pairs, by majority vote across annotators.
-func labelAnswers(c *cli.Context, paths []string) (rest []string, pairs []data.Pair, err error) {
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err != nil || !fi.IsDir() || !label.IsAnswers(p) {
-			rest = append(rest, p)
-			continue
-		}
-		a, err := label.ReadAnswers(p)
-		if err != nil {
-			return nil, nil, err
-		}
-		got := a.Pairs()
-		st := a.Stats()
-		if len(got) == 0 {
-			return nil, nil, fmt.Errorf("%s: no pair has a majority for one response yet (%d answered by %s: %d ties, %d without a majority, %d skipped)",
-				p, st.Pairs, annotators(len(a.Annotators)), st.Ties, st.NoMajority, st.Skipped)
-		}
-		notef(c, "%s: %d pairs by majority vote of %s (%d ties, %d without a majority and %d skipped left out)",
-			p, len(got), annotators(len(a.Annotators)), st.Ties, st.NoMajority, st.Skipped)
-		pairs = append(pairs, got...)
+// labelAnswers reads an answers folder of `ser label` as labelled pairs,
+// by majority vote across annotators.
+func labelAnswers(c *cli.Context, dir string) ([]data.Pair, error) {
+	a, err := label.ReadAnswers(dir)
+	if err != nil {
+		return nil, err
 	}
-	return rest, pairs, nil
+	got, st := a.Pairs(), a.Stats()
+	if len(got) == 0 {
+		return nil, fmt.Errorf("%s: no pair has a majority for one response yet (%d answered by %s: %d ties, %d without a majority, %d skipped)",
+			dir, st.Pairs, annotators(len(a.Annotators)), st.Ties, st.NoMajority, st.Skipped)
+	}
+	notef(c, "%s: %d pairs by majority vote of %s (%d ties, %d without a majority and %d skipped left out)",
+		dir, len(got), annotators(len(a.Annotators)), st.Ties, st.NoMajority, st.Skipped)
+	return got, nil
 }
 
 func annotators(n int) string {

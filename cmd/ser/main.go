@@ -12,10 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
-	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -24,6 +21,7 @@ import (
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/internal/progress"
+	"github.com/ser-rl/ser/label"
 	"github.com/ser-rl/ser/models"
 	"github.com/ser-rl/ser/onnx"
 )
@@ -195,7 +193,7 @@ func cachePath(c *cli.Context, m *models.Manifest) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return cache.File(filepath.Join(h, "cache", "features"), m.Fingerprint(), cache.Format(m.FeatureStorage)), nil
+	return features.HomeCache(h, m), nil
 }
 
 func openCache(c *cli.Context, m *models.Manifest, writable bool) (*cache.Cache, error) {
@@ -238,7 +236,9 @@ func readData(c *cli.Context, flag string) ([]data.Pair, error) {
 	return readFiles(c, c.StringSlice(flag))
 }
 
-// readFiles reads data files and folders, noting what was skipped.
+// readFiles reads data files and folders, in the order given, noting
+// what was skipped: an answers folder of `ser label` gives its pairs by
+// majority vote, any other path its data files (see data.Files).
 func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
 	mb := data.DefaultMaxLine >> 20
 	if defined(c, "max-line-mb") { // demo reads its own sample without the data flags
@@ -247,131 +247,48 @@ func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
 	if mb < 1 || mb > 1<<14 {
 		return nil, fmt.Errorf("--max-line-mb %d: want 1 to %d", mb, 1<<14)
 	}
-	paths, labelled, err := labelAnswers(c, paths) // answers folders of `ser label`: their majority votes
-	if err != nil {
-		return nil, err
-	}
-	files, err := expand(paths)
-	if err != nil {
-		return nil, err
-	}
-	if files, err = pickSplit(c, files); err != nil {
-		return nil, err
-	}
-	pairs, stats, err := data.ReadAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad"), MaxLine: mb << 20})
-	if errors.Is(err, data.ErrUnknownFormat) {
-		return nil, fmt.Errorf("%w: name it with --format hh, uf-raw, uf-binarized, pairs or unlabelled", err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	pairs = append(labelled, pairs...)
-	for i, s := range stats {
-		for why, n := range s.Skipped {
-			notef(c, "%s: skipped %d bad records: %s", files[i], n, why)
-		}
-		for why, n := range s.Dropped {
-			notef(c, "%s: %d pairs not built: %s", files[i], n, why)
-		}
-		for why, n := range s.Kept {
-			notef(c, "%s: note: %d pairs with an %s", files[i], n, why)
-		}
-	}
-	if len(pairs) == 0 {
-		return nil, fmt.Errorf("no pairs in %v", files)
-	}
-	return pairs, nil
-}
-
-// expand turns folders into the data files under them, in name order.
-func expand(paths []string) ([]string, error) {
-	var out []string
+	var pairs []data.Pair
+	var all []string
 	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		if !fi.IsDir() {
-			out = append(out, p)
+		if label.IsAnswers(p) {
+			got, err := labelAnswers(c, p)
+			if err != nil {
+				return nil, err
+			}
+			pairs = append(pairs, got...)
+			all = append(all, p)
 			continue
 		}
-		n := len(out)
-		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() && isDataFile(path) {
-				// regular files only (following links): a FIFO or device named
-				// *.jsonl would block or never end
-				if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
-					out = append(out, path)
-				}
-			}
-			return nil
-		})
+		files, notes, err := data.Files([]string{p}, c.String("split"))
 		if err != nil {
 			return nil, err
 		}
-		if len(out) == n {
-			return nil, fmt.Errorf("%s: no .jsonl, .jsonl.gz or .parquet files", p)
+		for _, n := range notes {
+			notef(c, "%s", n)
 		}
-	}
-	return out, nil
-}
-
-// splitOf is the split a data file's name says: "test_prefs" for
-// test_prefs-00000-of-00001.parquet, "train" for train.jsonl.gz.
-func splitOf(path string) string {
-	base := filepath.Base(path)
-	if i := strings.Index(base, "-0"); i > 0 {
-		return base[:i]
-	}
-	if i := strings.Index(base, "."); i > 0 {
-		return base[:i]
-	}
-	return base
-}
-
-// pickSplit keeps the files of --split; without it, a folder that holds
-// several splits is read whole, with a warning (a Hugging Face dataset
-// folder holds train and test files side by side).
-func pickSplit(c *cli.Context, files []string) ([]string, error) {
-	want := c.String("split")
-	splits := map[string]map[string]bool{} // folder -> splits
-	var out []string
-	for _, f := range files {
-		dir, s := filepath.Dir(f), splitOf(f)
-		if splits[dir] == nil {
-			splits[dir] = map[string]bool{}
+		got, stats, err := data.ReadAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad"), MaxLine: mb << 20})
+		if errors.Is(err, data.ErrUnknownFormat) {
+			return nil, fmt.Errorf("%w: name it with --format hh, uf-raw, uf-binarized, pairs or unlabelled", err)
 		}
-		splits[dir][s] = true
-		if want == "" || s == want {
-			out = append(out, f)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if want != "" && len(out) == 0 {
-		return nil, fmt.Errorf("--split %s: no data file of that split (files: %s)", want, strings.Join(files, ", "))
-	}
-	if want == "" {
-		for dir, ss := range splits {
-			if len(ss) > 1 {
-				var names []string
-				for s := range ss {
-					names = append(names, s)
-				}
-				sort.Strings(names)
-				notef(c, "warning: %s holds several splits (%s); reading them all (pick one with --split)", dir, strings.Join(names, ", "))
+		for i, s := range stats {
+			for _, why := range sortedKeys(s.Skipped) {
+				notef(c, "%s: skipped %d bad records: %s", files[i], s.Skipped[why], why)
+			}
+			for _, why := range sortedKeys(s.Dropped) {
+				notef(c, "%s: %d pairs not built: %s", files[i], s.Dropped[why], why)
+			}
+			for _, why := range sortedKeys(s.Kept) {
+				notef(c, "%s: note: %d pairs with an %s", files[i], s.Kept[why], why)
 			}
 		}
+		pairs = append(pairs, got...)
+		all = append(all, files...)
 	}
-	return out, nil
-}
-
-func isDataFile(path string) bool {
-	for _, ext := range []string{".jsonl", ".jsonl.gz", ".json.gz", ".parquet"} {
-		if len(path) > len(ext) && path[len(path)-len(ext):] == ext {
-			return true
-		}
+	if len(pairs) == 0 {
+		return nil, fmt.Errorf("no pairs in %v", all)
 	}
-	return false
+	return pairs, nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/ser-rl/ser/data"
 	"github.com/urfave/cli/v2"
 )
 
@@ -25,7 +26,7 @@ func checkOutputs(outputs, inputs []file) error {
 			continue
 		}
 		if fi, err := os.Stat(in.path); err == nil && fi.IsDir() {
-			files, _ := expand([]string{in.path})
+			files, _, _ := data.Files([]string{in.path}, "")
 			for _, f := range files {
 				ins = append(ins, file{in.flag, f})
 			}

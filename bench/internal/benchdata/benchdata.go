@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/models"
@@ -58,7 +57,7 @@ func Featurizer(home, form string, onOpen func(*onnx.Backbone)) (*features.Featu
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: cache.File(filepath.Join(home, "cache", "features"), m.Fingerprint(), cache.Format(m.FeatureStorage)),
+	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: features.HomeCache(home, m),
 		ORTLib: models.ORTLibPath(home), OnOpen: onOpen})
 	return f, m, err
 }

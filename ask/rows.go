@@ -1,0 +1,127 @@
+package ask
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+
+	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/head"
+)
+
+// LabelFields are the fields of a source record that tell (or hint at) its
+// label; a blind row leaves them out.
+var LabelFields = []string{"chosen", "rejected", "score_chosen", "score_rejected", "messages", "metadata",
+	"completions", "label", "labels", "preference", "winner", "source_chosen"}
+
+// RowOptions configure WriteRows.
+type RowOptions struct {
+	Head *head.Head  // the head the picks were made under: its rewards go in the rows
+	Pool *head.Pairs // the pool's features
+	Rule string
+	Seed uint64 // draws which response is shown first, and (for a labelled pool) which is A
+	// KeepLabels keeps a labelled pool's source record whole (for benchmarks).
+	KeepLabels bool
+}
+
+// WriteRows writes one JSONL row per pick, in the order to show them:
+// prompt, response_a and response_b, the source record's other fields, and
+// what a labelling tool needs: ask_id, ask_rank (the order to show pairs
+// in), ask_first (which response to show first, a seeded coin so that
+// position bias averages out), ask_rule, ask_score, and the head's
+// reward_a, reward_b and p_a = sigmoid(reward_a - reward_b).
+//
+// Rows are blind unless KeepLabels: a labelled source's two responses are
+// written in an order drawn by a seeded coin (so that A is not the chosen
+// one), and its label fields are left out; with KeepLabels the source
+// record is kept whole and source_chosen says which of A and B it prefers.
+func WriteRows(w io.Writer, pool []data.Pair, picks []Pick, o RowOptions) error {
+	ra, rb := o.Head.Rewards(o.Pool.A), o.Head.Rewards(o.Pool.B)
+	keepLabels := o.KeepLabels
+	idx := make([]int, len(picks))
+	for i, p := range picks {
+		idx[i] = p.Index
+	}
+	raw, err := data.Records(pool, idx)
+	if err != nil {
+		return err
+	}
+	coin := rand.New(rand.NewPCG(o.Seed, 0xf1))  // which response is shown first
+	order := rand.New(rand.NewPCG(o.Seed, 0xf2)) // which response is A, for a labelled source
+	ids := askIDs(pool)
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for _, p := range picks {
+		pr := pool[p.Index]
+		rec := raw[p.Index]
+		if rec == nil || (pr.Labelled && !keepLabels) {
+			rec = map[string]any{"file": pr.File, "line": pr.Line}
+			for _, k := range []string{"id", "prompt_id", "subset", "source"} {
+				if v, ok := raw[p.Index][k]; ok {
+					rec[k] = v
+				}
+			}
+		}
+		if !keepLabels {
+			for _, k := range LabelFields {
+				delete(rec, k)
+			}
+		}
+		a, b, rA, rB, aChosen := pr.Chosen, pr.Rejected, ra[p.Index], rb[p.Index], true
+		if pr.Labelled && order.IntN(2) == 1 {
+			a, b, rA, rB, aChosen = b, a, rB, rA, false
+		}
+		rec["prompt"], rec["response_a"], rec["response_b"] = pr.Prompt, a, b
+		if keepLabels && pr.Labelled {
+			rec["source_chosen"] = map[bool]string{true: "a", false: "b"}[aChosen]
+		}
+		id := ids[p.Index]
+		first := "a"
+		if coin.IntN(2) == 1 {
+			first = "b"
+		}
+		rec["ask_id"], rec["ask_rank"], rec["ask_first"], rec["ask_rule"] = id, p.Rank, first, o.Rule
+		rec["ask_score"], rec["reward_a"], rec["reward_b"] = finiteOrNil(p.Score), finiteOrNil(rA), finiteOrNil(rB)
+		rec["p_a"] = finiteOrNil(1 / (1 + math.Exp(rB-rA)))
+		if err := enc.Encode(rec); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// askIDs names each pool pair for a labelling tool: its id field, else
+// file:line, with #k added where one record gave several pairs (raw
+// UltraFeedback) or ids repeat, so that every name is the pool's own.
+func askIDs(pool []data.Pair) []string {
+	base := make([]string, len(pool))
+	count := map[string]int{}
+	for i, p := range pool {
+		base[i] = p.ID
+		if base[i] == "" {
+			base[i] = fmt.Sprintf("%s:%d", p.File, p.Line)
+		}
+		count[base[i]]++
+	}
+	k := map[string]int{}
+	out := make([]string, len(pool))
+	for i, b := range base {
+		out[i] = b
+		if count[b] > 1 {
+			k[b]++
+			out[i] = fmt.Sprintf("%s#%d", b, k[b])
+		}
+	}
+	return out
+}
+
+func finiteOrNil(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}

@@ -1,0 +1,110 @@
+package data
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Files turns paths (files and folders) into the data files to read: a
+// file as it is; a folder as the data files under it (.jsonl, .jsonl.gz,
+// .json.gz, .parquet; regular files only, in name order). With split set,
+// only the files of that split are kept (see SplitOf); without it, notes
+// say which folders hold several splits, all of which are read.
+func Files(paths []string, split string) (files, notes []string, err error) {
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !fi.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		n := len(files)
+		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && IsDataFile(path) {
+				// regular files only (following links): a FIFO or device named
+				// *.jsonl would block or never end
+				if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+					files = append(files, path)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(files) == n {
+			return nil, nil, fmt.Errorf("%s: no .jsonl, .jsonl.gz or .parquet files", p)
+		}
+	}
+	return pickSplit(files, split)
+}
+
+// IsDataFile says whether a file's name is one the readers take in a folder.
+func IsDataFile(path string) bool {
+	for _, ext := range []string{".jsonl", ".jsonl.gz", ".json.gz", ".parquet"} {
+		if len(path) > len(ext) && strings.HasSuffix(path, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// SplitOf is the split a data file's name says: "test_prefs" for
+// test_prefs-00000-of-00001.parquet, "train" for train.jsonl.gz.
+func SplitOf(path string) string {
+	base := filepath.Base(path)
+	if i := strings.Index(base, "-0"); i > 0 {
+		return base[:i]
+	}
+	if i := strings.Index(base, "."); i > 0 {
+		return base[:i]
+	}
+	return base
+}
+
+// pickSplit keeps the files of split; without one, a folder that holds
+// several splits is read whole, with a note (a Hugging Face dataset folder
+// holds train and test files side by side).
+func pickSplit(files []string, want string) ([]string, []string, error) {
+	splits := map[string]map[string]bool{} // folder -> splits
+	var out, notes []string
+	for _, f := range files {
+		dir, s := filepath.Dir(f), SplitOf(f)
+		if splits[dir] == nil {
+			splits[dir] = map[string]bool{}
+		}
+		splits[dir][s] = true
+		if want == "" || s == want {
+			out = append(out, f)
+		}
+	}
+	if want != "" && len(out) == 0 {
+		return nil, nil, fmt.Errorf("--split %s: no data file of that split (files: %s)", want, strings.Join(files, ", "))
+	}
+	if want == "" {
+		dirs := make([]string, 0, len(splits))
+		for d := range splits {
+			dirs = append(dirs, d)
+		}
+		sort.Strings(dirs)
+		for _, dir := range dirs {
+			if ss := splits[dir]; len(ss) > 1 {
+				var names []string
+				for s := range ss {
+					names = append(names, s)
+				}
+				sort.Strings(names)
+				notes = append(notes, fmt.Sprintf("warning: %s holds several splits (%s); reading them all (pick one with --split)", dir, strings.Join(names, ", ")))
+			}
+		}
+	}
+	return out, notes, nil
+}
