@@ -23,8 +23,9 @@ import (
 // (accuracy.png, accuracy.svg) and the pool's scores against the thresholds
 // (scores.png, scores.svg, when a loop selected). title names the data and backbone in the
 // chart and the Markdown. The files are replaced as one set (see
-// safefile.WriteSet): a reader, or a run killed midway, never leaves the files
-// of two runs side by side; other files in dir stay.
+// safefile.WriteSet): each whole, an earlier run's that this one lacks
+// removed, and a write that a crash interrupts completed by the next; the
+// folder's other files and the folder itself are not touched.
 func (r *Report) Write(dir, title string) error {
 	return safefile.WriteSet(dir, Owned, func(stage string) error { return r.write(stage, title) })
 }
@@ -36,7 +37,9 @@ func Owned(name string) bool {
 	case "report.json", "report.md", "accuracy.png", "accuracy.svg", "scores.png", "scores.svg", "final.head.json", "full-data.head.json":
 		return true
 	}
-	return strings.HasPrefix(name, "loop-") && strings.HasSuffix(name, ".head.json")
+	k, ok := strings.CutPrefix(name, "loop-")
+	k, ok2 := strings.CutSuffix(k, ".head.json")
+	return ok && ok2 && k != "" && strings.Trim(k, "0123456789") == ""
 }
 
 func (r *Report) write(dir, title string) error {

@@ -48,11 +48,15 @@ ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers,
 				}
 			}
 			ins = append(ins, file{"--head", c.String("head")}, file{"--cache", c.String("cache")})
-			if err := checkOutputs([]file{{"--out", c.String("out")}}, ins); err != nil {
+			outs := []file{{"--out", c.String("out")}}
+			if err := checkOutputs(outs, ins); err != nil {
 				return err
 			}
 			h, m, err := loadHead(c)
 			if err != nil {
+				return err
+			}
+			if err := checkOutputs(outs, backboneFiles(c, m)); err != nil {
 				return err
 			}
 			pool, err := readFiles(c, c.StringSlice("pool"))

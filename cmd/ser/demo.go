@@ -45,6 +45,10 @@ func demoCommand() *cli.Command {
 			if err := checkOutputFolder("--out", out, evolve.Owned, []file{{"--cache", c.String("cache")}}); err != nil {
 				return err
 			}
+			demoFiles := []file{{"--out", filepath.Join(out, "sample.jsonl")}, {"--out", filepath.Join(out, "sample-test.jsonl")}, {"--out", filepath.Join(out, "eval.json")}}
+			if err := checkOutputs(demoFiles, []file{{"--cache", c.String("cache")}}); err != nil {
+				return err
+			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}

@@ -43,7 +43,7 @@ ser embed --data big.jsonl --shard 0/8 --cache shard0.feat   # then: ser cache m
 			if out := c.String("out"); out != "" {
 				ids := strings.TrimSuffix(out, ".npy") + ".ids.json"
 				if err := checkOutputs([]file{{"--out", out}, {"--out (its .ids.json)", ids}},
-					append(flagFiles(c, "data"), file{"--cache", c.String("cache")})); err != nil {
+					append(append(flagFiles(c, "data"), file{"--cache", c.String("cache")}), backboneFiles(c, m)...)); err != nil {
 					return err
 				}
 			}

@@ -32,12 +32,15 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 			if err := need(c, "head", "data"); err != nil {
 				return err
 			}
-			if err := checkOutputs([]file{{"--json", c.String("json")}, {"--scores-out", c.String("scores-out")}},
-				append(flagFiles(c, "data"), file{"--head", c.String("head")}, file{"--cache", c.String("cache")})); err != nil {
+			outs := []file{{"--json", c.String("json")}, {"--scores-out", c.String("scores-out")}}
+			if err := checkOutputs(outs, append(flagFiles(c, "data"), file{"--head", c.String("head")}, file{"--cache", c.String("cache")})); err != nil {
 				return err
 			}
 			h, m, err := loadHead(c)
 			if err != nil {
+				return err
+			}
+			if err := checkOutputs(outs, backboneFiles(c, m)); err != nil {
 				return err
 			}
 			pairs, err := readData(c, "data")

@@ -11,14 +11,18 @@ import (
 	"time"
 
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/evolve"
+	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/internal/testsupport/testenv"
 )
 
 // TestEvolveKilled kills `ser evolve` at random moments while it writes its
-// report, run after run with other seeds: the output folder always holds one
-// run's whole set (report.json, final.head.json and loop heads of the same
-// seed, nothing of another run), the user's other files stay, and no
-// temporary file is left in it.
+// report, run after run with other seeds: once what the kill left is
+// repaired (as the next write does first: a write killed during its renames
+// is finished from its commit list, one killed before it is dropped), the
+// output folder holds one run's whole set (report.json, final.head.json and
+// loop heads of the same seed, nothing of another run), the user's other
+// files stay, and no temporary file is left in it.
 func TestEvolveKilled(t *testing.T) {
 	home := testenv.Home(t)
 	dir := t.TempDir()
@@ -42,6 +46,7 @@ func TestEvolveKilled(t *testing.T) {
 	full := time.Since(start)
 	rng := rand.New(rand.NewPCG(7, 8))
 	seeds := map[uint64]bool{}
+	midCommit := 0
 	for k := 0; k < 8; k++ {
 		seed := 3 + k%6
 		cmd := exec.Command(serBin, args(seed)...)
@@ -51,9 +56,15 @@ func TestEvolveKilled(t *testing.T) {
 		time.Sleep(time.Duration(rng.Float64() * float64(full)))
 		cmd.Process.Kill()
 		cmd.Wait()
+		if _, err := os.Stat(filepath.Join(out, ".ser-staging", "commit.json")); err == nil {
+			midCommit++
+		}
+		if err := safefile.Repair(out, evolve.Owned); err != nil {
+			t.Fatal(err)
+		}
 		seeds[checkSet(t, out)] = true
 	}
-	t.Logf("8 kills; the folder held the sets of seeds %v", seeds)
+	t.Logf("8 kills (%d during the renames of a commit); the folder held the sets of seeds %v", midCommit, seeds)
 }
 
 // checkSet checks that out holds one run's files and returns its seed.

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/models"
 	"github.com/urfave/cli/v2"
 )
 
@@ -39,10 +39,7 @@ func checkOutputs(outputs, inputs []file) error {
 		if out.path == "" || out.path == "-" {
 			continue
 		}
-		abs, err := filepath.Abs(out.path)
-		if err != nil {
-			return err
-		}
+		abs := realPath(out.path)
 		if prev, ok := seen[abs]; ok {
 			return fmt.Errorf("%s %s and %s %s name one file: give each output its own", prev.flag, prev.path, out.flag, out.path)
 		}
@@ -53,7 +50,7 @@ func checkOutputs(outputs, inputs []file) error {
 		}
 		for _, in := range ins {
 			same := false
-			if inAbs, err := filepath.Abs(in.path); err == nil && inAbs == abs {
+			if realPath(in.path) == abs {
 				same = true // by name, even before either exists (a cache the command creates)
 			} else if fi, err := os.Stat(in.path); err == nil && fo != nil && os.SameFile(fo, fi) {
 				same = true // the same file through a link
@@ -67,37 +64,20 @@ func checkOutputs(outputs, inputs []file) error {
 }
 
 // checkOutputFolder refuses an output folder whose own files (the names
-// owned reports) would replace an input, and one that holds the current
-// folder: a run replaces its output folder as a whole (see
-// safefile.WriteSet), which would leave the shell that ran it in a folder
-// that is gone.
+// owned reports) would replace an input: an input, existing or not, that
+// lies in the folder under one of those names.
 func checkOutputFolder(flag, dir string, owned func(string) bool, inputs []file) error {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return err
-	}
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
 		return fmt.Errorf("%s %s: is a file; give a folder", flag, dir)
 	}
-	if wd, err := os.Getwd(); err == nil {
-		if rel, err := filepath.Rel(abs, wd); err == nil && (rel == "." || filepath.IsLocal(rel)) {
-			return fmt.Errorf("%s %s: is the current folder (or holds it); the run replaces its output folder as a whole, so give a folder of its own, such as %s", flag, dir, filepath.Join(dir, "ser-run"))
+	d := realPath(dir)
+	for _, in := range inputs {
+		if in.path == "" || in.path == "-" {
+			continue
 		}
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil // not there yet: nothing in it to replace
-	}
-	var mine []file
-	for _, e := range entries {
-		if owned(e.Name()) {
-			mine = append(mine, file{flag, filepath.Join(dir, e.Name())})
-		}
-	}
-	sort.Slice(mine, func(i, j int) bool { return mine[i].path < mine[j].path })
-	for _, m := range mine {
-		if err := checkOutputs([]file{m}, inputs); err != nil {
-			return err
+		p := realPath(in.path)
+		if filepath.Dir(p) == d && owned(filepath.Base(p)) {
+			return fmt.Errorf("%s %s is the run's own %s in %s %s: an output never replaces an input (keep it elsewhere)", in.flag, in.path, filepath.Base(p), flag, dir)
 		}
 	}
 	return nil
@@ -108,6 +88,38 @@ func flagFiles(c *cli.Context, flag string) []file {
 	var out []file
 	for _, p := range c.StringSlice(flag) {
 		out = append(out, file{"--" + flag, p})
+	}
+	return out
+}
+
+// realPath is p absolute with its links followed; for a path not there yet,
+// its folder's real path and its name (so that a file about to be created
+// through a linked folder is still known for what it is).
+func realPath(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		return r
+	}
+	if r, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		return filepath.Join(r, filepath.Base(abs))
+	}
+	return abs
+}
+
+// backboneFiles are what a command reads of its backbone, as inputs no
+// output may replace: the feature cache it uses (the home's by default),
+// the manifest and the backbone's files.
+func backboneFiles(c *cli.Context, m *models.Manifest) []file {
+	var out []file
+	if p, err := cachePath(c, m); err == nil {
+		out = append(out, file{"the feature cache", p})
+	}
+	out = append(out, file{"the backbone's manifest", filepath.Join(m.Dir, "manifest.json")})
+	for _, f := range m.Files {
+		out = append(out, file{"the backbone's file", m.Path(f.Name)})
 	}
 	return out
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/internal/testsupport/testenv"
+	"github.com/ser-rl/ser/models"
 )
 
 // TestOutputNeverAnInput: every command refuses an output that is one of its
@@ -67,23 +70,92 @@ func TestOutputNeverAnInput(t *testing.T) {
 	}
 }
 
-// TestOutFolderIsNotHere: evolve and demo refuse an output folder that is
-// the current folder or holds it, with a message that says why (before,
-// `--out .` failed with an unclear error from a rename), and a file.
-func TestOutFolderIsNotHere(t *testing.T) {
+// TestOutFolderHere: `ser evolve --out .` writes its files into the
+// current folder, in place: the folder and the user's files in it stay
+// (before, it failed with an unclear error from a rename); --out naming a
+// file is refused, and so is a --cache that would be one of the run's own
+// files.
+func TestOutFolderHere(t *testing.T) {
 	home := testenv.Home(t)
-	missing := filepath.Join(t.TempDir(), "absent.jsonl")
-	file := sampleFile(t, t.TempDir(), 5, 1)
+	dir := t.TempDir()
+	train := sampleFile(t, dir, 200, 1)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644)
+	before, _ := os.Stat(dir)
+	cmd := exec.Command(serBin, "--home", home, "-q", "evolve", "--data", train, "--out", ".", "--max-loops", "0", "--full-data=false", "--cache", filepath.Join(t.TempDir(), "c.feat"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("--out .: %v\n%s", err, out)
+	}
+	after, _ := os.Stat(dir)
+	if !os.SameFile(before, after) || readFile(t, filepath.Join(dir, "notes.txt")) != "mine" {
+		t.Fatal("the current folder was replaced, or the user's file changed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "final.head.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ser(t, home, "evolve", "--data", train, "--out", train); err == nil || !strings.Contains(err.Error(), "is a file") {
+		t.Errorf("--out FILE: %v", err)
+	}
+	run := filepath.Join(t.TempDir(), "run")
+	if _, _, err := ser(t, home, "evolve", "--data", train, "--out", run, "--cache", filepath.Join(run, "final.head.json")); err == nil || !strings.Contains(err.Error(), "never replaces an input") {
+		t.Errorf("--cache RUN/final.head.json: %v", err)
+	}
+}
+
+// TestOutputNeverTheBackbone: an output is never the feature cache in use
+// (the home's, by default), a backbone file, a cache reached through a
+// linked folder before it exists, standard input's file, or (demo) one of
+// its own files named as the cache. (Before, each of these was replaced.)
+func TestOutputNeverTheBackbone(t *testing.T) {
+	real := testenv.Home(t)
+	home := t.TempDir() // the installed backbone and runtime, a cache of its own
+	for _, d := range []string{"models", "lib"} {
+		if err := os.Symlink(filepath.Join(real, d), filepath.Join(home, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	data := sampleFile(t, dir, 30, 1)
+	_, headPath := trainedHead(t, home, dir, data)
+	m, err := models.Find(home, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, home, "-q", "embed", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	homeCache := features.HomeCache(home, m)
+	cacheBefore := readFile(t, homeCache)
 	for _, c := range [][]string{
-		{"evolve", "--data", missing, "--out", "."},
-		{"evolve", "--data", missing, "--out", ".."},
-		{"demo", "--out", "."},
+		{"score", "--head", headPath, "--in", data, "--out", homeCache},
+		{"train", "--data", data, "--out", homeCache},
+		{"eval", "--head", headPath, "--data", data, "--json", homeCache},
+		{"ask", "--head", headPath, "--pool", data, "--out", homeCache},
+		{"embed", "--data", data, "--out", homeCache},
+		{"train", "--data", data, "--out", m.Path("tokenizer.json")},
 	} {
-		if _, _, err := ser(t, home, c...); err == nil || !strings.Contains(err.Error(), "is the current folder (or holds it)") {
+		if _, _, err := run(t, home, append([]string{"-q"}, c...)...); err == nil || !strings.Contains(err.Error(), "never replaces an input") {
 			t.Errorf("%v: %v", c, err)
 		}
 	}
-	if _, _, err := ser(t, home, "evolve", "--data", missing, "--out", file); err == nil || !strings.Contains(err.Error(), "is a file") {
-		t.Errorf("--out FILE: %v", err)
+	if readFile(t, homeCache) != cacheBefore {
+		t.Fatal("the home's feature cache changed")
+	}
+	realDir := filepath.Join(dir, "real")
+	os.Mkdir(realDir, 0o755)
+	os.Symlink(realDir, filepath.Join(dir, "linkdir"))
+	if _, _, err := run(t, home, "-q", "train", "--data", data, "--cache", filepath.Join(realDir, "c.feat"), "--out", filepath.Join(dir, "linkdir", "c.feat")); err == nil {
+		t.Error("a cache about to be made through a linked folder was taken for the output")
+	}
+	in, _ := os.Open(data)
+	defer in.Close()
+	cmd := exec.Command(serBin, "--home", home, "-q", "score", "--head", headPath, "--out", data)
+	cmd.Stdin = in
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "never replaces an input") {
+		t.Errorf("score --out F < F: %v\n%s", err, out)
+	}
+	demo := filepath.Join(dir, "dm")
+	if _, _, err := run(t, home, "-q", "demo", "--out", demo, "--cache", filepath.Join(demo, "eval.json")); err == nil || !strings.Contains(err.Error(), "never replaces an input") {
+		t.Errorf("demo --cache OUT/eval.json: %v", err)
 	}
 }

@@ -42,11 +42,19 @@ ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} row
 				return fmt.Errorf("--max-line-mb %d: want 1 to %d", mb, 1<<14)
 			}
 			in, out := c.String("in"), c.String("out")
-			if err := checkOutputs([]file{{"--out", out}}, []file{{"--in", in}, {"--head", c.String("head")}, {"--cache", c.String("cache")}}); err != nil {
+			stdin := in
+			if in == "-" {
+				stdin = "/dev/stdin" // what standard input is: a file can be both
+			}
+			outs := []file{{"--out", out}}
+			if err := checkOutputs(outs, []file{{"--in", stdin}, {"--head", c.String("head")}, {"--cache", c.String("cache")}}); err != nil {
 				return err
 			}
 			h, m, err := loadHead(c)
 			if err != nil {
+				return err
+			}
+			if err := checkOutputs(outs, backboneFiles(c, m)); err != nil {
 				return err
 			}
 			opts := data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad"), MaxLine: c.Int("max-line-mb") << 20}

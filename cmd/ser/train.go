@@ -110,6 +110,9 @@ ser train --data more.jsonl --init rm.head --out rm2.head   # retrain as the dat
 			if err != nil {
 				return err
 			}
+			if err := checkOutputs([]file{{"--out", c.String("out")}}, backboneFiles(c, m)); err != nil {
+				return err
+			}
 			form, err := featureForm(c, m)
 			if err != nil {
 				return err

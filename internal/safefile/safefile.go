@@ -4,11 +4,14 @@
 package safefile
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -100,176 +103,179 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// WriteSet replaces the files of a set in the folder dir all at once: fill
-// writes the new set into a staging folder beside dir; the user's entries
-// in dir (every name owned does not claim) are carried into it (regular
-// files as hard links, anything else moved), it takes dir's permissions,
-// and then it takes dir's place. A reader sees the old set or the new one,
-// never a mix, and the set's files of an earlier run that the new one lacks
-// are gone; nothing else is removed.
+// WriteSet replaces the files of a set in the folder dir: fill writes the
+// new set into a staging folder inside dir (dir/.ser-staging, marked as
+// WriteSet's); a commit list naming the set's files, and the files of the
+// last set the new one lacks, is written and synced; then each file is
+// renamed into place and the stale ones removed. Only names the set owns
+// (owned reports them) are ever replaced or removed: the user's other files
+// and folders, and dir itself (its mode, owner, mount), are not touched.
 //
-// The staging folder and the old one, beside dir, are named .DIR.ser-new-*
-// and .DIR.ser-old-* and hold a marker file (.ser-set) while they exist; only
-// folders with the marker are ever removed. A crash at any point leaves one
-// whole set under dir, or (between the two renames) none, with the old one
-// beside it: the next write puts it back, with any of the user's entries
-// that the crash left in a staging folder. Since dir is replaced, a shell
-// whose current folder is dir is left in the old one: callers refuse that.
+// Writers of one folder take turns (an flock on dir). A crash before the
+// commit list leaves the last set whole; a crash during the renames leaves
+// the commit list, which the next WriteSet (or Repair) carries out first,
+// so the set is whole again. A leftover staging folder is removed only when
+// it holds WriteSet's marker.
 func WriteSet(dir string, owned func(name string) bool, fill func(stage string) error) error {
-	dir, err := filepath.Abs(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockDir(dir)
 	if err != nil {
 		return err
 	}
-	if real, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = real // a link to the folder: replace the folder, keep the link
-	}
-	parent, base := filepath.Dir(dir), filepath.Base(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	defer unlock()
+	if err := repair(dir, owned); err != nil {
 		return err
 	}
-	ours := func(name string) bool { return name == setMarker || owned(name) }
-	newPrefix, oldPrefix := "."+base+".ser-new-", "."+base+".ser-old-"
-	repairSet(dir, newPrefix, oldPrefix, ours)
-	stage, err := os.MkdirTemp(parent, newPrefix)
-	if err != nil {
-		return err
+	stage := filepath.Join(dir, stagingName)
+	if err := os.Mkdir(stage, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
 	}
 	if err := os.WriteFile(filepath.Join(stage, setMarker), []byte(setMarkerText), 0o644); err != nil {
 		os.RemoveAll(stage)
 		return err
 	}
-	var moved []string // the user's entries moved from dir into stage
-	swapped := false
+	committed := false
 	defer func() {
-		if swapped {
-			return
+		if !committed {
+			os.RemoveAll(stage) // ours: it holds the marker
 		}
-		for _, name := range moved { // put them back before the stage goes
-			os.Rename(filepath.Join(stage, name), filepath.Join(dir, name))
-		}
-		os.RemoveAll(stage)
 	}()
 	if err := fill(stage); err != nil {
 		return err
 	}
-	mode := os.FileMode(0o755)
-	if fi, err := os.Stat(dir); err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("write %s: not a folder", dir)
-		}
-		mode = fi.Mode().Perm()
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil && !os.IsNotExist(err) {
+	var c commitList
+	entries, err := os.ReadDir(stage)
+	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		name := e.Name()
-		if ours(name) || ownTemp(name, owned) {
-			continue
+		if n := e.Name(); n != setMarker {
+			if !owned(n) || !e.Type().IsRegular() {
+				return fmt.Errorf("write %s: the new set has %s, which is not one of its files", dir, n)
+			}
+			c.Files = append(c.Files, n)
 		}
-		if _, err := os.Lstat(filepath.Join(stage, name)); err == nil {
-			return fmt.Errorf("write %s: the new set has %s, which the set does not own", dir, name)
-		}
-		from, to := filepath.Join(dir, name), filepath.Join(stage, name)
-		if e.Type().IsRegular() && os.Link(from, to) == nil {
-			continue // a hard link: the file stays in dir until the swap
-		}
-		if err := os.Rename(from, to); err != nil {
-			return fmt.Errorf("write %s: keeping %s: %w", dir, name, err)
-		}
-		moved = append(moved, name)
 	}
-	if err := os.Chmod(stage, mode); err != nil {
+	if old, err := os.ReadDir(dir); err == nil {
+		for _, e := range old {
+			if n := e.Name(); owned(n) && e.Type().IsRegular() && !slices.Contains(c.Files, n) {
+				c.Stale = append(c.Stale, n)
+			}
+		}
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
 		return err
 	}
 	syncDir(stage)
-	old := ""
-	if _, err := os.Stat(dir); err == nil {
-		// mark dir as ours before it becomes the old set beside the new one
-		if err := os.WriteFile(filepath.Join(dir, setMarker), []byte(setMarkerText), 0o644); err != nil {
-			return err
-		}
-		o, err := os.MkdirTemp(parent, oldPrefix)
-		if err != nil {
-			return err
-		}
-		os.Remove(o)
-		if err := os.Rename(dir, o); err != nil {
-			os.Remove(filepath.Join(dir, setMarker))
-			return err
-		}
-		old = o
-	}
-	if err := os.Rename(stage, dir); err != nil {
-		if old != "" {
-			os.Rename(old, dir)
-			os.Remove(filepath.Join(dir, setMarker))
-		}
+	if err := WriteFile(filepath.Join(stage, commitName), raw); err != nil {
 		return err
 	}
-	swapped = true
-	os.Remove(filepath.Join(dir, setMarker))
-	syncDir(parent)
-	if old != "" {
-		os.RemoveAll(old)
+	committed = true
+	return c.carryOut(dir)
+}
+
+// Repair carries out a WriteSet of dir that a crash interrupted during its
+// renames, and removes a staging folder that a crash left before them.
+func Repair(dir string, owned func(name string) bool) error {
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		return nil
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return repair(dir, owned)
+}
+
+// The staging folder inside dir, its marker, and the commit list.
+const (
+	stagingName   = ".ser-staging"
+	setMarker     = ".ser-set"
+	setMarkerText = "a set of files being written by ser (safefile.WriteSet); removed when done\n"
+	commitName    = "commit.json"
+)
+
+// commitList is what a WriteSet moves into place, and what it removes.
+type commitList struct {
+	Files []string `json:"files"` // in the staging folder, to rename into dir
+	Stale []string `json:"stale"` // in dir, of the last set, to remove
+}
+
+// carryOut renames the list's files into dir, removes the stale ones, and
+// then the staging folder. Each step can be done again: a file already
+// moved is not in the staging folder any more.
+func (c commitList) carryOut(dir string) error {
+	stage := filepath.Join(dir, stagingName)
+	for _, n := range c.Files {
+		if err := os.Rename(filepath.Join(stage, n), filepath.Join(dir, n)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("write %s: %w", dir, err)
+		}
+	}
+	syncDir(dir)
+	for _, n := range c.Stale {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("write %s: %w", dir, err)
+		}
+	}
+	os.Remove(filepath.Join(stage, commitName))
+	os.Remove(filepath.Join(stage, setMarker))
+	if err := os.Remove(stage); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("write %s: removing %s: %w", dir, stage, err)
+	}
+	syncDir(dir)
 	return nil
 }
 
-// setMarker marks the staging and old folders of WriteSet: only folders
-// that hold it are ever removed.
-const (
-	setMarker     = ".ser-set"
-	setMarkerText = "a set of files being replaced by ser (safefile.WriteSet); removed when done\n"
-)
-
-// ownTemp reports whether name is Write's temporary file for one of
-// the set's own names (".NAME.tmp123").
-func ownTemp(name string, owned func(string) bool) bool {
-	i := strings.LastIndex(name, ".tmp")
-	if !strings.HasPrefix(name, ".") || i < 2 || strings.Trim(name[i+4:], "0123456789") != "" {
-		return false
+// repair finishes or clears what a crashed WriteSet left in dir (the lock
+// held).
+func repair(dir string, owned func(string) bool) error {
+	stage := filepath.Join(dir, stagingName)
+	fi, err := os.Lstat(stage)
+	if os.IsNotExist(err) {
+		return nil
 	}
-	return owned(name[1:i])
+	if err != nil {
+		return err
+	}
+	if m, err := os.Lstat(filepath.Join(stage, setMarker)); !fi.IsDir() || err != nil || !m.Mode().IsRegular() {
+		return fmt.Errorf("write %s: %s is in the way and is not ser's (it has no %s): move it elsewhere", dir, stage, setMarker)
+	}
+	if raw, err := ReadRegular(filepath.Join(stage, commitName), 1<<20); err == nil {
+		var c commitList
+		if err := json.Unmarshal(raw, &c); err == nil && c.valid(owned) {
+			return c.carryOut(dir)
+		}
+	}
+	// a crash before the commit list: the last set is whole; the stage holds
+	// only what the interrupted write made
+	return os.RemoveAll(stage)
 }
 
-// repairSet finishes what a crashed WriteSet left beside dir: with dir gone
-// (a crash between the renames), the old set is put back; the user's
-// entries left in a staging or old folder go back into dir; then those
-// folders, which hold the marker, are removed. Folders with the prefixes
-// but no marker are not WriteSet's and are left alone.
-func repairSet(dir, newPrefix, oldPrefix string, ours func(string) bool) {
-	parent := filepath.Dir(dir)
-	marked := func(prefix string) []string {
-		matches, _ := filepath.Glob(filepath.Join(parent, globEscape(prefix)+"*"))
-		var out []string
-		for _, m := range matches {
-			if fi, err := os.Lstat(filepath.Join(m, setMarker)); err == nil && fi.Mode().IsRegular() {
-				out = append(out, m)
-			}
-		}
-		return out
-	}
-	olds := marked(oldPrefix)
-	if _, err := os.Lstat(dir); os.IsNotExist(err) && len(olds) == 1 {
-		if os.Rename(olds[0], dir) == nil {
-			os.Remove(filepath.Join(dir, setMarker))
-			olds = nil
+// valid says whether a commit list names only the set's own files.
+func (c commitList) valid(owned func(string) bool) bool {
+	for _, n := range append(append([]string(nil), c.Files...), c.Stale...) {
+		if !owned(n) || n != filepath.Base(n) {
+			return false
 		}
 	}
-	for _, f := range append(marked(newPrefix), olds...) {
-		entries, _ := os.ReadDir(f)
-		for _, e := range entries {
-			if ours(e.Name()) {
-				continue
-			}
-			if _, err := os.Lstat(filepath.Join(dir, e.Name())); os.IsNotExist(err) {
-				os.Rename(filepath.Join(f, e.Name()), filepath.Join(dir, e.Name()))
-			}
-		}
-		os.RemoveAll(f)
+	return true
+}
+
+// lockDir takes an exclusive flock on dir, waiting for another writer.
+func lockDir(dir string) (func(), error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
 	}
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("write %s: locking it: %w", dir, err)
+	}
+	return func() { d.Close() }, nil // closing releases the lock
 }
 
 func syncDir(dir string) {

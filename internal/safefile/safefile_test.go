@@ -2,6 +2,7 @@ package safefile
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,22 +30,12 @@ func TestWriteSet(t *testing.T) {
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "run")
 	owned := func(n string) bool { return strings.HasPrefix(n, "set-") }
-	write := func(files ...string) func(string) error {
-		return func(stage string) error {
-			for _, f := range files {
-				if err := os.WriteFile(filepath.Join(stage, f), []byte(f), 0o644); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-	}
-	if err := WriteSet(dir, owned, write("set-a", "set-b", "set-c")); err != nil {
+	if err := WriteSet(dir, owned, files("set-a", "set-b", "set-c")); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644)
 	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
-	if err := WriteSet(dir, owned, write("set-a", "set-b")); err != nil {
+	if err := WriteSet(dir, owned, files("set-a", "set-b")); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(t, dir); got != "notes.txt,set-a,set-b,sub" {
@@ -62,48 +53,52 @@ func TestWriteSet(t *testing.T) {
 	if got := names(t, parent); got != "run" {
 		t.Fatalf("left behind: %s", got)
 	}
-	// a crash between the two renames: dir is gone, the old set (marked) waits beside it
-	os.WriteFile(filepath.Join(dir, setMarker), nil, 0o644)
-	os.Rename(dir, filepath.Join(parent, ".run.ser-old-123"))
-	if err := WriteSet(dir, owned, write("set-z")); err != nil {
-		t.Fatal(err)
-	}
-	if got := names(t, dir); got != "notes.txt,set-z,sub" {
-		t.Fatalf("after recovery: %s", got)
+	if err := WriteSet(dir, owned, func(stage string) error { return os.WriteFile(filepath.Join(stage, "notes.txt"), nil, 0o644) }); err == nil {
+		t.Fatal("a set wrote a name it does not own")
 	}
 	if raw, _ := os.ReadFile(filepath.Join(dir, "notes.txt")); string(raw) != "mine" {
 		t.Fatal("the user's file changed")
 	}
 }
 
+func files(names ...string) func(string) error {
+	return func(stage string) error {
+		for _, f := range names {
+			if err := os.WriteFile(filepath.Join(stage, f), []byte(f), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // TestWriteSetKeepsTheUsers: only the set's own names are replaced or
-// removed. The user's hidden files and folders (even ones named like
-// temporary files), links, a sibling folder named like WriteSet's own, and
-// the folder's permissions all stay. (Before, r/.tmp/, r/.env.tmpl and a
-// sibling .r.old-k/ were removed, and r was reset to mode 0700.)
+// removed, in place: the user's hidden files and folders (even ones named
+// like temporary files or like ser's staging), links, the folder itself (its
+// mode, owner, inode) and its siblings all stay. (Before, r/.tmp/,
+// r/.env.tmpl and a sibling .r.old-k/ were removed, r was reset to mode
+// 0700, and two runs at once lost the user's folders.)
 func TestWriteSetKeepsTheUsers(t *testing.T) {
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "r")
 	owned := func(n string) bool { return strings.HasPrefix(n, "set-") }
-	one := func(name string) func(string) error {
-		return func(stage string) error { return os.WriteFile(filepath.Join(stage, name), []byte(name), 0o644) }
-	}
 	os.MkdirAll(filepath.Join(dir, ".tmp", "deep"), 0o755)
 	os.WriteFile(filepath.Join(dir, ".tmp", "deep", "f"), []byte("mine"), 0o644)
 	os.WriteFile(filepath.Join(dir, ".env.tmpl"), []byte("mine"), 0o644)
-	os.WriteFile(filepath.Join(dir, ".set-a.tmpl"), []byte("mine"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".set-a.tmp"), []byte("mine"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".ser-set"), []byte("mine"), 0o644)
 	os.Symlink("/etc/hostname", filepath.Join(dir, "link"))
-	for _, sib := range []string{".r.old-k", ".r.new-1", ".r.ser-old-9", ".r.ser-new-9"} {
+	for _, sib := range []string{".r.old-k", ".r.ser-old-9", ".r.ser-new-9"} {
 		os.MkdirAll(filepath.Join(parent, sib), 0o755)
-		os.WriteFile(filepath.Join(parent, sib, "f"), []byte("mine"), 0o644)
 	}
-	os.Chmod(dir, 0o750)
+	os.Chmod(dir, 0o1750)
+	before, _ := os.Stat(dir)
 	for _, f := range []string{"set-a", "set-b"} {
-		if err := WriteSet(dir, owned, one(f)); err != nil {
+		if err := WriteSet(dir, owned, files(f)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := names(t, dir); got != ".env.tmpl,.set-a.tmpl,.tmp,link,set-b" {
+	if got := names(t, dir); got != ".env.tmpl,.ser-set,.set-a.tmp,.tmp,link,set-b" {
 		t.Fatalf("the folder holds %s", got)
 	}
 	if raw, _ := os.ReadFile(filepath.Join(dir, ".tmp", "deep", "f")); string(raw) != "mine" {
@@ -112,40 +107,98 @@ func TestWriteSetKeepsTheUsers(t *testing.T) {
 	if l, _ := os.Readlink(filepath.Join(dir, "link")); l != "/etc/hostname" {
 		t.Fatalf("the link now points to %q", l)
 	}
-	if got := names(t, parent); got != ".r.new-1,.r.old-k,.r.ser-new-9,.r.ser-old-9,r" {
+	if got := names(t, parent); got != ".r.old-k,.r.ser-new-9,.r.ser-old-9,r" {
 		t.Fatalf("beside the folder: %s", got)
 	}
-	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o750 {
-		t.Fatalf("mode %v, want 0750 as it was", fi.Mode().Perm())
+	after, _ := os.Stat(dir)
+	if after.Mode() != before.Mode() || !os.SameFile(before, after) {
+		t.Fatalf("the folder was replaced or its mode changed: %v -> %v", before.Mode(), after.Mode())
+	}
+	// a folder named like the staging folder that is not ser's stops the write, untouched
+	os.MkdirAll(filepath.Join(dir, ".ser-staging"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".ser-staging", "f"), []byte("mine"), 0o644)
+	if err := WriteSet(dir, owned, files("set-c")); err == nil || !strings.Contains(err.Error(), "not ser's") {
+		t.Fatalf("a foreign .ser-staging: %v", err)
+	}
+	if raw, _ := os.ReadFile(filepath.Join(dir, ".ser-staging", "f")); string(raw) != "mine" {
+		t.Fatal("the user's .ser-staging lost its file")
 	}
 }
 
-// TestWriteSetRepairs: a write killed after it moved the user's folder into
-// its staging folder, and before the swap, loses nothing: the next write
-// puts the folder back and removes the stage.
+// TestWriteSetRepairs: a write killed during its renames (its commit list
+// written) is finished by the next write or by Repair: the new set whole,
+// the stale files gone; a write killed before its commit list leaves the
+// last set whole and its stage is removed.
 func TestWriteSetRepairs(t *testing.T) {
-	parent := t.TempDir()
-	dir := filepath.Join(parent, "r")
+	dir := filepath.Join(t.TempDir(), "r")
 	owned := func(n string) bool { return strings.HasPrefix(n, "set-") }
-	if err := WriteSet(dir, owned, func(s string) error { return os.WriteFile(filepath.Join(s, "set-a"), nil, 0o644) }); err != nil {
+	if err := WriteSet(dir, owned, files("set-a", "set-b")); err != nil {
 		t.Fatal(err)
 	}
-	// the state of a kill between moving "sub" into the stage and the swap
-	stage := filepath.Join(parent, ".r.ser-new-42")
-	os.MkdirAll(filepath.Join(stage, "sub"), 0o755)
-	os.WriteFile(filepath.Join(stage, "sub", "f"), []byte("mine"), 0o644)
-	os.WriteFile(filepath.Join(stage, "set-b"), nil, 0o644)
-	os.WriteFile(filepath.Join(stage, setMarker), nil, 0o644)
-	if err := WriteSet(dir, owned, func(s string) error { return os.WriteFile(filepath.Join(s, "set-c"), nil, 0o644) }); err != nil {
+	os.WriteFile(filepath.Join(dir, "mine"), []byte("mine"), 0o644)
+	// the state of a kill after set-c moved into place, set-d not yet, set-a not yet removed
+	stage := filepath.Join(dir, ".ser-staging")
+	os.Mkdir(stage, 0o755)
+	os.WriteFile(filepath.Join(stage, ".ser-set"), nil, 0o644)
+	os.WriteFile(filepath.Join(stage, "set-d"), []byte("d"), 0o644)
+	os.WriteFile(filepath.Join(dir, "set-c"), []byte("c"), 0o644)
+	os.WriteFile(filepath.Join(stage, "commit.json"), []byte(`{"files":["set-c","set-d"],"stale":["set-a","set-b"]}`), 0o644)
+	if err := Repair(dir, owned); err != nil {
 		t.Fatal(err)
 	}
-	if got := names(t, dir); got != "set-c,sub" {
+	if got := names(t, dir); got != "mine,set-c,set-d" {
 		t.Fatalf("after repair: %s", got)
 	}
-	if raw, _ := os.ReadFile(filepath.Join(dir, "sub", "f")); string(raw) != "mine" {
-		t.Fatal("the user's folder was not put back")
+	// a kill before the commit list: the stage goes, the set stays
+	os.Mkdir(stage, 0o755)
+	os.WriteFile(filepath.Join(stage, ".ser-set"), nil, 0o644)
+	os.WriteFile(filepath.Join(stage, "set-e"), []byte("e"), 0o644)
+	if err := WriteSet(dir, owned, files("set-c", "set-d")); err != nil {
+		t.Fatal(err)
 	}
-	if got := names(t, parent); got != "r" {
-		t.Fatalf("left beside: %s", got)
+	if got := names(t, dir); got != "mine,set-c,set-d" {
+		t.Fatalf("after a stage without a commit: %s", got)
+	}
+	// a commit list naming files the set does not own is not carried out
+	os.Mkdir(stage, 0o755)
+	os.WriteFile(filepath.Join(stage, ".ser-set"), nil, 0o644)
+	os.WriteFile(filepath.Join(stage, "commit.json"), []byte(`{"files":[],"stale":["mine"]}`), 0o644)
+	if err := Repair(dir, owned); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, dir); got != "mine,set-c,set-d" {
+		t.Fatalf("a forged commit list removed the user's file: %s", got)
+	}
+}
+
+// TestWriteSetTurns: two writers of one folder at once take turns; both
+// succeed, the folder holds one of their sets, and the user's folders stay.
+func TestWriteSetTurns(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "r")
+	owned := func(n string) bool { return strings.HasPrefix(n, "set-") }
+	os.MkdirAll(dir, 0o755)
+	for i := 0; i < 200; i++ {
+		os.Mkdir(filepath.Join(dir, fmt.Sprintf("u%d", i)), 0o755)
+	}
+	errs := make(chan error, 2)
+	for _, set := range [][]string{{"set-a", "set-b"}, {"set-c"}} {
+		go func() { errs <- WriteSet(dir, owned, files(set...)) }()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	users, sets := 0, []string{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "u") {
+			users++
+		} else {
+			sets = append(sets, e.Name())
+		}
+	}
+	if got := strings.Join(sets, ","); users != 200 || (got != "set-a,set-b" && got != "set-c") {
+		t.Fatalf("%d of 200 user folders, set %s", users, got)
 	}
 }
