@@ -200,6 +200,10 @@ func (m *Manifest) FormatPair(prompt, response string) string {
 // MaxDim bounds a backbone's feature width (the largest LLMs have 16,384).
 const MaxDim = 1 << 16
 
+// MaxTokensLimit bounds a backbone's max_tokens: the longest contexts of
+// today's models are a million tokens.
+const MaxTokensLimit = 1 << 20
+
 // CheckName reports whether name can name a backbone: a folder under the
 // home, so letters, digits, '.', '_' and '-', not starting with '.'.
 func CheckName(name string) error {
@@ -298,8 +302,8 @@ func (m *Manifest) Validate() error {
 	if m.PadID < 0 {
 		return bad("pad_id", fmt.Sprintf("%d is negative", m.PadID))
 	}
-	if m.MaxTokens < 1 {
-		return bad("max_tokens", fmt.Sprintf("%d: want a positive number of tokens (a text's cost grows with it; %d is the import default)", m.MaxTokens, DefaultMaxTokens))
+	if m.MaxTokens < 1 || m.MaxTokens > MaxTokensLimit {
+		return bad("max_tokens", fmt.Sprintf("%d: want 1 to %d tokens (a text's cost grows with it; %d is the import default)", m.MaxTokens, MaxTokensLimit, DefaultMaxTokens))
 	}
 	if m.Output == "" {
 		return bad("output", "empty")

@@ -42,3 +42,19 @@ func TestNormalizerGrowthBounded(t *testing.T) {
 		t.Fatalf("NFKD of U+FDFA: %v", err)
 	}
 }
+
+// TestNormalizerGrowthStreamed: a chain that grows a text step by step
+// (a Replace within its budget, then NFKD past it) fails before NFKD's
+// whole expansion is built, and says the first text's length.
+func TestNormalizerGrowthStreamed(t *testing.T) {
+	model := `{"type":"WordLevel","vocab":{"a":0,"b":1},"unk_token":"b"}`
+	chain := `{"type":"Sequence","normalizers":[{"type":"Replace","pattern":{"String":"a"},"content":"` + strings.Repeat(`\ufdfa`, 21) + `"},{"type":"NFKD"}]}`
+	h, err := tokenize.ParseHF([]byte(fmt.Sprintf(`{"model":%s,"normalizer":%s}`, model, chain)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Encode(strings.Repeat("a", 1000))
+	if err == nil || !strings.Contains(err.Error(), "a text of 1000 bytes grows past") {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -27,15 +27,16 @@ type normalizer interface {
 // rather than allowed to exhaust memory.
 func normBudget(n int) int { return 64*n + 4096 }
 
-// grown is the error of a normalizer whose output would pass max bytes.
-func grown(in, max int) error {
-	return fmt.Errorf("normalizers: a text of %d bytes grows past %d bytes (64 times its length): the tokenizer's normalizer chain is not one a model uses", in, max)
+// grown is the error of a normalizer whose output would pass max bytes,
+// which normBudget gave for the text first normalized.
+func grown(max int) error {
+	return fmt.Errorf("normalizers: a text of %d bytes grows past %d bytes (64 times its length, plus 4 KiB): the tokenizer's normalizer chain is not one a model uses", (max-4096)/64, max)
 }
 
 // checkGrowth fails when out is longer than max.
-func checkGrowth(in, out string, max int) error {
+func checkGrowth(out string, max int) error {
 	if len(out) > max {
-		return grown(len(in), max)
+		return grown(max)
 	}
 	return nil
 }
@@ -164,9 +165,25 @@ func (q seqNormalizer) normalize(s string, max int) (string, bool, error) {
 
 type formNormalizer struct{ f norm.Form }
 
+// normalize builds the normal form segment by segment, so that a text
+// that grows past max (NFKD takes U+FDFA from 3 bytes to 33) fails before
+// its whole expansion is in memory.
 func (n formNormalizer) normalize(s string, max int) (string, bool, error) {
-	out := n.f.String(s)
-	return out, false, checkGrowth(s, out, max)
+	if n.f.IsNormalString(s) {
+		return s, false, nil
+	}
+	var it norm.Iter
+	it.InitString(n.f, s)
+	var b strings.Builder
+	b.Grow(min(len(s)+len(s)/8, max))
+	for !it.Done() {
+		seg := it.Next()
+		if b.Len()+len(seg) > max {
+			return "", false, grown(max)
+		}
+		b.Write(seg)
+	}
+	return b.String(), false, nil
 }
 
 // lowercase maps each character as Rust's char::to_lowercase does: the
@@ -176,7 +193,7 @@ type lowercase struct{}
 
 func (lowercase) normalize(s string, max int) (string, bool, error) {
 	out := toLowerRust(s)
-	return out, false, checkGrowth(s, out, max)
+	return out, false, checkGrowth(out, max)
 }
 
 func toLowerRust(s string) string {
@@ -256,7 +273,7 @@ func (p prepend) normalize(s string, max int) (string, bool, error) {
 		return s, false, nil
 	}
 	if len(p)+len(s) > max {
-		return "", false, grown(len(s), max)
+		return "", false, grown(max)
 	}
 	return string(p) + s, false, nil
 }
@@ -273,7 +290,7 @@ func (n replace) normalize(s string, max int) (string, bool, error) {
 	err := n.m.each(s, func(start, end int) error {
 		found = true
 		if b.Len()+(start-last)+len(n.content) > max {
-			return grown(len(s), max)
+			return grown(max)
 		}
 		b.WriteString(s[last:start])
 		b.WriteString(n.content)
@@ -287,7 +304,7 @@ func (n replace) normalize(s string, max int) (string, bool, error) {
 		return s, false, err
 	}
 	if b.Len()+len(s)-last > max {
-		return "", false, grown(len(s), max)
+		return "", false, grown(max)
 	}
 	b.WriteString(s[last:])
 	return b.String(), dropped, nil
@@ -347,7 +364,7 @@ func (n bertNormalizer) normalize(s string, max int) (string, bool, error) {
 	if n.lowercase {
 		s = toLowerRust(s)
 	}
-	return s, dropped, checkGrowth(s, s, max)
+	return s, dropped, checkGrowth(s, max)
 }
 
 // isBertControl is category C (Cc, Cf, Cn, Co, Cs) except tab, newline and
@@ -399,7 +416,7 @@ type byteLevelNormalizer struct{}
 
 func (byteLevelNormalizer) normalize(s string, max int) (string, bool, error) {
 	out := byteLevelString(s)
-	return out, false, checkGrowth(s, out, max)
+	return out, false, checkGrowth(out, max)
 }
 
 // byteChar is GPT-2's byte-to-character table: printable bytes stand for

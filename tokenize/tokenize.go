@@ -55,8 +55,8 @@ const (
 // tokens (bytes a normalizer deletes), and it bounds the work a hostile
 // 16 MiB text costs. max <= 0 keeps everything.
 func Clip(text string, max int, side string) string {
-	if max <= 0 {
-		return text
+	if max <= 0 || max > len(text)/ClipBytesPerToken+1 {
+		return text // no cap, or one the text cannot reach (nor max*256 overflow)
 	}
 	n := ClipMinBytes
 	if max > n/ClipBytesPerToken {

@@ -4,7 +4,9 @@
 package safefile
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,7 +33,9 @@ func Write(path string, fill func(w io.Writer) error) error { return write(path,
 // before a failure is worth keeping: when fill fails after writing some
 // bytes, those are put at path (atomically, as by Write) and fill's error is
 // returned; fill must then have written only whole records. When it fails
-// before writing anything, nothing changes at path.
+// before writing anything, or because its context was cancelled (Ctrl-C:
+// the user stopped it, and an earlier complete output stays), nothing
+// changes at path.
 func WritePartial(path string, fill func(w io.Writer) error) error { return write(path, fill, true) }
 
 func write(path string, fill func(w io.Writer) error, partial bool) error {
@@ -46,7 +50,7 @@ func write(path string, fill func(w io.Writer) error, partial bool) error {
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 	if err := fill(tmp); err != nil {
-		if partial {
+		if partial && !errors.Is(err, context.Canceled) {
 			if off, _ := tmp.Seek(0, io.SeekCurrent); off > 0 && commit(tmp, path) == nil {
 				return err // the rows before it are at path; the error already names where
 			}
