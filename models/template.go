@@ -44,6 +44,10 @@ func (l *TemplateLimits) defaults() {
 	}
 }
 
+// maxTemplate bounds a chat template's source: real ones are a few
+// kilobytes (Llama-3's 4 KiB, Qwen3's 4 KiB).
+const maxTemplate = 1 << 20
+
 // renderEnv, set in a child's environment, makes the process a template
 // renderer (see init): the child of renderTemplate.
 const renderEnv = "SER_RENDER_TEMPLATE"
@@ -74,19 +78,24 @@ func init() {
 // ends (Ctrl-C); and a text longer than the output limit is an error.
 func renderTemplate(ctx context.Context, tpl string, vars map[string]any, lim TemplateLimits) (string, error) {
 	lim.defaults()
+	if len(tpl) > maxTemplate {
+		return "", fmt.Errorf("chat template: %d bytes, more than the %d a chat template may have", len(tpl), maxTemplate)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("chat template: cannot start a renderer: %w", err)
 	}
-	job, err := json.Marshal(renderJob{Template: tpl, Vars: vars, Limits: lim})
-	if err != nil {
+	var job bytes.Buffer
+	enc := json.NewEncoder(&job)
+	enc.SetEscapeHTML(false) // a template is full of < and >
+	if err := enc.Encode(renderJob{Template: tpl, Vars: vars, Limits: lim}); err != nil {
 		return "", err
 	}
 	tctx, cancel := context.WithTimeout(ctx, lim.Time)
 	defer cancel()
 	cmd := exec.CommandContext(tctx, exe)
 	cmd.Env = append(os.Environ(), renderEnv+"=1")
-	cmd.Stdin = bytes.NewReader(job)
+	cmd.Stdin = &job
 	var stdout, stderr capped
 	stdout.max, stderr.max = 8*lim.Output+4096, 64<<10 // a JSON string escapes a byte in at most 6
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -125,7 +134,7 @@ func renderChild(in io.Reader, out io.Writer) int {
 		json.NewEncoder(out).Encode(r)
 		return 0
 	}
-	if err := json.NewDecoder(io.LimitReader(in, 64<<20)).Decode(&job); err != nil {
+	if err := json.NewDecoder(io.LimitReader(in, 16*maxTemplate)).Decode(&job); err != nil {
 		return answer(renderResult{Err: "reading the job: " + err.Error()})
 	}
 	job.Limits.defaults()

@@ -48,3 +48,19 @@ func TestTemplateCancelled(t *testing.T) {
 		t.Fatalf("err %v; want context.Canceled", err)
 	}
 }
+
+// TestTemplateSize: a chat template's source is bounded (1 MiB) before
+// anything is done with it, and one of many '<' (which JSON may escape six
+// times over) renders when within the bound. (Before, a 60 MiB template
+// took ser to 2 GB, and a 12 MiB one of '<' failed with "unexpected EOF".)
+func TestTemplateSize(t *testing.T) {
+	big := "{# " + strings.Repeat("x", 2<<20) + " #}"
+	if _, err := renderTemplate(context.Background(), big, nil, TemplateLimits{}); err == nil || !strings.Contains(err.Error(), "more than the 1048576") {
+		t.Fatalf("a 2 MiB template: %v", err)
+	}
+	lt := strings.Repeat("<", 900<<10) + "{{ 'ok' }}"
+	out, err := renderTemplate(context.Background(), lt, nil, TemplateLimits{Output: 2 << 20})
+	if err != nil || !strings.HasSuffix(out, "ok") {
+		t.Fatalf("900 KiB of '<': %v", err)
+	}
+}

@@ -60,18 +60,30 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		WriteTimeout:      s.opt.Timeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         s.connState,
+	}
+}
+
+// connState tells the listener which connections sit idle between
+// requests, so that at MaxConns one of them gives way to a new client.
+func (s *Server) connState(c net.Conn, st http.ConnState) {
+	if s.ln != nil {
+		s.ln.state(c, st)
 	}
 }
 
 // Listen listens on addr (host:port) for HTTPServer, holding at most
-// MaxConns connections open: beyond them, new ones wait in the kernel's
-// backlog until one closes.
+// MaxConns connections open. At the limit, a new connection takes the place
+// of the one that has sat idle between requests the longest (a keep-alive
+// connection a client no longer uses); with none idle, it waits until one
+// closes.
 func (s *Server) Listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return &limitListener{Listener: ln, sem: make(chan struct{}, s.opt.MaxConns), done: make(chan struct{})}, nil
+	s.ln = &limitListener{Listener: ln, sem: make(chan struct{}, s.opt.MaxConns), done: make(chan struct{}), idle: map[net.Conn]time.Time{}}
+	return s.ln, nil
 }
 
 type limitListener struct {
@@ -79,20 +91,62 @@ type limitListener struct {
 	sem  chan struct{}
 	done chan struct{}
 	once sync.Once
+	mu   sync.Mutex
+	idle map[net.Conn]time.Time // idle between requests, since
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	case l.sem <- struct{}{}: // room
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.sem
+			return nil, err
+		}
+		return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+	default:
 	}
+	// full: wait for a new connection, then make room for it
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.sem
 		return nil, err
 	}
+	l.closeIdle()
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		c.Close()
+		return nil, net.ErrClosed
+	}
 	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+// state records whether a connection sits idle between requests.
+func (l *limitListener) state(c net.Conn, st http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if st == http.StateIdle {
+		l.idle[c] = time.Now()
+	} else {
+		delete(l.idle, c)
+	}
+}
+
+// closeIdle closes the connection idle the longest, if any.
+func (l *limitListener) closeIdle() {
+	l.mu.Lock()
+	var oldest net.Conn
+	var since time.Time
+	for c, t := range l.idle {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	delete(l.idle, oldest)
+	l.mu.Unlock()
+	if oldest != nil {
+		oldest.Close()
+	}
 }
 
 func (l *limitListener) Close() error {
@@ -164,7 +218,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, h handler) int {
 			code = he.code
 		case errors.As(err, &mbe):
 			code, err = http.StatusRequestEntityTooLarge, fmt.Errorf("the body is larger than %d bytes", mbe.Limit)
-		case errors.Is(err, ErrBusy):
+		case errors.Is(err, ErrBusy), errors.Is(err, ErrBodies):
 			code = http.StatusTooManyRequests
 			w.Header().Set("Retry-After", "1")
 		case errors.Is(err, context.DeadlineExceeded):
@@ -191,24 +245,17 @@ func (s *Server) write(w http.ResponseWriter, code int, v any) int {
 	return code
 }
 
-// bounded runs h on r with its body bounded: one body by MaxBody, bodies
-// handled at once by MaxBytes, so that memory is bounded however many
-// clients send at once. A declared length is counted before the body is
-// read; a body of undeclared length (chunked) as its bytes arrive, so that
-// an upload left unfinished holds only what it sent. A body that sends
+// bounded runs h on r with its body bounded: one body by MaxBody (a
+// declared length over it is refused before reading), bodies handled at
+// once by MaxBytes, so that memory is bounded however many clients send at
+// once. A body counts as its bytes arrive, whatever length it declares, so
+// that an upload left unfinished holds only what it sent; one that sends
 // nothing for BodyIdle is cut (408) and its share freed.
 func (s *Server) bounded(w http.ResponseWriter, r *http.Request, h handler) (any, error) {
 	if r.ContentLength > s.opt.MaxBody {
 		return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.opt.MaxBody)}
 	}
 	b := &budgetBody{s: s, idle: s.opt.BodyIdle, rc: http.NewResponseController(w), end: time.Now().Add(s.opt.Timeout)}
-	if n := r.ContentLength; n > 0 {
-		if s.bodies.Add(n) > s.opt.MaxBytes {
-			s.bodies.Add(-n)
-			return nil, ErrBusy
-		}
-		b.held, b.declared = n, true
-	}
 	defer func() { s.bodies.Add(-b.held) }()
 	b.body = http.MaxBytesReader(w, r.Body, s.opt.MaxBody)
 	r.Body = b
@@ -216,16 +263,14 @@ func (s *Server) bounded(w http.ResponseWriter, r *http.Request, h handler) (any
 }
 
 // budgetBody reads a request body, charging its bytes to the server's body
-// budget as they arrive (unless its length was declared and charged
-// already), with a deadline of BodyIdle for each read.
+// budget as they arrive, with a deadline of BodyIdle for each read.
 type budgetBody struct {
-	body     io.ReadCloser
-	s        *Server
-	rc       *http.ResponseController
-	idle     time.Duration
-	end      time.Time // the whole body must be in by then (the request timeout)
-	held     int64     // bytes charged to the budget
-	declared bool
+	body io.ReadCloser
+	s    *Server
+	rc   *http.ResponseController
+	idle time.Duration
+	end  time.Time // the whole body must be in by then (the request timeout)
+	held int64     // bytes charged to the budget
 }
 
 func (b *budgetBody) Read(p []byte) (int, error) {
@@ -235,10 +280,10 @@ func (b *budgetBody) Read(p []byte) (int, error) {
 	}
 	b.rc.SetReadDeadline(deadline)
 	n, err := b.body.Read(p)
-	if n > 0 && !b.declared {
+	if n > 0 {
 		if b.s.bodies.Add(int64(n)) > b.s.opt.MaxBytes {
 			b.s.bodies.Add(-int64(n))
-			return 0, ErrBusy
+			return 0, ErrBodies
 		}
 		b.held += int64(n)
 	}
@@ -259,7 +304,7 @@ func decode(r *http.Request, v any, strict bool) error {
 	var he *httpError
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &he), errors.As(err, &mbe), errors.Is(err, ErrBusy):
+	case errors.As(err, &he), errors.As(err, &mbe), errors.Is(err, ErrBodies):
 		return err
 	case err != nil:
 		return badRequest("reading the body: %v", err)

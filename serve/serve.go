@@ -86,6 +86,7 @@ type Server struct {
 	bb      head.Backbone
 	head    atomic.Pointer[head.Head]
 	jobs    chan *job
+	ln      *limitListener // from Listen, for HTTPServer's ConnState
 	pending atomic.Int64 // items accepted and not yet answered
 	bodies  atomic.Int64 // bytes of the request bodies being handled
 	m       *metrics
@@ -111,6 +112,10 @@ type result struct {
 
 // ErrBusy is returned by Score when the queue is full.
 var ErrBusy = errors.New("the queue is full: try again shortly")
+
+// ErrBodies is a request refused because the bodies being read already
+// hold Options.MaxBytes.
+var ErrBodies = errors.New("the server is reading as many request bytes as it takes at once: try again shortly")
 
 // ErrClosed is returned by Score once Close has begun.
 var ErrClosed = errors.New("the server is shutting down")

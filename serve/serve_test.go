@@ -673,11 +673,13 @@ func TestNewRefuses(t *testing.T) {
 
 // TestBodyBudget: while bodies take the whole byte budget, a request gets
 // 429 before its body is read; a declared body over the limit gets 413
-// TestBodyBudget: bodies are bounded together by MaxBytes. A declared
-// length is counted before the body is read; a chunked body as its bytes
-// arrive, so a slow body holds what it sent: beside one holding 3,000 of
-// 4,096 bytes, a request of 1,200 bytes gets 429 and one of 100 bytes is
-// served. A declared body over MaxBody gets 413 before it is read.
+// TestBodyBudget: bodies are bounded together by MaxBytes, each counted as
+// its bytes arrive, so a slow body holds what it sent: beside one holding
+// 3,000 of 4,096 bytes, a request of 1,200 bytes gets 429 and one of 100
+// bytes is served; slow bodies that declare 1 MiB each and send a byte
+// hold a byte each (before, a declared length held the budget in full
+// from the start). A declared body over MaxBody gets 413 before it is
+// read.
 func TestBodyBudget(t *testing.T) {
 	fx := newFixture(t, "", 14)
 	s, ts := fx.server(t, Options{MaxBody: 4096, MaxBytes: 4096})
@@ -717,6 +719,27 @@ func TestBodyBudget(t *testing.T) {
 	}
 	if s.bodies.Load() != 0 {
 		t.Errorf("%d bytes still held", s.bodies.Load())
+	}
+	var slow []net.Conn
+	for i := 0; i < 4; i++ { // each declares 2,000 bytes and sends one
+		conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /get_reward HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{")
+		slow = append(slow, conn)
+	}
+	for start := time.Now(); s.bodies.Load() < 4; time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the declared bodies hold %d bytes, want 4", s.bodies.Load())
+		}
+	}
+	if resp, raw := post(t, ts.URL+"/get_reward", big); resp.StatusCode != 200 {
+		t.Errorf("beside 4 slow bodies declaring 2,000 bytes each: %s %s", resp.Status, raw)
+	}
+	for _, c := range slow {
+		c.Close()
 	}
 	req, _ := http.NewRequest("POST", ts.URL+"/v1/reward", strings.NewReader("{}"))
 	req.ContentLength = 1 << 20 // declared, never sent
@@ -905,6 +928,42 @@ func TestMaxConns(t *testing.T) {
 	}
 	resp.Body.Close()
 	idle[1].Close()
+}
+
+// TestIdleGivesWay: at MaxConns, a new client takes the place of a
+// keep-alive connection that sits idle (before, idle connections held
+// their slots for the 2 minutes of IdleTimeout).
+func TestIdleGivesWay(t *testing.T) {
+	fx := newFixture(t, "", 21)
+	s, err := New(fx.f, Options{HeadPath: fx.headPath, MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln, err := s.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := s.HTTPServer(ln.Addr().String())
+	go hs.Serve(ln)
+	defer hs.Close()
+	url := "http://" + ln.Addr().String() + "/metrics"
+	for i := 0; i < 2; i++ { // two clients, each keeping its connection open after a request
+		c := &http.Client{Transport: &http.Transport{}}
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		defer c.CloseIdleConnections()
+	}
+	third := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	resp, err := third.Get(url)
+	if err != nil {
+		t.Fatalf("a third client beside two idle connections of MaxConns 2: %v", err)
+	}
+	resp.Body.Close()
 }
 
 // TestTinyMemory: a memory that holds one vector (features' TestMemory
