@@ -87,8 +87,8 @@ type Server struct {
 	head    atomic.Pointer[head.Head]
 	jobs    chan *job
 	ln      *limitListener // from Listen, for HTTPServer's ConnState
-	pending atomic.Int64 // items accepted and not yet answered
-	bodies  atomic.Int64 // bytes of the request bodies being handled
+	pending atomic.Int64   // items accepted and not yet answered
+	bodies  atomic.Int64   // bytes of the request bodies being handled
 	m       *metrics
 	ready   atomic.Bool  // warm, and not shutting down
 	mu      sync.RWMutex // held to write by Close, to read while queueing
