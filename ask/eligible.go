@@ -2,6 +2,7 @@ package ask
 
 import (
 	"crypto/sha256"
+	"strings"
 
 	"github.com/ser-rl/ser/data"
 )
@@ -14,18 +15,23 @@ const (
 )
 
 // Key identifies a pair for asking: its prompt and its two responses as an
-// unordered set, so that a pair and its mirror image (or a copy of it) are
-// one pair to a labeller.
+// unordered set, each with its whitespace evened out (trimmed, and runs of
+// spaces, tabs and newlines as one space), so that a pair and its mirror
+// image, a copy of it, or one that differs only in spacing are one pair to
+// a labeller.
 type Key [sha256.Size]byte
+
+// even is s with its whitespace evened out.
+func even(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // KeyOf is p's Key.
 func KeyOf(p *data.Pair) Key {
-	a, b := p.Chosen, p.Rejected
+	a, b := even(p.Chosen), even(p.Rejected)
 	if b < a {
 		a, b = b, a
 	}
 	h := sha256.New()
-	for _, s := range []string{p.Prompt, a, b} {
+	for _, s := range []string{even(p.Prompt), a, b} {
 		var n [8]byte
 		for i, l := 0, uint64(len(s)); i < 8; i++ { // length-prefixed: no two splits of one string collide
 			n[i] = byte(l >> (8 * i))
@@ -39,7 +45,8 @@ func KeyOf(p *data.Pair) Key {
 }
 
 // Eligible marks the pool pairs a human label would be wasted on (for
-// Options.Skip): a pair whose two responses are identical, a pair that
+// Options.Skip): a pair whose two responses are identical (but for
+// whitespace), a pair that
 // repeats an earlier one of the pool in either order (the first is kept),
 // and a pair already among labelled. It returns the marks and how many
 // pairs each reason took.
@@ -55,7 +62,7 @@ func Eligible(pool, labelled []data.Pair) ([]bool, map[string]int) {
 		p := &pool[i]
 		k := KeyOf(p)
 		switch {
-		case p.Chosen == p.Rejected:
+		case even(p.Chosen) == even(p.Rejected):
 			skip[i] = true
 			why[SkipIdentical]++
 		case known[k]:

@@ -14,24 +14,26 @@ import (
 // of repeated pairs stays eligible.
 func TestEligible(t *testing.T) {
 	pool := []data.Pair{
-		{Prompt: "p", Chosen: "x", Rejected: "y"},  // 0: kept
-		{Prompt: "p", Chosen: "x", Rejected: "x"},  // 1: identical
-		{Prompt: "p", Chosen: "y", Rejected: "x"},  // 2: mirror of 0
-		{Prompt: "p", Chosen: "x", Rejected: "y"},  // 3: copy of 0
-		{Prompt: "q", Chosen: "x", Rejected: "y"},  // 4: another prompt: kept
-		{Prompt: "p", Chosen: "u", Rejected: "v"},  // 5: labelled (mirrored there)
-		{Prompt: "p", Chosen: "xy", Rejected: ""},  // 6: kept: not the split "x"+"y"
-		{Prompt: "px", Chosen: "", Rejected: "xy"}, // 7: kept
+		{Prompt: "p", Chosen: "x", Rejected: "y"},     // 0: kept
+		{Prompt: "p", Chosen: "x", Rejected: "x"},     // 1: identical
+		{Prompt: "p", Chosen: "y", Rejected: "x"},     // 2: mirror of 0
+		{Prompt: "p", Chosen: "x", Rejected: "y"},     // 3: copy of 0
+		{Prompt: "q", Chosen: "x", Rejected: "y"},     // 4: another prompt: kept
+		{Prompt: "p", Chosen: "u", Rejected: "v"},     // 5: labelled (mirrored there)
+		{Prompt: "p", Chosen: "xy", Rejected: ""},     // 6: kept: not the split "x"+"y"
+		{Prompt: "px", Chosen: "", Rejected: "xy"},    // 7: kept
+		{Prompt: "q", Chosen: "x ", Rejected: "x"},    // 8: identical but for a space
+		{Prompt: "p ", Chosen: "y\n", Rejected: " x"}, // 9: 0 but for spacing
 	}
 	labelled := []data.Pair{{Prompt: "p", Chosen: "v", Rejected: "u", Labelled: true}}
 	skip, why := Eligible(pool, labelled)
-	want := []bool{false, true, true, true, false, true, false, false}
+	want := []bool{false, true, true, true, false, true, false, false, true, true}
 	for i := range want {
 		if skip[i] != want[i] {
 			t.Errorf("pair %d: skip %v, want %v", i, skip[i], want[i])
 		}
 	}
-	if why[SkipIdentical] != 1 || why[SkipRepeat] != 2 || why[SkipLabelled] != 1 {
+	if why[SkipIdentical] != 2 || why[SkipRepeat] != 3 || why[SkipLabelled] != 1 {
 		t.Errorf("counts %v", why)
 	}
 }

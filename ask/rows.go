@@ -7,15 +7,34 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"strings"
+	"unicode"
 
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/head"
 )
 
-// LabelFields are the fields of a source record that tell (or hint at) its
-// label; a blind row leaves them out.
-var LabelFields = []string{"chosen", "rejected", "score_chosen", "score_rejected", "messages", "metadata",
-	"completions", "label", "labels", "preference", "winner", "source_chosen"}
+// labelWords are the words of field names that tell (or hint at) a pair's
+// label: the fields of HH-RLHF, UltraFeedback, the preference formats and
+// arena-style logs (winner_model_a, winner_tie, model_a: which model wrote a
+// response hints at which is better).
+var labelWords = map[string]bool{"chosen": true, "rejected": true, "winner": true, "win": true, "label": true, "labels": true,
+	"preference": true, "preferred": true, "prefer": true, "score": true, "scores": true, "rating": true, "ratings": true,
+	"rank": true, "ranking": true, "tie": true, "vote": true, "votes": true, "judge": true, "judgement": true, "judgment": true,
+	"better": true, "worse": true, "model": true, "models": true, "annotation": true, "annotations": true, "critique": true,
+	"gold": true, "messages": true, "metadata": true, "completions": true, "overall": true}
+
+// IsLabelField says whether a source field is left out of a blind row: a
+// field whose name has one of the words that tell a label (chosen,
+// score_rejected, winner_model_a, model_b, ...; see labelWords).
+func IsLabelField(name string) bool {
+	for _, w := range strings.FieldsFunc(strings.ToLower(name), func(r rune) bool { return !unicode.IsLetter(r) }) {
+		if labelWords[w] {
+			return true
+		}
+	}
+	return false
+}
 
 // RowOptions configure WriteRows.
 type RowOptions struct {
@@ -67,8 +86,10 @@ func WriteRows(w io.Writer, pool []data.Pair, picks []Pick, o RowOptions) error 
 			}
 		}
 		if !keepLabels {
-			for _, k := range LabelFields {
-				delete(rec, k)
+			for k := range rec {
+				if IsLabelField(k) {
+					delete(rec, k)
+				}
 			}
 		}
 		a, b, rA, rB, aChosen := pr.Chosen, pr.Rejected, ra[p.Index], rb[p.Index], true

@@ -211,7 +211,7 @@ func (r *Reader) record() (map[string]any, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	if !utf8.Valid(raw) {
+	if !utf8.Valid(raw) || LoneSurrogate(raw) {
 		return map[string]any{invalidUTF8: ""}, nil
 	}
 	var obj map[string]any
@@ -306,7 +306,7 @@ func (r *Reader) decode(obj map[string]any) ([]Pair, error) {
 		if field, _ := f.(string); field != "" {
 			return nil, r.errf(field, "not valid UTF-8")
 		}
-		return nil, r.errf("", "the line is not valid UTF-8")
+		return nil, r.errf("", "the line is not valid UTF-8 (or escapes half a surrogate pair)")
 	}
 	if msg, ok := obj[badJSON]; ok {
 		return nil, r.errf("", "malformed JSON: %v", msg)

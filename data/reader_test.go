@@ -189,6 +189,7 @@ func TestBadInput(t *testing.T) {
 		{`{"prompt": "q", "chosen": 3, "rejected": "b"}`, "chosen", "a number"},
 		{`{"prompt": "", "chosen": "a", "rejected": "b"}`, "prompt", "empty"},
 		{"{\"prompt\": \"q\xff\", \"chosen\": \"a\", \"rejected\": \"b\"}", "", "not valid UTF-8"},
+		{`{"prompt": "q\ud800", "chosen": "a", "rejected": "b"}`, "", "surrogate"}, // read as U+FFFD by encoding/json
 		{`[1, 2]`, "", "malformed JSON"},
 		{`{"prompt": "q", "chosen": [{"role": "assistant", "content": 5}], "rejected": "b"}`, "chosen[0].content", "a number"},
 	}

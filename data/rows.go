@@ -284,8 +284,8 @@ func parseRow(raw []byte, name string, line int) (Row, error) {
 	bad := func(field, msg string) (Row, error) {
 		return Row{}, &Error{File: name, Line: line, Field: field, Msg: msg}
 	}
-	if !utf8.Valid(raw) {
-		return bad("", "the line is not valid UTF-8")
+	if !utf8.Valid(raw) || LoneSurrogate(raw) {
+		return bad("", "the line is not valid UTF-8 (or escapes half a surrogate pair)")
 	}
 	var obj map[string]any
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {

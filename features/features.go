@@ -289,8 +289,12 @@ func (f *Featurizer) Vectors(ctx context.Context, texts []string) ([]float32, er
 	d := f.m.Dim
 	out := make([]float32, len(texts)*d)
 	if f.read == nil {
-		if cc, err := f.open(false); err == nil {
+		cc, err := f.open(false)
+		switch {
+		case err == nil:
 			f.read = cc
+		case !errors.Is(err, os.ErrNotExist): // there, but not a cache of this backbone (or not a file)
+			return nil, err
 		}
 	}
 	fp := f.m.Fingerprint()

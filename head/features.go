@@ -2,6 +2,7 @@ package head
 
 import (
 	"fmt"
+	"math"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -85,6 +86,21 @@ func (p *Pairs) Len() int {
 	}
 	r, _ := p.A.Dims()
 	return r
+}
+
+// NonFinite is the first pair whose features hold NaN or an infinity (its
+// backbone's vector did), or -1.
+func (p *Pairs) NonFinite() int {
+	for i := 0; i < p.Len(); i++ {
+		for _, m := range []*mat.Dense{p.A, p.B} {
+			for _, v := range m.RawRowView(i) {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return i
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // Assemble builds n pairs' features from their texts' vectors (dim d), laid

@@ -207,10 +207,12 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 		}
 		// transformers writes a huge number (1e30) for "no limit"; a length
 		// that is not a positive whole number is no limit of the model's
-		switch n := tcfg.ModelMaxLength; {
-		case n == 0:
-		case n < 1 || n != math.Trunc(n) || math.IsNaN(n):
-			note("tokenizer_config.json: model_max_length %v is not a positive whole number: ignored (max_tokens %d)", n, m.MaxTokens)
+		var n float64
+		raw := strings.TrimSpace(string(tcfg.ModelMaxLength))
+		switch err := json.Unmarshal(tcfg.ModelMaxLength, &n); {
+		case raw == "" || raw == "null":
+		case err != nil || n < 1 || n != math.Trunc(n):
+			note("tokenizer_config.json: model_max_length %.40s is not a positive whole number: ignored (max_tokens %d)", raw, m.MaxTokens)
 		case n < float64(m.MaxTokens):
 			m.MaxTokens = int(n)
 		}
@@ -260,6 +262,10 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	}
 	if !strings.Contains(m.PairTemplate, "{prompt}") || !strings.Contains(m.PairTemplate, "{response}") {
 		return nil, nil, fmt.Errorf("pair template %q does not hold both {prompt} and {response}", m.PairTemplate)
+	}
+	if old, err := ReadManifest(dir); err == nil && (old.Licence != "" || old.Description != m.Description) {
+		m.Licence, m.Description = old.Licence, old.Description // the user's words: not the import's to change
+		note("kept the licence and description of the manifest there")
 	}
 	if err := m.Validate(); err != nil {
 		return nil, nil, err
@@ -438,7 +444,7 @@ type tokenizerConfig struct {
 	EOSToken       specialToken    `json:"eos_token"`
 	PadToken       specialToken    `json:"pad_token"`
 	UnkToken       specialToken    `json:"unk_token"`
-	ModelMaxLength float64         `json:"model_max_length"`
+	ModelMaxLength json.RawMessage `json:"model_max_length"` // a number, or anything transformers wrote there
 }
 
 // specialToken is a token given as a string or as {"content": ...}.

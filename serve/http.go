@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ser-rl/ser/data"
 )
 
 // AssistantMarker is where /get_reward splits a query sent without its
@@ -310,6 +312,8 @@ func decode(r *http.Request, v any, strict bool) error {
 		return badRequest("reading the body: %v", err)
 	case !utf8.Valid(raw):
 		return badRequest("the body is not valid UTF-8")
+	case data.LoneSurrogate(raw):
+		return badRequest("the body escapes half a UTF-16 surrogate pair (\\ud800 without its pair): it would be read as U+FFFD, another text than the one sent")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if strict {

@@ -401,6 +401,7 @@ func TestBadRequests(t *testing.T) {
 		// as the readers refuse them (before, served: invalid bytes read as U+FFFD)
 		{"/v1/reward", "{\"items\":[{\"prompt\":\"a\xff\",\"response\":\"b\"}]}", 400, "not valid UTF-8"},
 		{"/v1/reward", `{"items":[{"prompt":"  ","response":"b"}]}`, 400, "field items[0].prompt: is empty"},
+		{"/v1/reward", `{"items":[{"prompt":"a\ud800","response":"b"}]}`, 400, "surrogate"},
 		{"/v1/reward", `{"pairs":[{"prompt":"","chosen":"b","rejected":"c"}]}`, 400, "field pairs[0].prompt: is empty"},
 		{"/get_reward", `{"query":["a\n\nAssistant: b"],"prompts":[""]}`, 400, "field prompts[0]: is empty"},
 	} {

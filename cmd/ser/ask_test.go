@@ -171,8 +171,8 @@ func TestAskBlind(t *testing.T) {
 	}
 	aChosen := 0
 	for _, r := range askRows(t, out) {
-		for _, k := range ask.LabelFields {
-			if _, ok := r[k]; ok {
+		for k := range r {
+			if ask.IsLabelField(k) && !strings.HasPrefix(k, "ask_") {
 				t.Fatalf("a blind row has %q: %v", k, r)
 			}
 		}
@@ -189,6 +189,22 @@ func TestAskBlind(t *testing.T) {
 	out = filepath.Join(dir, "kept.jsonl")
 	if _, errb, err := ser(t, home, "ask", "--head", rm, "--cache", cache_, "--pool", pool, "--rule", "random", "-n", "80", "--keep-labels", "--out", out); err != nil {
 		t.Fatal(errb)
+	}
+	arena := filepath.Join(dir, "arena.jsonl")
+	os.WriteFile(arena, []byte(`{"prompt": "Q?", "response_a": "one", "response_b": "two", "winner_model_a": 1, "winner_model_b": 0, "winner_tie": 0, "model_a": "big", "model_b": "small", "topic": "kept"}`+"\n"), 0o644)
+	blind := filepath.Join(dir, "arena-blind.jsonl")
+	if _, errb, err := ser(t, home, "ask", "--head", rm, "--cache", cache_, "--pool", arena, "-n", "1", "--out", blind); err != nil {
+		t.Fatal(errb)
+	}
+	for _, r := range askRows(t, blind) {
+		for _, k := range []string{"winner_model_a", "winner_model_b", "winner_tie", "model_a", "model_b"} {
+			if _, ok := r[k]; ok {
+				t.Errorf("an arena row kept %q: %v", k, r)
+			}
+		}
+		if r["topic"] != "kept" {
+			t.Errorf("a field that tells nothing was dropped: %v", r)
+		}
 	}
 	for _, r := range askRows(t, out) {
 		sc := r["source_chosen"]

@@ -86,7 +86,7 @@ func parseShard(s string) (int, int, error) {
 	}
 	bad := fmt.Errorf("--shard %q: want i/N with 0 <= i < N", s)
 	a, b, ok := strings.Cut(s, "/")
-	if !ok {
+	if !ok || strings.Trim(a+b, "0123456789") != "" {
 		return 0, 0, bad
 	}
 	i, err1 := strconv.Atoi(a)

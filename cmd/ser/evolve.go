@@ -132,6 +132,9 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles, testFiles, poolFil
 	if err != nil {
 		return nil, err
 	}
+	if err := trainable(x, joined); err != nil {
+		return nil, err
+	}
 	t2 := time.Now()
 	defer func() {
 		notef(c, "time: reading %d pairs %.2fs, features (cache and any embedding) %.2fs, SER loops and references %.2fs",
@@ -174,10 +177,23 @@ func writeEvolve(c *cli.Context, rep *evolve.Report, m *models.Manifest, what st
 }
 
 // warnOverlap says when test pairs are also training data (--data) or pool
-// pairs (--unlabelled): the same prompt and responses, in either order. The
-// test accuracy is then optimistic.
+// pairs (--unlabelled), or, without --test, when --data repeats pairs (a
+// held-out split can then hold copies of training pairs): the same prompt
+// and responses, in either order, spacing aside. The test accuracy is then
+// optimistic.
 func warnOverlap(c *cli.Context, labelled, test, pool []data.Pair) {
 	if len(test) == 0 {
+		seen, n := map[ask.Key]bool{}, 0
+		for i := range labelled {
+			k := ask.KeyOf(&labelled[i])
+			if seen[k] {
+				n++
+			}
+			seen[k] = true
+		}
+		if n > 0 {
+			notef(c, "warning: %d pairs of --data repeat another (the same prompt and responses): the held-out test split can hold copies of training pairs, and its accuracy is then optimistic", n)
+		}
 		return
 	}
 	in := func(set []data.Pair) map[ask.Key]bool {
@@ -198,7 +214,7 @@ func warnOverlap(c *cli.Context, labelled, test, pool []data.Pair) {
 			}
 		}
 		if n > 0 {
-			notef(c, "warning: %d of the %d --test pairs are also in %s (the same prompt and responses): the test accuracy is optimistic", n, len(test), o.flag)
+			notef(c, "warning: %d of the %d --test pairs are also in %s (the same prompt and responses, spacing aside): the test accuracy is optimistic", n, len(test), o.flag)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -30,6 +31,15 @@ func pairFeatures(c *cli.Context, m *models.Manifest, form string, pairs []data.
 		notef(c, "embedded %d new texts (%d were cached) in %.1fs", st.Embedded, st.Cached, time.Since(start).Seconds())
 	}
 	return x, nil
+}
+
+// trainable refuses features a head cannot be trained on, naming the pair:
+// NaN or Inf from the backbone.
+func trainable(x *head.Pairs, pairs []data.Pair) error {
+	if i := x.NonFinite(); i >= 0 {
+		return fmt.Errorf("%s: the backbone's vector for a text of this pair holds NaN or Inf (leave the pair out, or find what makes the backbone give it)", pairs[i].Where())
+	}
+	return nil
 }
 
 // usable keeps the labelled pairs that can teach or test a preference

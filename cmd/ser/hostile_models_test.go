@@ -53,6 +53,16 @@ func TestHostileModelFiles(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(fifoHome, "models", "f", "manifest.json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	fifoCache := filepath.Join(fifoHome, "c.feat")
+	syscall.Mkfifo(fifoCache, 0o644)
+	head := filepath.Join(t.TempDir(), "rm.head")
+	if _, stderr, err := run(t, home, "-q", "train", "--data", sampleFile(t, t.TempDir(), 30, 2), "--out", head, "--cache", filepath.Join(t.TempDir(), "c.feat")); err != nil {
+		t.Fatal(stderr)
+	}
+	out, err = serProcess(t, time.Minute, "--home", home, "score", "--head", head, "--in", data, "--cache", fifoCache)
+	if err == nil || !strings.Contains(out, "not a regular file") {
+		t.Errorf("score --cache FIFO: %v\n%s", err, out)
+	}
 	out, err = serProcess(t, time.Minute, "--home", fifoHome, "--ort-lib", lib, "models", "list")
 	if err != nil || !strings.Contains(out, "not a regular file") {
 		t.Errorf("a FIFO manifest.json under the home: %v\n%s", err, out)
@@ -82,7 +92,7 @@ func TestMaxTokensAlwaysACap(t *testing.T) {
 	home := testenv.Home(t)
 	llama := map[string]any{"architectures": []string{"LlamaForCausalLM"}, "model_type": "llama", "hidden_size": tiny.Dim,
 		"eos_token_id": 128001, "max_position_embeddings": 512}
-	for _, bad := range []any{0.5, -3, 1e-9, 100.5} {
+	for _, bad := range []any{0.5, -3, 1e-9, 100.5, "512", []int{1}} {
 		dir := exportedFolder(t, "llama3", tiny.Options{Pooling: models.PoolLast}, llama)
 		var tc map[string]any
 		json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "tokenizer_config.json"))), &tc)

@@ -175,7 +175,7 @@ func TestSmallHardening(t *testing.T) {
 	home := testenv.Home(t)
 	dir := t.TempDir()
 	train := sampleFile(t, dir, 300, 1)
-	for _, s := range []string{"0/2/3", "1/2x", "/2", "2/2", "-1/2", "0/0"} {
+	for _, s := range []string{"0/2/3", "1/2x", "/2", "2/2", "-1/2", "0/0", "+0/2", "-0/2", " 0/2"} {
 		if _, _, err := run(t, home, "embed", "--data", train, "--shard", s); err == nil || !strings.Contains(err.Error(), "--shard") {
 			t.Errorf("--shard %s: %v", s, err)
 		}
@@ -188,6 +188,12 @@ func TestSmallHardening(t *testing.T) {
 	_, stderr, err := run(t, home, "evolve", "--data", train, "--test", test, "--cache", cachePath, "--max-loops", "0", "--full-data=false", "--out", filepath.Join(dir, "run"))
 	if err != nil || !strings.Contains(stderr, "40 of the 40 --test pairs are also in --data") {
 		t.Errorf("--test inside --data: %v\n%s", err, stderr)
+	}
+	dup := filepath.Join(dir, "dup.jsonl")
+	os.WriteFile(dup, []byte(readFile(t, train)+strings.Join(lines[:30], "")), 0o644)
+	_, stderr, err = run(t, home, "evolve", "--data", dup, "--cache", cachePath, "--max-loops", "0", "--full-data=false", "--out", filepath.Join(dir, "run2"))
+	if err != nil || !strings.Contains(stderr, "30 pairs of --data repeat another") {
+		t.Errorf("--data with copies, no --test: %v\n%s", err, stderr)
 	}
 
 	headPath := filepath.Join(dir, "rm.head")
@@ -220,5 +226,35 @@ func TestSmallHardening(t *testing.T) {
 	}
 	if strings.Count(readFile(t, scores), "\n") != 10 || !strings.Contains(readFile(t, scores), `"reward_chosen":null`) {
 		t.Errorf("scores:\n%s", readFile(t, scores))
+	}
+}
+
+// TestTrainNaNFeatures: training on a pair whose backbone vector holds NaN
+// is refused naming the pair's file and line (before: "mean[0] is NaN").
+func TestTrainNaNFeatures(t *testing.T) {
+	home := testenv.Home(t)
+	dir := t.TempDir()
+	cachePath := filepath.Join(dir, "c.feat")
+	m, err := models.Find(home, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.Open(cachePath, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.Fill(context.Background(), c, nanEmbedder{m.Dim}, []string{"a NaN answer"}, cache.FillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	train := sampleFile(t, dir, 30, 1)
+	f, _ := os.OpenFile(train, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"prompt": "p?", "chosen": "a NaN answer", "rejected": "fine"}` + "\n")
+	f.Close()
+	for _, cmd := range [][]string{{"train", "--out", filepath.Join(dir, "x.head")}, {"evolve", "--out", filepath.Join(dir, "run")}} {
+		_, _, err := run(t, home, append(cmd, "--data", train, "--cache", cachePath)...)
+		if err == nil || !strings.Contains(err.Error(), train+":31") || !strings.Contains(err.Error(), "NaN") {
+			t.Errorf("%s: %v", cmd[0], err)
+		}
 	}
 }

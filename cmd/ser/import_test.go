@@ -188,6 +188,9 @@ func TestModelsImportRefuses(t *testing.T) {
 		{"bad name", llama, []string{"--name", "../../x"}, "field name"},
 		{"template without response", llama, []string{"--pair-template", "{prompt} only"}, "{response}"},
 		{"bad feature storage", llama, []string{"--feature-storage", "int8"}, "feature_storage"},
+		// before: a panic in tokenize.Clip (max*256 overflowed), or every text clipped to nothing
+		{"huge max tokens", llama, []string{"--max-tokens", "9223372036854775807"}, "field max_tokens"},
+		{"2^56 max tokens", llama, []string{"--max-tokens", "72057594037927936"}, "field max_tokens"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -259,8 +262,14 @@ func TestReimportNeedsForce(t *testing.T) {
 	if _, stderr, err := run(t, home, "models", "import", dir); err != nil {
 		t.Fatalf("import: %v\n%s", err, stderr)
 	}
+	raw := strings.Replace(readFile(t, filepath.Join(dir, "manifest.json")), `"description"`, `"licence": "mine", "description"`, 1)
+	raw = strings.Replace(raw, "imported by ser models import", "my notes", 1)
+	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(raw), 0o644)
 	if _, stderr, err := run(t, home, "models", "import", dir); err != nil { // the same again: fine
 		t.Fatalf("the same import again: %v\n%s", err, stderr)
+	}
+	if m, err := models.ReadManifest(dir); err != nil || m.Licence != "mine" || m.Description != "my notes" {
+		t.Fatalf("the user's licence and description were not kept: %+v %v", m, err)
 	}
 	work := t.TempDir()
 	train := synthPairs(t, work, 40, 9)

@@ -139,8 +139,12 @@ ser train --data more.jsonl --init rm.head --out rm2.head   # retrain as the dat
 				return fmt.Errorf("%d usable labelled pairs: too few to train", len(pairs))
 			}
 			trainP, valP := splitPairs(pairs, valFrac, opt.Seed)
-			x, err := pairFeatures(c, m, form, append(append([]data.Pair(nil), trainP...), valP...))
+			both := append(append([]data.Pair(nil), trainP...), valP...)
+			x, err := pairFeatures(c, m, form, both)
 			if err != nil {
+				return err
+			}
+			if err := trainable(x, both); err != nil {
 				return err
 			}
 			tr := head.Data{X: x.Rows(0, len(trainP)), Margins: margins(trainP)}
