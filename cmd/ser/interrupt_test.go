@@ -13,9 +13,11 @@ import (
 	"github.com/ser-rl/ser/internal/testsupport/testenv"
 )
 
-// TestInterrupt: SIGINT (Ctrl-C) stops ser train, evolve and ask in their
-// long step (an MLP's epochs, SER loops, D-optimal picks), promptly, with
-// exit status 130 and nothing written: no output file, no temporary file.
+// TestInterrupt: SIGINT (Ctrl-C) stops ser train, evolve, ask and score in
+// their long step (an MLP's epochs, SER loops, D-optimal picks, embedding),
+// promptly, with exit status 130 and nothing written: no output file, no
+// temporary file, and an earlier output of score left as it was (before,
+// it was replaced by the rows scored so far).
 func TestInterrupt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("embeds 4,000 pairs and runs three long commands")
@@ -35,6 +37,9 @@ func TestInterrupt(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	out := filepath.Join(dir, "out")
+	fresh := synthPairs(t, t.TempDir(), 2000, 77) // texts no cache holds: scoring embeds them
+	earlier := filepath.Join(dir, "scored.jsonl")
+	os.WriteFile(earlier, []byte("an earlier output\n"), 0o644)
 	for _, c := range []struct {
 		name string
 		args []string
@@ -42,6 +47,7 @@ func TestInterrupt(t *testing.T) {
 		{"train", []string{"train", "--data", train, "--kind", "mlp", "--hidden", "512", "--val-frac", "0", "--out", filepath.Join(out, "mlp.head")}},
 		{"evolve", []string{"evolve", "--data", train, "--ask", "5", "--no-self-label", "--max-loops", "1000", "--out", filepath.Join(out, "run")}},
 		{"ask", []string{"ask", "--head", headPath, "--pool", train, "-n", "3000", "--out", filepath.Join(out, "ask.jsonl")}},
+		{"score", []string{"score", "--head", headPath, "--in", fresh, "--out", earlier}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(serBin, append(append([]string{"--home", home}, c.args...), "--cache", cache)...)
@@ -70,6 +76,9 @@ func TestInterrupt(t *testing.T) {
 			entries, _ := os.ReadDir(out)
 			for _, e := range entries {
 				t.Errorf("%s left %s in the output folder", c.name, e.Name())
+			}
+			if got := readFile(t, earlier); got != "an earlier output\n" {
+				t.Errorf("%s: the earlier output became %.80q", c.name, got)
 			}
 		})
 	}
