@@ -145,8 +145,8 @@ func TestImportTemplateInterrupted(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(out.String(), "canceled") {
-			t.Errorf("exit %v after SIGINT:\n%s", err, out.String())
+		if ee, _ := err.(*exec.ExitError); ee == nil || ee.ExitCode() != 130 || !strings.Contains(out.String(), "interrupted") {
+			t.Errorf("exit %v after SIGINT (want 130, interrupted):\n%s", err, out.String())
 		}
 	case <-time.After(8 * time.Second): // the renderer's own limit is 10 s
 		cmd.Process.Kill()

@@ -108,7 +108,8 @@ func TestOutFolderHere(t *testing.T) {
 // its own files named as the cache. (Before, each of these was replaced.)
 func TestOutputNeverTheBackbone(t *testing.T) {
 	real := testenv.Home(t)
-	home := t.TempDir() // the installed backbone and runtime, a cache of its own
+	t.Setenv("ORT_LIB", testenv.ORTLib(t, real)) // the runtime this test process has loaded
+	home := t.TempDir()                          // the installed backbone and runtime, a cache of its own
 	for _, d := range []string{"models", "lib"} {
 		if err := os.Symlink(filepath.Join(real, d), filepath.Join(home, d)); err != nil {
 			t.Fatal(err)
