@@ -53,6 +53,9 @@ func set(t *testing.T, f *features.Featurizer, pairs []data.Pair) evolve.Set {
 // confident head's labels are cleaner than the human ones. If the loop ever
 // stops closing this gap, the loop has a defect.
 func TestPositiveControl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full mode only (go test without -short)")
+	}
 	f, m := featurizer(t)
 	var gain, gap float64
 	for s := uint64(1); s <= controlSeeds; s++ {
@@ -83,6 +86,9 @@ func TestPositiveControl(t *testing.T) {
 // unlabelled pairs can help; SER must not cost more than one point,
 // averaged over 10 seeds.
 func TestNegativeControl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full mode only (go test without -short)")
+	}
 	dir := testenv.SharedData(t, "hh-rlhf")
 	files, _ := filepath.Glob(filepath.Join(dir, "*", "test.jsonl.gz"))
 	all, _, err := data.ReadAll(files, data.Options{})

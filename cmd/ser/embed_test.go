@@ -36,6 +36,9 @@ func readCache(t *testing.T, path string, m *models.Manifest) map[cache.Key][]fl
 // until it completes, and compares the cache with an uninterrupted run's: the
 // same keys and the same vectors, nothing lost, nothing torn returned.
 func TestEmbedCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full mode only (go test without -short)")
+	}
 	home := testenv.Home(t)
 	dir := t.TempDir()
 	data := synthPairs(t, dir, 500, 7)

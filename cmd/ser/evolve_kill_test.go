@@ -24,6 +24,9 @@ import (
 // loop heads of the same seed, nothing of another run), the user's other
 // files stay, and no temporary file is left in it.
 func TestEvolveKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full mode only (go test without -short)")
+	}
 	home := testenv.Home(t)
 	dir := t.TempDir()
 	train := filepath.Join(dir, "train.jsonl")

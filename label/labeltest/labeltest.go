@@ -23,6 +23,9 @@ import (
 // SER_TEST_REQUIRE=1).
 func Browser(t testing.TB) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("a browser test: full mode only (go test without -short)")
+	}
 	path := testenv.Chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
