@@ -2,6 +2,9 @@ package ask
 
 import (
 	"bufio"
+	"crypto/hmac"
+	crand "crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -44,6 +47,11 @@ type RowOptions struct {
 	Seed uint64 // draws which response is shown first, and (for a labelled pool) which is A
 	// KeepLabels keeps a labelled pool's source record whole (for benchmarks).
 	KeepLabels bool
+	// SideKey draws which of a labelled pair's responses is A: a secret, so
+	// that neither the seed nor a pair's place tells (ask_first, a seeded
+	// coin, says which is shown first; with A drawn in secret, the side
+	// shown first tells nothing of the label). Nil draws a fresh random key.
+	SideKey []byte
 }
 
 // WriteRows writes one JSONL row per pick, in the order to show them:
@@ -54,9 +62,10 @@ type RowOptions struct {
 // reward_a, reward_b and p_a = sigmoid(reward_a - reward_b).
 //
 // Rows are blind unless KeepLabels: a labelled source's two responses are
-// written in an order drawn by a seeded coin (so that A is not the chosen
-// one), and its label fields are left out; with KeepLabels the source
-// record is kept whole and source_chosen says which of A and B it prefers.
+// written in an order drawn from SideKey (so that A is not the chosen one,
+// and nobody can work out which it is), and its label fields are left out;
+// with KeepLabels the source record is kept whole and source_chosen says
+// which of A and B it prefers.
 func WriteRows(w io.Writer, pool []data.Pair, picks []Pick, o RowOptions) error {
 	ra, rb := o.Head.Rewards(o.Pool.A), o.Head.Rewards(o.Pool.B)
 	keepLabels := o.KeepLabels
@@ -68,8 +77,14 @@ func WriteRows(w io.Writer, pool []data.Pair, picks []Pick, o RowOptions) error 
 	if err != nil {
 		return err
 	}
-	coin := rand.New(rand.NewPCG(o.Seed, 0xf1))  // which response is shown first
-	order := rand.New(rand.NewPCG(o.Seed, 0xf2)) // which response is A, for a labelled source
+	coin := rand.New(rand.NewPCG(o.Seed, 0xf1)) // which response is shown first
+	key := o.SideKey
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := crand.Read(key); err != nil {
+			return err
+		}
+	}
 	ids := askIDs(pool)
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
@@ -93,7 +108,7 @@ func WriteRows(w io.Writer, pool []data.Pair, picks []Pick, o RowOptions) error 
 			}
 		}
 		a, b, rA, rB, aChosen := pr.Chosen, pr.Rejected, ra[p.Index], rb[p.Index], true
-		if pr.Labelled && order.IntN(2) == 1 {
+		if pr.Labelled && secretCoin(key, &pr) {
 			a, b, rA, rB, aChosen = b, a, rB, rA, false
 		}
 		rec["prompt"], rec["response_a"], rec["response_b"] = pr.Prompt, a, b
@@ -145,4 +160,13 @@ func finiteOrNil(v float64) any {
 		return nil
 	}
 	return v
+}
+
+// secretCoin is a coin drawn from a secret key and a pair (an HMAC of its
+// Key): without the key it tells nothing.
+func secretCoin(key []byte, p *data.Pair) bool {
+	h := hmac.New(sha256.New, key)
+	k := KeyOf(p)
+	h.Write(k[:])
+	return h.Sum(nil)[0]&1 == 1
 }

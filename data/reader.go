@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -352,7 +353,11 @@ func detect(obj map[string]any) (string, error) {
 	for k := range obj {
 		keys = append(keys, k)
 	}
-	return "", fmt.Errorf("%w from the keys %v (want one of %s)", ErrUnknownFormat, keys, formatsKnown)
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = strconv.Quote(k) // a key is the data's: quoted, no terminal escape reaches stderr
+	}
+	return "", fmt.Errorf("%w from the keys [%s] (want one of %s)", ErrUnknownFormat, strings.Join(keys, " "), formatsKnown)
 }
 
 func (r *Reader) str(obj map[string]any, field string, allowEmpty bool) (string, error) {

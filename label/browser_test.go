@@ -156,7 +156,7 @@ func TestBrowserXSS(t *testing.T) {
 	for i, x := range xssPayloads {
 		pairs = append(pairs, Pair{Prompt: "prompt " + x, A: x, B: fmt.Sprintf("plain %d\n\nline two", i)})
 	}
-	set, err := NewSet(pairs, 1)
+	set, err := NewSet(pairs, nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestBrowserScreenshot(t *testing.T) {
 	for i := 1; i < 40; i++ {
 		pairs = append(pairs, Pair{Prompt: fmt.Sprintf("Question %d", i), A: fmt.Sprintf("answer %d", i), B: fmt.Sprintf("other answer %d", i)})
 	}
-	set, err := NewSet(pairs, 1)
+	set, err := NewSet(pairs, nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,9 @@ func ReadAnswers(dir string) (*Answers, error) {
 	if !IsAnswers(dir) {
 		return nil, fmt.Errorf("%s: not an answers folder of ser label (no %s)", dir, Marker)
 	}
+	if _, err := readMarker(dir); err != nil {
+		return nil, fmt.Errorf("%s: the answers folder's marker: %w", dir, err)
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -76,9 +79,13 @@ func ReadAnswers(dir string) (*Answers, error) {
 		if err != nil {
 			return nil, err
 		}
+		final := replay(recs).final()
+		if len(final) == 0 {
+			continue // a log with no answer in force: nobody to count
+		}
 		ann := strings.TrimSuffix(name, ".jsonl")
 		a.Annotators = append(a.Annotators, ann)
-		a.Final[ann] = replay(recs).final()
+		a.Final[ann] = final
 	}
 	sort.Strings(a.Annotators)
 	// the order pairs were first answered in: by annotator name, then seq

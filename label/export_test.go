@@ -61,7 +61,7 @@ func votingFolder(t *testing.T) (string, *Set) {
 		}
 		swapped = append(swapped, p)
 	}
-	bobSet, err := NewSet(swapped, 1)
+	bobSet, err := NewSet(swapped, nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func testSet(t testing.TB, n int) *Set {
 	for i := 0; i < n; i++ {
 		ps = append(ps, Pair{Prompt: fmt.Sprintf("Q %d", i), A: fmt.Sprintf("good %d", i), B: fmt.Sprintf("bad %d", i), Source: "a"})
 	}
-	s, err := NewSet(ps, 1)
+	s, err := NewSet(ps, nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,36 @@ type Server struct {
 	mux     *http.ServeMux
 	mu      sync.Mutex
 	replays map[string]*replayState // annotator -> where finished stands
+
+	answersMu  sync.Mutex // one reading of the folder at a time
+	answersKey string     // the logs' names, sizes and times when last read
+	answersGot *Answers
+}
+
+// answers reads the folder's answers (every annotator's, written by this
+// process or another), again only when a log has changed since.
+func (s *Server) answers() (*Answers, error) {
+	s.answersMu.Lock()
+	defer s.answersMu.Unlock()
+	entries, err := os.ReadDir(s.o.Store.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var key strings.Builder
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".jsonl") {
+			fmt.Fprintf(&key, "%s %d %d\n", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	if s.answersGot != nil && key.String() == s.answersKey {
+		return s.answersGot, nil
+	}
+	a, err := ReadAnswers(s.o.Store.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s.answersKey, s.answersGot = key.String(), a
+	return a, nil
 }
 
 // NewServer makes the handler.
@@ -269,21 +300,44 @@ func decode(r *http.Request, v any) error {
 	return &httpError{http.StatusBadRequest, "", "bad body: " + err.Error()}
 }
 
-// logOf opens the log of the annotator a request names.
+// logOf opens the log of the annotator a request names, creating it.
 func (s *Server) logOf(name string) (*Log, error) {
+	name, err := s.nameOf(name)
+	if err != nil {
+		return nil, err
+	}
+	return s.o.Store.Log(name)
+}
+
+// readLogOf is logOf for a request that only reads: an annotator with no log
+// yet gets nil, and none is created (nor a name taken of the MaxAnnotators).
+func (s *Server) readLogOf(name string) (*Log, string, error) {
+	name, err := s.nameOf(name)
+	if err != nil {
+		return nil, "", err
+	}
+	if !s.o.Store.Has(name) {
+		return nil, name, nil
+	}
+	l, err := s.o.Store.Log(name)
+	return l, name, err
+}
+
+// nameOf is the annotator a request names, checked.
+func (s *Server) nameOf(name string) (string, error) {
 	if s.o.Annotator != "" {
 		if name != "" && name != s.o.Annotator {
-			return nil, &httpError{http.StatusForbidden, "annotator", fmt.Sprintf("this server labels as %s only (started with --annotator)", s.o.Annotator)}
+			return "", &httpError{http.StatusForbidden, "annotator", fmt.Sprintf("this server labels as %s only (started with --annotator)", s.o.Annotator)}
 		}
 		name = s.o.Annotator
 	}
 	if name == "" {
-		return nil, &httpError{http.StatusBadRequest, "annotator", "missing: name the annotator"}
+		return "", &httpError{http.StatusBadRequest, "annotator", "missing: name the annotator"}
 	}
 	if err := CheckName(name); err != nil {
-		return nil, &httpError{http.StatusBadRequest, "annotator", err.Error()}
+		return "", &httpError{http.StatusBadRequest, "annotator", err.Error()}
 	}
-	return s.o.Store.Log(name)
+	return name, nil
 }
 
 // sessionJSON is an annotator's progress.
@@ -304,7 +358,10 @@ type sessionJSON struct {
 
 func (s *Server) sessionOf(l *Log) sessionJSON {
 	set := s.o.Set
-	final := l.Final()
+	final := map[string]Record{}
+	if l != nil {
+		final = l.Final()
+	}
 	st := make([]byte, len(set.Pairs))
 	done, next := 0, -1
 	for i := range set.Pairs {
@@ -321,10 +378,14 @@ func (s *Server) sessionOf(l *Log) sessionJSON {
 		case r.Answer == AnswerSkip:
 			st[i], done = 's', done+1
 		default:
-			st[i], done = p.displayed(r.Answer)[0], done+1
+			st[i], done = p.displayed(r)[0], done+1
 		}
 	}
-	out := sessionJSON{Annotator: l.Name, Fixed: s.o.Annotator != "", Total: len(set.Pairs), Done: done, States: string(st), Next: next}
+	out := sessionJSON{Fixed: s.o.Annotator != "", Total: len(set.Pairs), Done: done, States: string(st), Next: next}
+	if l == nil {
+		return out
+	}
+	out.Annotator = l.Name
 	if rate, ok := ratePerMinute(l.AnswerTimes()); ok {
 		out.Rate = &rate
 		left := float64(len(set.Pairs)-done) / rate * 60
@@ -410,12 +471,14 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, sessionJSON{NeedName: true, Total: len(s.o.Set.Pairs), Next: 0})
 		return
 	}
-	l, err := s.logOf(name)
+	l, name, err := s.readLogOf(name)
 	if err != nil {
 		failErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.sessionOf(l))
+	out := s.sessionOf(l)
+	out.Annotator = name
+	writeJSON(w, http.StatusOK, out)
 }
 
 // pairJSON is a pair as the page shows it: the prompt, and the responses as
@@ -436,7 +499,7 @@ func (s *Server) pair(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "i", fmt.Sprintf("%q: want a pair number from 0 to %d", clip(r.URL.Query().Get("i"), 20), len(s.o.Set.Pairs)-1))
 		return
 	}
-	l, err := s.logOf(r.URL.Query().Get("annotator"))
+	l, _, err := s.readLogOf(r.URL.Query().Get("annotator"))
 	if err != nil {
 		failErr(w, err)
 		return
@@ -444,8 +507,10 @@ func (s *Server) pair(w http.ResponseWriter, r *http.Request) {
 	p := &s.o.Set.Pairs[i]
 	left, right := p.Shown()
 	out := pairJSON{I: i, ID: p.ID, Prompt: p.Prompt, A: left, B: right}
-	if a, ok := l.Current(p.ID); ok {
-		out.Answer, out.Note = p.displayed(a.Answer), a.Note
+	if l != nil {
+		if a, ok := l.Current(p.ID); ok {
+			out.Answer, out.Note = p.displayed(a), a.Note
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -559,11 +624,13 @@ func (s *Server) undo(w http.ResponseWriter, r *http.Request) {
 }
 
 // statsJSON is what the page shows once an annotator has answered every
-// pair, computed on the answers as they stood then.
+// pair, computed on the answers as they stood then: agreement with the
+// other annotators. Agreement with the source's labels is not shown on the
+// page (only by `ser label export --stats`): a figure of 0% or 100% would
+// tell the annotator every label, to change answers by afterwards.
 type statsJSON struct {
-	Finished bool             `json:"finished"`
-	Labels   *SourceAgreement `json:"with_labels,omitempty"` // with the labels the pairs came with
-	Others   []otherJSON      `json:"others,omitempty"`
+	Finished bool        `json:"finished"`
+	Others   []otherJSON `json:"others,omitempty"`
 }
 
 type otherJSON struct {
@@ -574,27 +641,21 @@ type otherJSON struct {
 }
 
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
-	l, err := s.logOf(r.URL.Query().Get("annotator"))
+	l, _, err := s.readLogOf(r.URL.Query().Get("annotator"))
 	if err != nil {
 		failErr(w, err)
 		return
 	}
-	f := s.finished(l)
+	var f map[string]Record
+	if l != nil {
+		f = s.finished(l)
+	}
 	if f == nil {
 		writeJSON(w, http.StatusOK, statsJSON{})
 		return
 	}
 	out := statsJSON{Finished: true}
-	var src SourceAgreement
-	for _, r := range f {
-		if r.Answer != AnswerSkip {
-			src.add(preferred(r), sourceText(r), r.Answer == AnswerTie)
-		}
-	}
-	if src.N > 0 || src.Ties > 0 {
-		out.Labels = &src
-	}
-	if all, err := ReadAnswers(s.o.Store.Dir); err == nil {
+	if all, err := s.answers(); err == nil {
 		for _, other := range all.Annotators {
 			if other == l.Name {
 				continue

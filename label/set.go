@@ -17,6 +17,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -70,16 +71,19 @@ func (p *Pair) canonical(shown string) string {
 	return shown
 }
 
-// displayed maps a stored answer back to what the page shows.
-func (p *Pair) displayed(answer string) string {
-	switch answer {
-	case "a", "b":
-		if answer == p.First {
+// displayed maps a stored answer back to what the page shows, by the text
+// it prefers: a record made from another input file may hold the pair's
+// responses the other way round.
+func (p *Pair) displayed(r Record) string {
+	switch r.Answer {
+	case AnswerA, AnswerB:
+		left, _ := p.Shown()
+		if preferred(r) == left {
 			return "A"
 		}
 		return "B"
 	}
-	return answer
+	return r.Answer
 }
 
 func other(ab string) string {
@@ -126,8 +130,11 @@ func (s *Set) Index(id string) int {
 type LoadOptions struct {
 	Format  string // data format ("" detects it)
 	MaxLine int    // longest JSONL line, bytes (0: data.DefaultMaxLine)
-	// Seed draws the side each response is shown on when a row has no ask_first.
+	// Seed and Key draw the side each response is shown on when a row has no
+	// ask_first: Key is a secret (the answers folder's, Store.Key), so that
+	// the side cannot be computed from the seed and a pair's id.
 	Seed uint64
+	Key  []byte
 }
 
 // Load reads the pairs to label from data files: `ser ask` output (whose
@@ -157,8 +164,8 @@ func Load(paths []string, o LoadOptions) (*Set, error) {
 		hasRank bool
 	}
 	items := make([]item, 0, len(pairs))
-	same, dup := 0, 0
-	seen := map[string]bool{}
+	same, dup, conflict := 0, 0, 0
+	seen := map[string]string{} // id -> the text the source preferred ("" unknown)
 	for _, dp := range pairs {
 		p := Pair{Prompt: dp.Prompt, A: dp.Chosen, B: dp.Rejected, Subset: dp.Subset, Where: dp.Where()}
 		if dp.Labelled && dp.Problem() == "" {
@@ -176,13 +183,16 @@ func Load(paths []string, o LoadOptions) (*Set, error) {
 		}
 		p.First = ex.first
 		if p.First == "" {
-			p.First = coin(o.Seed, p.ID)
+			p.First = coin(o.Key, o.Seed, p.ID)
 		}
-		if seen[p.ID] {
+		if prev, ok := seen[p.ID]; ok {
 			dup++
+			if cur := p.sourceText(); prev != "" && cur != "" && prev != cur {
+				conflict++
+			}
 			continue
 		}
-		seen[p.ID] = true
+		seen[p.ID] = p.sourceText()
 		items = append(items, item{p, ex.rank, ex.hasRank})
 	}
 	// ask_rank orders the pairs; rows without one follow, in file order
@@ -204,6 +214,9 @@ func Load(paths []string, o LoadOptions) (*Set, error) {
 	if dup > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("%d pairs met more than once shown once", dup))
 	}
+	if conflict > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("%d of them came with another source label the other time (the first is kept for agreement figures)", conflict))
+	}
 	if len(s.Pairs) == 0 {
 		return nil, fmt.Errorf("%s: no pairs to label", strings.Join(paths, ", "))
 	}
@@ -213,7 +226,7 @@ func Load(paths []string, o LoadOptions) (*Set, error) {
 // NewSet makes a set of pairs as given (ids filled in where empty, First
 // where neither "a" nor "b"), for tests and callers that build pairs
 // themselves.
-func NewSet(pairs []Pair, seed uint64) (*Set, error) {
+func NewSet(pairs []Pair, key []byte, seed uint64) (*Set, error) {
 	s := &Set{index: map[string]int{}}
 	for _, p := range pairs {
 		if p.A == p.B {
@@ -223,7 +236,7 @@ func NewSet(pairs []Pair, seed uint64) (*Set, error) {
 			p.ID = PairID(p.Prompt, p.A, p.B)
 		}
 		if p.First != "a" && p.First != "b" {
-			p.First = coin(seed, p.ID)
+			p.First = coin(key, seed, p.ID)
 		}
 		if _, ok := s.index[p.ID]; ok {
 			return nil, fmt.Errorf("pair %q: twice in the set", p.ID)
@@ -234,9 +247,10 @@ func NewSet(pairs []Pair, seed uint64) (*Set, error) {
 	return s, nil
 }
 
-// coin is "a" or "b", drawn from the seed and the pair's id.
-func coin(seed uint64, id string) string {
-	h := sha256.New()
+// coin is "a" or "b", drawn from a secret key, the seed and the pair's id
+// (an HMAC: without the key, the id and the seed tell nothing of it).
+func coin(key []byte, seed uint64, id string) string {
+	h := hmac.New(sha256.New, key)
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], seed)
 	h.Write([]byte("ser-label/side"))
@@ -246,6 +260,17 @@ func coin(seed uint64, id string) string {
 		return "b"
 	}
 	return "a"
+}
+
+// sourceText is the text the source preferred, or "" when unknown.
+func (p *Pair) sourceText() string {
+	switch p.Source {
+	case "a":
+		return p.A
+	case "b":
+		return p.B
+	}
+	return ""
 }
 
 // rowExtras are the fields of a `ser ask` row beyond the pair.

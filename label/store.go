@@ -3,6 +3,8 @@ package label
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,8 +26,17 @@ import (
 // it; `ser train --data DIR` and the export recognise the folder by it.
 const Marker = ".ser-label"
 
-const markerText = `{"ser_label": 1, "what": "answers of ser label: one append-only JSONL log per annotator (NAME.jsonl); ser label export --out DIR turns them into {prompt, chosen, rejected} pairs"}
-`
+// marker is the marker file's content. Key is the folder's secret (random,
+// made with the folder): it draws the side each response is shown on when
+// the input does not say, so that nobody who knows the seed and the code
+// can tell from a pair's id or place which side is the source's choice.
+type marker struct {
+	SerLabel int    `json:"ser_label"`
+	What     string `json:"what"`
+	Key      string `json:"key"`
+}
+
+const markerWhat = "answers of ser label: one append-only JSONL log per annotator (NAME.jsonl); ser label export --out DIR turns them into {prompt, chosen, rejected} pairs"
 
 // Answers a record may hold.
 const (
@@ -291,6 +302,7 @@ func (h *history) final() map[string]Record {
 func readLog(path, name string, r io.Reader) (recs []Record, h *history, good int64, tail int64, err error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	h = newHistory()
+	texts := map[string]*Record{} // the first answer of each pair: its texts, shared by the later ones
 	for line := 1; ; line++ {
 		raw, long, rerr := readRecordLine(br)
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
@@ -310,10 +322,22 @@ func readLog(path, name string, r io.Reader) (recs []Record, h *history, good in
 				ferr = h.apply(rec, name)
 			}
 			if ferr != nil {
-				if !complete {
-					return recs, h, good, int64(len(raw)), nil // a torn last line
+				if !complete && !json.Valid(text) {
+					return recs, h, good, int64(len(raw)), nil // a torn last line: a write a crash cut short
 				}
-				return nil, nil, 0, 0, &lineError{path, line, ferr.field, ferr.msg}
+				// a whole record that does not check out is a hand's edit, torn or not: said, never dropped
+				msg := ferr.msg
+				if line == 1 && len(recs) == 0 {
+					msg += " (is this a data file? an answers folder holds only its annotators' logs)"
+				}
+				return nil, nil, 0, 0, &lineError{path, line, ferr.field, msg}
+			}
+			if rec.Undo == 0 {
+				if first, ok := texts[rec.ID]; ok && first.Prompt == rec.Prompt && first.A == rec.A && first.B == rec.B {
+					rec.Prompt, rec.A, rec.B = first.Prompt, first.A, first.B // one copy of a pair's texts in memory
+				} else if !ok {
+					texts[rec.ID] = &rec
+				}
 			}
 			recs = append(recs, rec)
 		}
@@ -360,8 +384,8 @@ func readRecordLine(br *bufio.Reader) (line []byte, long bool, err error) {
 
 // IsAnswers reports whether dir is an answers folder (it holds the marker).
 func IsAnswers(dir string) bool {
-	fi, err := os.Stat(filepath.Join(dir, Marker))
-	return err == nil && fi.Mode().IsRegular()
+	_, err := os.Lstat(filepath.Join(dir, Marker)) // any kind: one that is not a file is an error when read, not a data folder
+	return err == nil
 }
 
 // Store is an answers folder opened for writing: one log per annotator,
@@ -369,6 +393,9 @@ func IsAnswers(dir string) bool {
 // write one log; in one process a log's mutex orders its writers (two tabs).
 type Store struct {
 	Dir string
+	// Key is the folder's secret, for the sides of pairs whose input does
+	// not give them (see LoadOptions.Key).
+	Key []byte
 	// Notef, when set, is told of what opening a log repaired (a torn last line cut).
 	Notef func(format string, a ...any)
 	mu    sync.Mutex
@@ -384,6 +411,9 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	if fi, err := os.Lstat(filepath.Join(dir, Marker)); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: is not a regular file (a link, FIFO or folder): an answers folder's marker is a file ser label writes", filepath.Join(dir, Marker))
+	}
 	if !IsAnswers(dir) {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
@@ -394,11 +424,38 @@ func OpenStore(dir string) (*Store, error) {
 				return nil, fmt.Errorf("%s holds data files (%s) and is not an answers folder (no %s): name a new or empty folder", dir, e.Name(), Marker)
 			}
 		}
-		if err := safefile.WriteFile(filepath.Join(dir, Marker), []byte(markerText)); err != nil {
+	}
+	m, _ := readMarker(dir)
+	if m.Key == "" { // a new folder, or one an older ser made
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		m = marker{SerLabel: 1, What: markerWhat, Key: hex.EncodeToString(key)}
+		raw, _ := json.Marshal(m)
+		if err := safefile.WriteFile(filepath.Join(dir, Marker), append(raw, '\n')); err != nil {
 			return nil, err
 		}
 	}
-	return &Store{Dir: dir, logs: map[string]*Log{}}, nil
+	key, err := hex.DecodeString(m.Key)
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("%s: field \"key\": not the hex of 16 or more bytes", filepath.Join(dir, Marker))
+	}
+	return &Store{Dir: dir, Key: key, logs: map[string]*Log{}}, nil
+}
+
+// readMarker reads an answers folder's marker (a regular file of at most
+// 64 KiB).
+func readMarker(dir string) (marker, error) {
+	var m marker
+	raw, err := safefile.ReadRegular(filepath.Join(dir, Marker), 64<<10)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return marker{}, fmt.Errorf("%s: %w", filepath.Join(dir, Marker), err)
+	}
+	return m, nil
 }
 
 // Log opens an annotator's log (once per store; later calls return it),
@@ -428,6 +485,18 @@ func (s *Store) Log(name string) (*Log, error) {
 		s.Notef("%s: cut a torn last line (%d bytes) that a crash left: an answer in flight, never confirmed to the page", l.Path, l.Cut)
 	}
 	return l, nil
+}
+
+// Has says whether name has a log: open in this store, or a file in the folder.
+func (s *Store) Has(name string) bool {
+	s.mu.Lock()
+	_, open := s.logs[name]
+	s.mu.Unlock()
+	if open {
+		return true
+	}
+	_, err := os.Lstat(filepath.Join(s.Dir, name+".jsonl"))
+	return err == nil
 }
 
 // Opened returns the names of the logs open, sorted.
@@ -482,6 +551,9 @@ type Log struct {
 
 func openLog(path, name string) (*Log, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o644)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: is a link: an annotator's log is a plain file in the answers folder, never followed out of it", path)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -559,7 +631,11 @@ func (l *Log) write(b []byte) error {
 		if terr := l.f.Truncate(l.size); terr != nil {
 			l.bad = fmt.Errorf("%s: a write failed (%v) and could not be taken back (%v): restart ser label", l.Path, err, terr)
 		}
-		return fmt.Errorf("%s: %w", l.Path, err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is said once
+		}
+		return fmt.Errorf("%s: writing the answer: %w", l.Path, err)
 	}
 	l.size += int64(len(b))
 	return nil

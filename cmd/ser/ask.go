@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers,
 			&cli.StringFlag{Name: "out", Usage: "(required) JSONL of the chosen pairs, in the order to show them (written atomically)"},
 			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names)"},
 			&cli.StringFlag{Name: "cache", Usage: "feature cache (default: the backbone's)"},
+			&cli.StringFlag{Name: "side-key", Usage: "hex key that draws which of a labelled pair's responses is written as A (default: a fresh random one, so that nobody can work out which is the source's choice; give one to repeat a run's rows)"},
 			&cli.BoolFlag{Name: "keep-labels", Usage: "keep a labelled pool's label fields in the rows, and say which response it prefers (source_chosen); without it rows are blind, for any labelling tool"},
 		}, withoutFlags(dataFlags(""), "data")...),
 		Action: func(c *cli.Context) error {
@@ -51,6 +53,13 @@ ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers,
 			outs := []file{{"--out", c.String("out")}}
 			if err := checkOutputs(outs, ins); err != nil {
 				return err
+			}
+			var sideKey []byte
+			if k := c.String("side-key"); k != "" {
+				var err error
+				if sideKey, err = hex.DecodeString(k); err != nil || len(sideKey) < 8 {
+					return fmt.Errorf("--side-key: want the hex of 8 or more bytes")
+				}
 			}
 			h, m, err := loadHead(c)
 			if err != nil {
@@ -94,7 +103,7 @@ ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers,
 				return err
 			}
 			if err := safefile.Write(c.String("out"), func(w io.Writer) error {
-				return ask.WriteRows(w, pool, picks, ask.RowOptions{Head: h, Pool: x, Rule: o.Rule, Seed: o.Seed, KeepLabels: c.Bool("keep-labels")})
+				return ask.WriteRows(w, pool, picks, ask.RowOptions{Head: h, Pool: x, Rule: o.Rule, Seed: o.Seed, KeepLabels: c.Bool("keep-labels"), SideKey: sideKey})
 			}); err != nil {
 				return err
 			}

@@ -186,6 +186,24 @@ func TestAskBlind(t *testing.T) {
 	if aChosen < 25 || aChosen > 55 { // Binomial(80, 1/2): outside [25, 55] with probability below 1e-3
 		t.Errorf("response_a is the source's chosen in %d of 80 rows: the order tells the label", aChosen)
 	}
+	// the A/B order is drawn from a secret key, fresh each run: the seed does
+	// not give it (before, a fixed seed's coin did, so the side shown first
+	// told the label); a given --side-key repeats it
+	again := filepath.Join(dir, "blind2.jsonl")
+	if _, errb, err := ser(t, home, "ask", "--head", rm, "--cache", cache_, "--pool", pool, "--rule", "random", "-n", "80", "--out", again); err != nil {
+		t.Fatal(errb)
+	}
+	if readFile(t, again) == readFile(t, out) {
+		t.Error("two runs drew the same A/B order for 80 pairs: it follows from the seed")
+	}
+	for _, f := range []string{"k1.jsonl", "k2.jsonl"} {
+		if _, errb, err := ser(t, home, "ask", "--head", rm, "--cache", cache_, "--pool", pool, "--rule", "random", "-n", "80", "--side-key", "00112233445566778899", "--out", filepath.Join(dir, f)); err != nil {
+			t.Fatal(errb)
+		}
+	}
+	if readFile(t, filepath.Join(dir, "k1.jsonl")) != readFile(t, filepath.Join(dir, "k2.jsonl")) {
+		t.Error("one --side-key gave two files")
+	}
 	out = filepath.Join(dir, "kept.jsonl")
 	if _, errb, err := ser(t, home, "ask", "--head", rm, "--cache", cache_, "--pool", pool, "--rule", "random", "-n", "80", "--keep-labels", "--out", out); err != nil {
 		t.Fatal(errb)

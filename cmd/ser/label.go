@@ -45,7 +45,7 @@ ser train --data seed.jsonl --data labelled.jsonl --out rm2.head          # or -
 				&cli.StringFlag{Name: "out", Usage: "(required) the answers folder `ser label --out` wrote"},
 				&cli.BoolFlag{Name: "ties", Usage: "keep pairs with no majority for one response too, with equal score_chosen and score_rejected (training sets them aside as tied)"},
 				&cli.BoolFlag{Name: "stats", Usage: "print the counts and the agreement figures (percent agreement and Cohen's kappa between annotators; agreement with the source labels) to stderr"},
-				&cli.StringFlag{Name: "to", Usage: "write the rows to this file (atomically) instead of stdout"},
+				&cli.StringFlag{Name: "to", Usage: "write the rows to this file (atomically) instead of stdout (-)"},
 			},
 			Action: labelExport,
 		}},
@@ -75,7 +75,12 @@ func labelServe(c *cli.Context) error {
 	if mb < 1 || mb > 1<<14 {
 		return fmt.Errorf("--max-line-mb %d: want 1 to %d", mb, 1<<14)
 	}
-	set, err := label.Load(ins, label.LoadOptions{Format: c.String("format"), MaxLine: mb << 20, Seed: c.Uint64("seed")})
+	store, err := label.OpenStore(out)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	set, err := label.Load(ins, label.LoadOptions{Format: c.String("format"), MaxLine: mb << 20, Seed: c.Uint64("seed"), Key: store.Key})
 	if errors.Is(err, data.ErrUnknownFormat) {
 		return fmt.Errorf("%w: name it with --format hh, uf-raw, uf-binarized, pairs or unlabelled", err)
 	}
@@ -85,11 +90,6 @@ func labelServe(c *cli.Context) error {
 	for _, n := range set.Notes {
 		notef(c, "note: %s", n)
 	}
-	store, err := label.OpenStore(out)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
 	store.Notef = func(format string, a ...any) { notef(c, format, a...) }
 	who := "each person gives a name on the page"
 	if name := c.String("annotator"); name != "" {
@@ -168,20 +168,10 @@ func reachable(a net.Addr) string {
 	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }
 
-// inside reports whether path is dir or lies under it.
+// inside reports whether path is dir or lies under it, links followed
+// (also for a path not there yet, through its folder).
 func inside(path, dir string) bool {
-	p, err1 := filepath.Abs(path)
-	d, err2 := filepath.Abs(dir)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	if rp, err := filepath.EvalSymlinks(p); err == nil {
-		p = rp
-	}
-	if rd, err := filepath.EvalSymlinks(d); err == nil {
-		d = rd
-	}
-	rel, err := filepath.Rel(d, p)
+	rel, err := filepath.Rel(realPath(dir), realPath(path))
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
@@ -191,6 +181,9 @@ func labelExport(c *cli.Context) error {
 	}
 	dir := c.String("out")
 	to := c.String("to")
+	if to == "-" {
+		to = ""
+	}
 	if to != "" && inside(to, dir) {
 		return fmt.Errorf("--to %s is inside the answers folder %s: write the export elsewhere", to, dir)
 	}

@@ -282,11 +282,12 @@ func TestLabelKilled(t *testing.T) {
 		t.Fatalf("bob's server on SIGTERM: %v: %s", err, bob.stderr.String())
 	}
 
-	// alice finishes; her page then shows her agreement with the source labels
+	// alice finishes; her page then shows her agreement with bob, never with
+	// the source labels (a figure of 0% or 100% would tell her every label)
 	labelPairs(t, ctx, set, 12, nil)
-	labeltest.Run(t, ctx, chromedp.Poll[chromedp.Void](`document.getElementById('results').textContent.includes('Agreement with the labels')`))
+	labeltest.Run(t, ctx, chromedp.Poll[chromedp.Void](`document.getElementById('results').textContent.includes('Agreement with bob')`))
 	res := labeltest.Eval[string](t, ctx, `document.getElementById('results').textContent`)
-	if !strings.Contains(res, "100.0% of 10 pairs (ties left out: 1)") || !strings.Contains(res, "Agreement with bob: 0.0% of 2 pairs") {
+	if strings.Contains(res, "% of 10 pairs") || !strings.Contains(res, "Agreement with bob: 0.0% of 2 pairs") {
 		t.Fatalf("alice's figures: %s", res)
 	}
 	if p := w.Problems(); len(p) == 0 {
@@ -556,7 +557,7 @@ func TestLabelTrainFolder(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		ps = append(ps, label.Pair{Prompt: fmt.Sprintf("How do I %s?", words[i]), A: "a clear answer about " + words[i], B: "no idea", Source: "a"})
 	}
-	set, err := label.NewSet(ps, 1)
+	set, err := label.NewSet(ps, nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/internal/testsupport/testenv"
+	"github.com/ser-rl/ser/label"
 	"github.com/ser-rl/ser/models"
 )
 
@@ -158,5 +161,42 @@ func TestOutputNeverTheBackbone(t *testing.T) {
 	demo := filepath.Join(dir, "dm")
 	if _, _, err := run(t, home, "-q", "demo", "--out", demo, "--cache", filepath.Join(demo, "eval.json")); err == nil || !strings.Contains(err.Error(), "never replaces an input") {
 		t.Errorf("demo --cache OUT/eval.json: %v", err)
+	}
+}
+
+// TestLabelExportTo: export --to never lands in the answers folder, even
+// through a linked folder, and never replaces a FIFO; --to - is stdout.
+func TestLabelExportTo(t *testing.T) {
+	home := testenv.Home(t)
+	dir := t.TempDir()
+	answers := filepath.Join(dir, "ans")
+	store, err := label.OpenStore(answers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := label.NewSet([]label.Pair{{Prompt: "Q", A: "good", B: "bad"}}, nil, 1)
+	l, err := store.Log("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Answer(&set.Pairs[0], label.AnswerA, "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	os.Symlink(answers, filepath.Join(dir, "alink"))
+	if _, _, err := run(t, home, "label", "export", "--out", answers, "--to", filepath.Join(dir, "alink", "x.jsonl")); err == nil {
+		t.Error("export --to through a link into the answers folder was written")
+	}
+	fifo := filepath.Join(dir, "pipe")
+	syscall.Mkfifo(fifo, 0o644)
+	if _, _, err := run(t, home, "label", "export", "--out", answers, "--to", fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("export --to FIFO: %v", err)
+	}
+	out, _, err := run(t, home, "label", "export", "--out", answers, "--to", "-")
+	if err != nil || !strings.Contains(out, `"chosen":"good"`) {
+		t.Errorf("export --to -: %v\n%s", err, out)
+	}
+	if _, err := os.Stat("-"); err == nil {
+		t.Error("a file named - was written")
 	}
 }

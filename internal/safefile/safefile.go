@@ -39,6 +39,10 @@ func Write(path string, fill func(w io.Writer) error) error { return write(path,
 func WritePartial(path string, fill func(w io.Writer) error) error { return write(path, fill, true) }
 
 func write(path string, fill func(w io.Writer) error, partial bool) error {
+	path, err := target(path)
+	if err != nil {
+		return err
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -59,6 +63,27 @@ func write(path string, fill func(w io.Writer) error, partial bool) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return commit(tmp, path)
+}
+
+// target is where a write to path goes: path itself, or the regular file a
+// link at path names (the link is kept). A FIFO, a device, a folder, or a
+// link to one, is refused: a write replaces the file at its path, which
+// would replace /dev/stdout's link or a user's pipe with a file.
+func target(path string) (string, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().IsRegular() {
+		return path, nil // not there yet, or a plain file
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return "", fmt.Errorf("write %s: %w", path, err)
+		}
+		if ri, err := os.Stat(real); err == nil && ri.Mode().IsRegular() {
+			return real, nil
+		}
+	}
+	return "", fmt.Errorf("write %s: not a regular file (a FIFO, device, folder or a link to one): ser writes files whole, by replacing them; give a file's name", path)
 }
 
 // commit syncs and closes tmp, and renames it to path.

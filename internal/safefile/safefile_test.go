@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -200,5 +201,38 @@ func TestWriteSetTurns(t *testing.T) {
 	}
 	if got := strings.Join(sets, ","); users != 200 || (got != "set-a,set-b" && got != "set-c") {
 		t.Fatalf("%d of 200 user folders, set %s", users, got)
+	}
+}
+
+// TestWriteTarget: a write through a link to a regular file writes that
+// file and keeps the link; a FIFO, a device, or a link to one is refused
+// (before, each was replaced by a regular file: --to /dev/stdout, as root,
+// replaced the system's /dev/stdout link).
+func TestWriteTarget(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.txt")
+	os.WriteFile(real, []byte("old"), 0o644)
+	link := filepath.Join(dir, "link.txt")
+	os.Symlink(real, link)
+	if err := WriteFile(link, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.Readlink(link); got != real {
+		t.Fatalf("the link was replaced (now %q)", got)
+	}
+	if b, _ := os.ReadFile(real); string(b) != "new" {
+		t.Fatalf("the file the link names holds %q", b)
+	}
+	fifo := filepath.Join(dir, "pipe")
+	syscall.Mkfifo(fifo, 0o644)
+	devLink := filepath.Join(dir, "null")
+	os.Symlink("/dev/null", devLink)
+	for _, p := range []string{fifo, devLink, dir} {
+		if err := WriteFile(p, []byte("x")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if fi, _ := os.Lstat(fifo); fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatal("the FIFO was replaced")
 	}
 }

@@ -294,18 +294,12 @@
     }
     if (!st.finished) return;
     const lines = [];
-    const lab = st.with_labels;
-    if (lab) {
-      let t = 'Agreement with the labels the pairs came with: ' + lab.percent.toFixed(1) + '% of ' + lab.n + ' pairs';
-      if (lab.ties) t += ' (ties left out: ' + lab.ties + ')';
-      lines.push(t + '.');
-    }
     for (const o of st.others || []) {
       lines.push('Agreement with ' + o.annotator + ': ' + o.percent.toFixed(1) + '% of ' + o.n + ' pairs both answered, Cohen\'s kappa ' +
         (o.kappa === null || o.kappa === undefined ? 'n/a' : o.kappa.toFixed(3)) + '.');
     }
-    if (lines.length === 0) lines.push('Nothing to compare with yet (the pairs came without labels, and no one else has answered them).');
-    lines.push('These figures are those of your answers when you first finished; later changes do not move them.');
+    if (lines.length === 0) lines.push('Nothing to compare with yet: no one else has answered these pairs.');
+    lines.push('These figures are those of your answers when you first finished; later changes do not move them. Agreement with the labels the pairs came with is not shown here (it would tell them): the export gives it (ser label export --stats).');
     for (const t of lines) {
       const p = document.createElement('p');
       p.textContent = t;
