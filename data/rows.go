@@ -339,14 +339,15 @@ func parseRow(raw []byte, name string, line int) (Row, error) {
 
 // chatTurns turns a messages list into (prompt, response): the last message
 // must be the assistant's, and it is the response; the turns before it are
-// the prompt, written as HH-RLHF writes a conversation ("\n\nHuman: ..." and
-// "\n\nAssistant: ...", a system message first as it is).
+// the prompt, written as HH-RLHF writes a conversation (RenderHH), which the
+// backbone reads back as these turns (ParsePrompt) and writes in its own
+// form.
 func chatTurns(v any) (string, string, string) {
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
 		return "", "", "is not a non-empty list of messages"
 	}
-	var b strings.Builder
+	var turns []Turn
 	for i, e := range list {
 		msg, ok := e.(map[string]any)
 		role, _ := msg["role"].(string)
@@ -354,22 +355,18 @@ func chatTurns(v any) (string, string, string) {
 		if !ok || !cok {
 			return "", "", fmt.Sprintf("message %d: want {role, content} with a string content", i)
 		}
-		if i == len(list)-1 {
-			if role != "assistant" {
-				return "", "", "the last message is not the assistant's"
-			}
-			return strings.TrimLeft(b.String(), "\n"), content, ""
-		}
 		switch role {
-		case "system":
-			b.WriteString(content)
-		case "user":
-			b.WriteString("\n\nHuman: " + content)
-		case "assistant":
-			b.WriteString("\n\nAssistant: " + content)
+		case RoleSystem, RoleUser, RoleAssistant:
 		default:
 			return "", "", fmt.Sprintf("message %d: role %q is not system, user or assistant", i, role)
 		}
+		if i == len(list)-1 {
+			if role != RoleAssistant {
+				return "", "", "the last message is not the assistant's"
+			}
+			return RenderHH(turns), content, ""
+		}
+		turns = append(turns, Turn{Role: role, Content: content})
 	}
 	return "", "", "no messages"
 }

@@ -45,6 +45,11 @@ type Options struct {
 	// OnOpen, when set, is called when the backbone is opened (so that a
 	// caller can say on stderr that embedding starts).
 	OnOpen func(*onnx.Backbone)
+	// PromptFormat is how prompts are written (data.FormatAuto detects each:
+	// HH-RLHF transcripts, chat formats, or a plain message); they are read
+	// as conversations and written in the backbone's form. data.FormatRaw
+	// takes prompts as the backbone's text as they are.
+	PromptFormat string
 	// Memory, when positive, is the bytes of recent texts' vectors that
 	// Vectors keeps in memory (keyed by the texts' sha256), ahead of the
 	// cache: a server sees the same prompts again and again.
@@ -157,36 +162,51 @@ func (f *Featurizer) backbone() (*onnx.Backbone, error) {
 }
 
 // Texts lists the texts whose vectors the pairs need, column by column of
-// head.Columns for each pair in turn (with repeats; the cache stores each once).
-func (f *Featurizer) Texts(pairs []data.Pair) []string { return Texts(f.form, f.m, pairs) }
-
-// Texts lists the texts a form needs for pairs (see Featurizer.Texts).
-func Texts(form string, m *models.Manifest, pairs []data.Pair) []string {
-	cols := head.Columns(form)
+// head.Columns for each pair in turn (with repeats; the cache stores each
+// once): every path (readers, score, the server) makes a pair's texts here,
+// so one conversation gives one text.
+func (f *Featurizer) Texts(pairs []data.Pair) []string {
+	cols := head.Columns(f.form)
 	out := make([]string, 0, len(pairs)*len(cols))
 	for i := range pairs {
 		p := &pairs[i]
 		for _, c := range cols {
-			out = append(out, text(c, m, p))
+			out = append(out, f.text(c, p.Prompt, p.Chosen, p.Rejected, ""))
 		}
 	}
 	return out
 }
 
-// text is the text of one column of a pair.
-func text(c head.Column, m *models.Manifest, p *data.Pair) string {
+// text is the text of one column for a prompt and its two responses (a and
+// b), or (joint, when given) the whole conversation's text as a trainer
+// sent it: the prompt read as a conversation and written in the backbone's
+// form (models.Manifest.PromptText, FormatPair), a response trimmed as the
+// readers trim one.
+func (f *Featurizer) text(c head.Column, prompt, a, b, joint string) string {
 	switch c {
 	case head.ColPrompt:
-		return p.Prompt
+		return f.m.PromptText(prompt, f.opt.PromptFormat)
 	case head.ColFirst:
-		return p.Chosen
+		return f.response(a)
 	case head.ColSecond:
-		return p.Rejected
-	case head.ColJointFirst:
-		return m.FormatPair(p.Prompt, p.Chosen)
-	default: // head.ColJointSecond
-		return m.FormatPair(p.Prompt, p.Rejected)
+		return f.response(b)
 	}
+	if joint != "" {
+		return joint
+	}
+	if c == head.ColJointSecond {
+		a = b
+	}
+	return f.m.FormatPair(prompt, f.response(a), f.opt.PromptFormat)
+}
+
+// response is a response's text: trimmed, as the readers trim one (a
+// manifest of the older form, or raw prompts, read it as it is).
+func (f *Featurizer) response(s string) string {
+	if f.m.Conversation == "" || f.opt.PromptFormat == data.FormatRaw {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 // Fill embeds into the cache the texts it lacks (all of them with a shard
@@ -362,21 +382,6 @@ type Item struct {
 	Joint            string
 }
 
-// itemText is the text of one column for an item scored alone: both
-// response columns hold its response.
-func (f *Featurizer) itemText(c head.Column, it *Item) string {
-	switch c {
-	case head.ColPrompt:
-		return it.Prompt
-	case head.ColFirst, head.ColSecond:
-		return it.Response
-	}
-	if it.Joint != "" {
-		return it.Joint
-	}
-	return f.m.FormatPair(it.Prompt, it.Response)
-}
-
 // Items returns the features of items, one row each, as a head of the
 // featurizer's form reads a single response (head.Pairs.A), through
 // Vectors.
@@ -385,7 +390,8 @@ func (f *Featurizer) Items(ctx context.Context, items []Item) (*mat.Dense, error
 	texts := make([]string, 0, len(items)*len(cols))
 	for i := range items {
 		for _, c := range cols {
-			texts = append(texts, f.itemText(c, &items[i]))
+			it := &items[i]
+			texts = append(texts, f.text(c, it.Prompt, it.Response, it.Response, it.Joint)) // both response columns hold its response
 		}
 	}
 	vecs, err := f.Vectors(ctx, texts)

@@ -122,7 +122,7 @@ func TestItems(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := f.Items(context.Background(), []Item{{Prompt: p.Prompt, Response: p.Chosen}, {Joint: f.m.FormatPair(p.Prompt, p.Chosen), Prompt: p.Prompt, Response: p.Chosen}})
+		got, err := f.Items(context.Background(), []Item{{Prompt: p.Prompt, Response: p.Chosen}, {Joint: f.m.FormatPair(p.Prompt, p.Chosen, data.FormatAuto), Prompt: p.Prompt, Response: p.Chosen}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -243,8 +243,9 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	if err != nil && o.PairTemplate == nil {
 		return nil, nil, fmt.Errorf("chat template: %w", err)
 	}
+	m.Conversation = ConversationHH
 	if o.PairTemplate != nil {
-		m.PairTemplate = *o.PairTemplate
+		m.PairTemplate, m.Conversation = *o.PairTemplate, "" // the user's template, with prompts as they are
 	} else if tpl != "" {
 		if m.PairTemplate, err = renderPairTemplate(ctx, tpl, tcfg, o.TemplateLimits); err != nil {
 			return nil, nil, err
@@ -256,9 +257,23 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 		if stripped != "" {
 			note("pair template: left out the leading %q, which the tokenizer adds itself", stripped)
 		}
+		turns, err := deriveChatTurns(ctx, tpl, tcfg, o.TemplateLimits)
+		switch {
+		case errors.Is(err, context.Canceled):
+			return nil, nil, err
+		case err != nil:
+			m.Conversation = "" // prompts go into the one-turn pair template as they are
+			note("chat template: %v; conversations of several turns are written as one user message", err)
+		default:
+			if stripped != "" { // the BOS the tokenizer adds itself, left out of the turns as of the pair template
+				turns.Start = strings.TrimPrefix(turns.Start, stripped)
+				turns.SystemStart = strings.TrimPrefix(turns.SystemStart, stripped)
+			}
+			m.Conversation, m.ChatTurns = ConversationChat, turns
+		}
 	} else {
 		m.PairTemplate = DefaultPairTemplate
-		note("no chat template: pair template %q", m.PairTemplate)
+		note("no chat template: conversations are written as HH-RLHF writes them (\"Human: ...\", \"Assistant: ...\")")
 	}
 	if !strings.Contains(m.PairTemplate, "{prompt}") || !strings.Contains(m.PairTemplate, "{response}") {
 		return nil, nil, fmt.Errorf("pair template %q does not hold both {prompt} and {response}", m.PairTemplate)

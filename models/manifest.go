@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/internal/safefile"
 )
 
@@ -74,6 +75,14 @@ type Manifest struct {
 	// Features is the pair-feature form heads use by default: "separate"
 	// (response and prompt vectors) or "joint" (the template's vector), or "both".
 	Features string `json:"features,omitempty"`
+	// Conversation is how a conversation (a prompt's turns, then the
+	// response) becomes the text the backbone reads, for every path alike:
+	// "hh" (HH-RLHF's transcript form: the default backbone's, and that of
+	// backbones with no chat template) or "chat" (the chat template's turns,
+	// ChatTurns). "" is the older form: a prompt goes into the pair
+	// template as it is.
+	Conversation string     `json:"conversation,omitempty"`
+	ChatTurns    *ChatTurns `json:"chat_turns,omitempty"`
 	// FeatureStorage is how the feature cache stores this backbone's
 	// vectors: "float32" (the default) or "float16", half the bytes for
 	// LLM-width features (README: accuracy against float32). A float16 cache
@@ -107,6 +116,12 @@ func (m *Manifest) Fingerprint() string {
 	}
 	if m.FeatureStorage == "float16" {
 		fmt.Fprintf(h, "storage=float16\n")
+	}
+	if m.Conversation != "" {
+		fmt.Fprintf(h, "conversation=%s\n", m.Conversation)
+		if c := m.ChatTurns; c != nil {
+			fmt.Fprintf(h, "turns=%q %q %q %q %q %q %q %t\n", c.Start, c.SystemStart, c.SystemToUser, c.UserToAssistant, c.AssistantToUser, c.UserToFinal, c.End, c.NoSystem)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
@@ -142,6 +157,15 @@ func (m *Manifest) Changes(old *Manifest) []string {
 	diff("max_tokens", old.MaxTokens, m.MaxTokens)
 	diff("truncate", old.Truncate, m.Truncate)
 	diff("pair_template", old.pairTemplate(), m.pairTemplate())
+	diff("conversation", old.Conversation, m.Conversation)
+	turns := func(c *ChatTurns) string {
+		if c == nil {
+			return ""
+		}
+		raw, _ := json.Marshal(c)
+		return string(raw)
+	}
+	diff("chat_turns", turns(old.ChatTurns), turns(m.ChatTurns))
 	diff("features", old.FeatureForm(), m.FeatureForm())
 	diff("feature_storage", orFloat32(old.FeatureStorage), orFloat32(m.FeatureStorage))
 	sums := func(fs []File) map[string]string {
@@ -192,9 +216,36 @@ func (m *Manifest) FeatureForm() string {
 	return m.Features
 }
 
-// FormatPair renders the pair template.
-func (m *Manifest) FormatPair(prompt, response string) string {
-	return strings.NewReplacer("{prompt}", prompt, "{response}", response).Replace(m.pairTemplate())
+// PromptText is the text the backbone reads for a prompt (the prompt
+// column of separate features): the prompt read as a conversation (in
+// format, data.FormatAuto to detect it) and written in the backbone's
+// conversation form. A manifest of the older form reads it as it is.
+func (m *Manifest) PromptText(prompt, format string) string {
+	turns, f := data.ParsePrompt(prompt, format)
+	switch {
+	case f == data.FormatRaw || m.Conversation == "":
+		return prompt
+	case m.Conversation == ConversationChat && m.ChatTurns != nil:
+		s := m.ChatTurns.render(turns, "")
+		return strings.TrimSuffix(s, m.ChatTurns.UserToFinal+m.ChatTurns.End)
+	}
+	return data.RenderHH(turns)
+}
+
+// FormatPair is the text the backbone reads for a prompt and a response
+// together (joint features): the conversation and the response as its
+// last assistant turn, in the backbone's conversation form (the prompt
+// read in format, data.FormatAuto to detect it). A manifest of the older
+// form renders the pair template with the prompt as it is.
+func (m *Manifest) FormatPair(prompt, response, format string) string {
+	turns, f := data.ParsePrompt(prompt, format)
+	switch {
+	case f == data.FormatRaw || m.Conversation == "":
+		return strings.NewReplacer("{prompt}", prompt, "{response}", response).Replace(m.pairTemplate())
+	case m.Conversation == ConversationChat && m.ChatTurns != nil:
+		return m.ChatTurns.render(turns, response)
+	}
+	return data.RenderHH(turns) + "\n\nAssistant: " + response
 }
 
 // MaxDim bounds a backbone's feature width (the largest LLMs have 16,384).
@@ -290,6 +341,18 @@ func (m *Manifest) Validate() error {
 	case "", "separate", "joint", "both":
 	default:
 		return bad("features", fmt.Sprintf("%q is not separate, joint or both", m.Features))
+	}
+	switch m.Conversation {
+	case "", ConversationHH:
+		if m.ChatTurns != nil {
+			return bad("chat_turns", "set, but conversation is not chat")
+		}
+	case ConversationChat:
+		if m.ChatTurns == nil {
+			return bad("chat_turns", "missing: conversation chat needs the chat template's turns")
+		}
+	default:
+		return bad("conversation", fmt.Sprintf("%q is not hh or chat", m.Conversation))
 	}
 	switch m.FeatureStorage {
 	case "", "float32", "float16":

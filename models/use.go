@@ -44,6 +44,7 @@ func NewUSEManifest(dir string) *Manifest {
 		MaxTokens:     useMaxTokens,
 		Truncate:      "head",
 		PairTemplate:  DefaultPairTemplate,
+		Conversation:  ConversationHH,
 		Features:      "separate",
 		Dir:           dir,
 	}

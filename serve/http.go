@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -302,19 +303,83 @@ func (b *budgetBody) Close() error { return b.body.Close() }
 // is refused, as the readers refuse such a line (a JSON decoder would put
 // U+FFFD in its place and score another text than the one sent).
 func decode(r *http.Request, v any, strict bool) error {
+	raw, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return unmarshal(raw, v, strict)
+}
+
+// decodeNaN is decode for OpenRLHF's body, whose labels Python's json.dumps
+// may write as NaN or Infinity (not JSON): such a bare token is read as
+// null. Fields the body has beyond v's are ignored.
+func decodeNaN(r *http.Request, v any) error {
+	raw, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return unmarshal(nanToNull(raw), v, false)
+}
+
+// nanToNull replaces the tokens NaN, Infinity and -Infinity outside strings
+// with null (padded with spaces, so that offsets in errors stay).
+func nanToNull(raw []byte) []byte {
+	var out []byte
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		if c == '"' {
+			inString = true
+			continue
+		}
+		for _, tok := range []string{"-Infinity", "Infinity", "NaN"} {
+			if bytes.HasPrefix(raw[i:], []byte(tok)) {
+				if out == nil {
+					out = append([]byte(nil), raw...)
+				}
+				copy(out[i:], "null"+strings.Repeat(" ", len(tok)-4))
+				i += len(tok) - 1
+				break
+			}
+		}
+	}
+	if out == nil {
+		return raw
+	}
+	return out
+}
+
+// readBody reads a request body (bounded: see bounded), refusing one that
+// is not valid UTF-8 or escapes half a surrogate pair.
+func readBody(r *http.Request) ([]byte, error) {
 	raw, err := io.ReadAll(r.Body)
 	var he *httpError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &he), errors.As(err, &mbe), errors.Is(err, ErrBodies):
-		return err
+		return nil, err
 	case err != nil:
-		return badRequest("reading the body: %v", err)
+		return nil, badRequest("reading the body: %v", err)
 	case !utf8.Valid(raw):
-		return badRequest("the body is not valid UTF-8")
+		return nil, badRequest("the body is not valid UTF-8")
 	case data.LoneSurrogate(raw):
-		return badRequest("the body escapes half a UTF-16 surrogate pair (\\ud800 without its pair): it would be read as U+FFFD, another text than the one sent")
+		return nil, badRequest("the body escapes half a UTF-16 surrogate pair (\\ud800 without its pair): it would be read as U+FFFD, another text than the one sent")
 	}
+	return raw, nil
+}
+
+// unmarshal reads one JSON value into v; strict refuses fields v does not
+// have.
+func unmarshal(raw []byte, v any, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if strict {
 		dec.DisallowUnknownFields()
@@ -355,9 +420,19 @@ func (s *Server) checkCount(field string, n int) error {
 
 // score runs items with the request's context, bounded by the timeout, and
 // names the head that scored them in X-Ser-Head.
+//
+// The timeout grows with the work queued ahead of the request and its own
+// (Server.Deadline): a request of 2,048 items behind a full queue has the
+// time its items take at the measured pace, on top of Options.Timeout.
+// X-Ser-Conversation says how the items' prompts were written and in what
+// form the backbone reads them (a head trained on the backbone's form sees
+// every prompt in that form).
 func (s *Server) score(w http.ResponseWriter, r *http.Request, items []Item) ([]float64, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
+	limit := s.Deadline(len(items))
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(limit + 10*time.Second))
+	ctx, cancel := context.WithTimeout(r.Context(), limit)
 	defer cancel()
+	s.sayConversation(w, items)
 	rewards, h, err := s.Score(ctx, items)
 	if err == nil {
 		w.Header().Set("X-Ser-Head", h.SHA256)
@@ -365,9 +440,48 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request, items []Item) ([]
 	return rewards, err
 }
 
+// sayConversation counts the formats the items' prompts are written in
+// (the metric ser_conversation_items_total) and names them in
+// X-Ser-Conversation, with the form the backbone reads: "backbone=hh;
+// read=llama3:3,hh:1" means three prompts in Llama-3's chat format, read as
+// conversations and written as HH-RLHF transcripts, and one already so.
+func (s *Server) sayConversation(w http.ResponseWriter, items []Item) {
+	count := map[string]int{}
+	for _, it := range items {
+		f := "whole" // a query sent whole, for a joint head
+		if it.Joint == "" {
+			f = data.DetectPrompt(it.Prompt)
+		}
+		count[f]++
+	}
+	var read []string
+	for _, f := range sortedKeys(count) {
+		read = append(read, fmt.Sprintf("%s:%d", f, count[f]))
+		s.m.conversations.Add(float64(count[f]), f)
+	}
+	form := s.f.Manifest().Conversation
+	if form == "" {
+		form = "pair-template"
+	}
+	w.Header().Set("X-Ser-Conversation", fmt.Sprintf("backbone=%s; read=%s", form, strings.Join(read, ",")))
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// getRewardRequest is OpenRLHF's body. Pointers tell a null apart from an
+// empty text; labels (which OpenRLHF sends and ser ignores) may hold NaN,
+// which Python's json.dumps writes.
 type getRewardRequest struct {
-	Query   []string `json:"query"`
-	Prompts []string `json:"prompts"`
+	Query   []*string       `json:"query"`
+	Prompts []*string       `json:"prompts"`
+	Labels  json.RawMessage `json:"labels"`
 }
 
 // getReward answers OpenRLHF's remote reward model protocol. Each query is
@@ -377,7 +491,7 @@ type getRewardRequest struct {
 // head's features are made of) and is refused by other heads.
 func (s *Server) getReward(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req getRewardRequest
-	if err := decode(r, &req, false); err != nil {
+	if err := decodeNaN(r, &req); err != nil {
 		return nil, err
 	}
 	if err := s.checkCount("query", len(req.Query)); err != nil {
@@ -387,26 +501,33 @@ func (s *Server) getReward(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, badRequest("field prompts: %d prompts for %d queries", len(req.Prompts), len(req.Query))
 	}
 	for i, p := range req.Prompts {
-		if err := nonEmpty(fmt.Sprintf("prompts[%d]", i), p); err != nil {
+		if p == nil {
+			return nil, badRequest("field prompts[%d]: null; want the prompt's text", i)
+		}
+		if err := nonEmpty(fmt.Sprintf("prompts[%d]", i), *p); err != nil {
 			return nil, err
 		}
 	}
 	joint := s.head.Load().Features == "joint"
 	items := make([]Item, len(req.Query))
-	for i, q := range req.Query {
-		if req.Prompts != nil && strings.HasPrefix(q, req.Prompts[i]) {
-			items[i] = Item{Prompt: req.Prompts[i], Response: q[len(req.Prompts[i]):]}
+	for i, qp := range req.Query {
+		if qp == nil {
+			return nil, badRequest("field query[%d]: null; want the conversation's text", i)
+		}
+		q := *qp
+		if req.Prompts != nil && strings.HasPrefix(q, *req.Prompts[i]) {
+			items[i] = Item{Prompt: *req.Prompts[i], Response: data.TrimResponse(q[len(*req.Prompts[i]):])}
 			continue
 		}
-		if k := strings.LastIndex(q, AssistantMarker); k >= 0 {
-			items[i] = Item{Prompt: q[:k+len(AssistantMarker)], Response: q[k+len(AssistantMarker):]}
+		if prompt, response, _, ok := data.SplitConversation(q); ok {
+			items[i] = Item{Prompt: prompt, Response: response}
 			continue
 		}
 		if !joint {
 			if req.Prompts != nil {
-				return nil, badRequest("field query[%d]: does not start with prompts[%d], and has no %q to split it at", i, i, AssistantMarker)
+				return nil, badRequest("field query[%d]: does not start with prompts[%d], and has no assistant turn (HH-RLHF, ChatML, Llama-3, Gemma) to split it at", i, i)
 			}
-			return nil, badRequest("field query[%d]: has no %q to split it at; this head's features need the prompt apart from the response: send \"prompts\" too", i, AssistantMarker)
+			return nil, badRequest("field query[%d]: has no assistant turn (HH-RLHF's %q, ChatML, Llama-3, Gemma) to split it at; this head's features need the prompt apart from the response: send \"prompts\" too", i, AssistantMarker)
 		}
 		items[i] = Item{Joint: q}
 	}

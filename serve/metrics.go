@@ -243,6 +243,7 @@ type metrics struct {
 	abandoned      counter
 	reloads        counter
 	reloadFailures counter
+	conversations  counterVec // format
 }
 
 func newMetrics(queued, capacity func() float64, memory func() (hits, misses int64)) *metrics {
@@ -256,6 +257,7 @@ func newMetrics(queued, capacity func() float64, memory func() (hits, misses int
 		abandoned:      r.counter("ser_items_abandoned_total", "Items whose request had ended (client gone or timed out) before their batch ran."),
 		reloads:        r.counter("ser_head_reloads_total", "Head files reloaded and serving."),
 		reloadFailures: r.counter("ser_head_reload_failures_total", "Head reloads refused (the current head kept serving)."),
+		conversations:  r.counterVec("ser_conversation_items_total", "Items by the format their prompt was written in (hh, chatml, llama3, gemma, plain; whole: a query sent whole), each read as a conversation and written in the backbone's form.", "format"),
 	}
 	r.counterFunc("ser_vector_memory_hits_total", "Texts whose vector was in the server's memory of recent texts.",
 		func() float64 { h, _ := memory(); return float64(h) })

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,12 +29,12 @@ type Options struct {
 	HeadPath  string        // the head file, read again on Reload
 	MaxBatch  int           // items per batch [256]
 	MaxWait   time.Duration // longest wait for a batch to fill after its first item [5ms]
-	QueueSize int           // items waiting or in a batch, beyond which requests get 429 [4096]
+	QueueSize int           // items waiting or in a batch, beyond which requests get 429 [16384]
 	MaxBody   int64         // bytes of a request body [16 MiB]
 	MaxBytes  int64         // bytes of request bodies handled at once, beyond which requests get 429 [256 MiB]
 	MaxConns  int           // open connections (see Listen) [1024]
-	MaxItems  int           // items of one request [1024]
-	Timeout   time.Duration // per request, waiting included [60s]
+	MaxItems  int           // items of one request [QueueSize]
+	Timeout   time.Duration // per request, waiting included, on top of the time the items queued ahead and its own take (Deadline) [60s]
 	BodyIdle  time.Duration // longest wait for the next bytes of a request body [10s]
 	Memory    int64         // bytes of recent texts' vectors kept in memory, keyed by the texts' sha256 [256 MiB]
 	Logf      func(format string, a ...any)
@@ -47,7 +48,7 @@ func (o *Options) defaults() {
 		o.MaxWait = 5 * time.Millisecond
 	}
 	if o.QueueSize <= 0 {
-		o.QueueSize = 4096
+		o.QueueSize = 16384
 	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = 16 << 20
@@ -59,7 +60,7 @@ func (o *Options) defaults() {
 		o.MaxConns = 1024
 	}
 	if o.MaxItems <= 0 {
-		o.MaxItems = 1024
+		o.MaxItems = o.QueueSize // any request the queue can hold: OpenRLHF sends a rollout batch (2,048 and more) in one
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 60 * time.Second
@@ -87,6 +88,7 @@ type Server struct {
 	head    atomic.Pointer[head.Head]
 	jobs    chan *job
 	ln      *limitListener // from Listen, for HTTPServer's ConnState
+	pace    atomic.Uint64  // float64 bits: seconds an item takes in a batch (moving average)
 	pending atomic.Int64   // items accepted and not yet answered
 	bodies  atomic.Int64   // bytes of the request bodies being handled
 	m       *metrics
@@ -98,16 +100,29 @@ type Server struct {
 	once    sync.Once
 }
 
+// job is one call of Score: its items, scored in chunks of at most
+// MaxBatch (a request of thousands spans batches), all by one head.
 type job struct {
-	ctx   context.Context
-	items []Item
-	done  chan result // buffered: the batcher never waits on a request
+	ctx     context.Context
+	items   []Item
+	next    int         // items handed to batches so far
+	scored  int         // items scored so far
+	rewards []float64   // filled as chunks are scored
+	head    *head.Head  // pinned by the first chunk: every item of a call is scored by one head
+	err     error       // the first chunk's failure
+	done    chan result // buffered: the batcher never waits on a request
 }
 
 type result struct {
 	rewards []float64
 	head    *head.Head
 	err     error
+}
+
+// chunk is the part of a job's items one batch scores.
+type chunk struct {
+	j      *job
+	lo, hi int
 }
 
 // ErrBusy is returned by Score when the queue is full.
@@ -220,7 +235,7 @@ func (s *Server) Score(ctx context.Context, items []Item) ([]float64, *head.Head
 		s.pending.Add(-n)
 		return nil, nil, ErrBusy
 	}
-	j := &job{ctx: ctx, items: items, done: make(chan result, 1)}
+	j := &job{ctx: ctx, items: items, rewards: make([]float64, len(items)), done: make(chan result, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -237,31 +252,44 @@ func (s *Server) Score(ctx context.Context, items []Item) ([]float64, *head.Head
 	}
 }
 
-// batcher gathers jobs into batches and runs them, until Close.
+// batcher gathers the items of waiting jobs into batches of at most
+// MaxBatch (a job larger than that goes out in several) and runs them,
+// until Close; after Close it answers what is queued, then stops.
 func (s *Server) batcher() {
 	defer close(s.done)
+	var open *job // a job whose items are not all handed out yet
 	for {
-		var first *job
-		select {
-		case first = <-s.jobs:
-		case <-s.quit:
-			for { // answer what is queued, then stop
-				select {
-				case j := <-s.jobs:
-					s.run([]*job{j})
-				default:
-					return
+		if open == nil {
+			select {
+			case open = <-s.jobs:
+			case <-s.quit:
+				for { // answer what is queued, then stop
+					select {
+					case j := <-s.jobs:
+						for j.next < len(j.items) {
+							s.run(s.take(j, nil))
+						}
+					default:
+						return
+					}
 				}
 			}
 		}
-		batch, n := []*job{first}, len(first.items)
+		batch := s.take(open, nil)
+		n := batch[0].hi - batch[0].lo
+		if open.next == len(open.items) {
+			open = nil
+		}
 		timer := time.NewTimer(s.opt.MaxWait)
 	fill:
-		for n < s.opt.MaxBatch {
+		for n < s.opt.MaxBatch && open == nil {
 			select {
 			case j := <-s.jobs:
-				batch = append(batch, j)
-				n += len(j.items)
+				batch = s.take(j, batch)
+				n += batch[len(batch)-1].hi - batch[len(batch)-1].lo
+				if j.next < len(j.items) {
+					open = j // the rest goes in the next batch
+				}
 			case <-timer.C:
 				break fill
 			}
@@ -271,42 +299,135 @@ func (s *Server) batcher() {
 	}
 }
 
-// run scores one batch and answers its jobs.
-func (s *Server) run(batch []*job) {
-	var live []*job
+// take hands out the next chunk of j's items, as many as fit the batch.
+func (s *Server) take(j *job, batch []chunk) []chunk {
+	room := s.opt.MaxBatch
+	for _, c := range batch {
+		room -= c.hi - c.lo
+	}
+	hi := min(len(j.items), j.next+max(room, 1))
+	batch = append(batch, chunk{j, j.next, hi})
+	j.next = hi
+	return batch
+}
+
+// run scores one batch and answers the jobs it finishes. A job whose client
+// left (or timed out) costs nothing more: its chunks are dropped.
+func (s *Server) run(batch []chunk) {
+	var live []chunk
 	var items []Item
-	for _, j := range batch {
-		if j.ctx.Err() != nil { // the client left or timed out: no work for it
-			s.pending.Add(-int64(len(j.items)))
-			s.m.abandoned.Add(float64(len(j.items)))
+	cur := s.head.Load()
+	for _, c := range batch {
+		j := c.j
+		if j.ctx.Err() != nil || j.err != nil { // gone, or failed already
+			s.release(c, j.ctx.Err() != nil)
 			continue
 		}
-		live = append(live, j)
-		items = append(items, j.items...)
+		if j.head == nil {
+			j.head = cur
+		}
+		live = append(live, c)
 	}
-	if len(items) == 0 {
-		return
+	// items by the head their job is pinned to: almost always one head
+	for len(live) > 0 {
+		h := live[0].j.head
+		var mine, rest []chunk
+		items = items[:0]
+		for _, c := range live {
+			if c.j.head == h {
+				mine = append(mine, c)
+				items = append(items, c.j.items[c.lo:c.hi]...)
+			} else {
+				rest = append(rest, c)
+			}
+		}
+		s.scoreChunks(h, mine, items)
+		live = rest
 	}
+}
+
+// scoreChunks scores chunks with head h (items: theirs, in order) and records
+// each chunk's rewards or error in its job; a job with all its items
+// scored, or failed, is answered.
+func (s *Server) scoreChunks(h *head.Head, chunks []chunk, items []Item) {
 	s.m.batchItems.Observe(float64(len(items)))
-	h := s.head.Load()
-	ctx, cancel := batchContext(live)
+	jobs := make([]*job, len(chunks))
+	for i, c := range chunks {
+		jobs[i] = c.j
+	}
+	ctx, cancel := batchContext(jobs)
 	defer cancel()
+	start := time.Now()
 	rewards, err := s.rewards(ctx, h, items)
+	if err == nil {
+		s.observePace(time.Since(start), len(items))
+	}
 	off := 0
-	for _, j := range live {
-		r := result{head: h, err: err}
+	for _, c := range chunks {
+		j, n := c.j, c.hi-c.lo
 		switch {
 		case err == nil:
-			r.rewards = rewards[off : off+len(j.items)]
-		case len(live) > 1:
+			copy(j.rewards[c.lo:c.hi], rewards[off:off+n])
+		case len(chunks) > 1:
 			// one request's bad text must not fail the others batched with
 			// it, nor show them its text: each is scored again on its own
-			r.rewards, r.err = s.rewards(j.ctx, h, j.items)
+			r, e := s.rewards(j.ctx, h, j.items[c.lo:c.hi])
+			if e != nil {
+				j.err = e
+			} else {
+				copy(j.rewards[c.lo:c.hi], r)
+			}
+		default:
+			j.err = err
 		}
-		off += len(j.items)
-		j.done <- r
-		s.pending.Add(-int64(len(j.items)))
+		off += n
+		s.release(c, false)
 	}
+}
+
+// release counts a chunk as done: its items leave the queue, and a job with
+// nothing left to score (or failed, or gone) is answered.
+func (s *Server) release(c chunk, gone bool) {
+	j, n := c.j, c.hi-c.lo
+	s.pending.Add(-int64(n))
+	if gone {
+		s.m.abandoned.Add(float64(n))
+	}
+	j.scored += n
+	if j.scored == len(j.items) { // every chunk back: answered once
+		j.done <- result{rewards: j.rewards, head: j.head, err: j.err}
+	}
+}
+
+// observePace keeps a moving average of the seconds an item takes in a
+// batch (Pace), from which a request's timeout grows with the work queued
+// ahead of it.
+func (s *Server) observePace(d time.Duration, items int) {
+	if items == 0 {
+		return
+	}
+	per := d.Seconds() / float64(items)
+	for {
+		old := s.pace.Load()
+		next := per
+		if old != 0 {
+			next = 0.8*math.Float64frombits(old) + 0.2*per
+		}
+		if s.pace.CompareAndSwap(old, math.Float64bits(next)) {
+			return
+		}
+	}
+}
+
+// Pace is the moving average of the seconds an item takes, batched.
+func (s *Server) Pace() time.Duration {
+	return time.Duration(math.Float64frombits(s.pace.Load()) * float64(time.Second))
+}
+
+// Deadline is how long a request of n items may take: the timeout, and the
+// time the items queued ahead of it and its own take at the Pace.
+func (s *Server) Deadline(n int) time.Duration {
+	return s.opt.Timeout + time.Duration(s.pending.Load()+int64(n))*s.Pace()
 }
 
 // batchContext ends when every job of the batch has ended (their clients

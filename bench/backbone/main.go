@@ -280,7 +280,7 @@ func tokenizerCost(home, ortLib, model, device, shared, pairsPath string, n, rep
 			if err != nil {
 				return err
 			}
-			texts = append(texts, m.FormatPair(p.Prompt, p.Chosen), m.FormatPair(p.Prompt, p.Rejected))
+			texts = append(texts, m.FormatPair(p.Prompt, p.Chosen, data.FormatAuto), m.FormatPair(p.Prompt, p.Rejected, data.FormatAuto))
 		}
 		r.Close()
 	} else if texts, err = hhTexts(shared, n); err != nil {

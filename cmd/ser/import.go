@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/models"
 )
 
@@ -101,7 +102,7 @@ func checkEmbeds(c *cli.Context, m *models.Manifest) error {
 		return err
 	}
 	defer b.Close()
-	texts := []string{"A reward model scores answers.", m.FormatPair("What is 2 + 2?", "2 + 2 is 4.")}
+	texts := []string{"A reward model scores answers.", m.FormatPair("What is 2 + 2?", "2 + 2 is 4.", data.FormatAuto)}
 	vecs, err := b.Embed(c.Context, texts)
 	if err != nil {
 		return err

@@ -149,7 +149,7 @@ func checkImportedVectors(t *testing.T, home string, m *models.Manifest, o tiny.
 	o.AnyID = true
 	var texts []string
 	for _, p := range pairs {
-		texts = append(texts, m.FormatPair(p.Prompt, p.Chosen), p.Rejected)
+		texts = append(texts, m.FormatPair(p.Prompt, p.Chosen, data.FormatAuto), p.Rejected)
 	}
 	got, err := b.Embed(context.Background(), texts)
 	if err != nil {

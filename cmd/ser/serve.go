@@ -31,12 +31,13 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 			&cli.StringFlag{Name: "cache", Usage: "feature cache to read vectors from when present (default: the backbone's)"},
 			&cli.IntFlag{Name: "max-batch", Value: 256, Destination: &o.MaxBatch, Usage: "items per batch of the backbone, gathered across requests"},
 			&cli.DurationFlag{Name: "max-wait", Value: 5 * time.Millisecond, Destination: &o.MaxWait, Usage: "longest wait for a batch to fill after its first item"},
-			&cli.IntFlag{Name: "queue", Value: 4096, Destination: &o.QueueSize, Usage: "items accepted and not yet answered, beyond which requests get 429 with Retry-After"},
-			&cli.IntFlag{Name: "max-items", Value: 1024, Destination: &o.MaxItems, Usage: "items in one request"},
+			&cli.IntFlag{Name: "queue", Value: 16384, Destination: &o.QueueSize, Usage: "items accepted and not yet answered, beyond which requests get 429 with Retry-After"},
+			&cli.IntFlag{Name: "max-items", Destination: &o.MaxItems, Usage: "items in one request (split into batches of --max-batch)", DefaultText: "--queue: OpenRLHF sends a whole rollout batch in one"},
 			&cli.Int64Flag{Name: "max-body-mb", Value: 16, Usage: "MiB of one request body"},
 			&cli.Int64Flag{Name: "max-bytes-mb", Value: 256, Usage: "MiB of request bodies handled at once (beyond it: 429), which bounds the memory requests take"},
 			&cli.IntFlag{Name: "max-conns", Value: 1024, Destination: &o.MaxConns, Usage: "open connections (beyond them new ones wait)"},
-			&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Destination: &o.Timeout, Usage: "per request, from arrival to answer (503 after it)"},
+			&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Destination: &o.Timeout, Usage: "per request, from arrival to answer (503 after it), on top of the time the items queued ahead of it and its own take at the measured pace"},
+			&cli.DurationFlag{Name: "drain", Value: 3 * time.Second, Usage: "on SIGTERM, how long /healthz answers 503 (so that a load balancer stops sending) while requests are still taken, before the server stops taking them and finishes those it has"},
 			&cli.DurationFlag{Name: "body-idle", Value: 10 * time.Second, Destination: &o.BodyIdle, Usage: "longest wait for the next bytes of a request body (408 after it, its share of --max-bytes-mb freed)"},
 			&cli.Int64Flag{Name: "memory-mb", Value: 256, Usage: "MiB of recent texts' vectors kept in memory (prompts recur across rollouts)"},
 		},
@@ -44,7 +45,13 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 			if err := need(c, "head"); err != nil {
 				return err
 			}
-			for _, f := range []string{"max-batch", "queue", "max-items", "max-body-mb", "max-bytes-mb", "max-conns", "memory-mb"} {
+			if c.Int("max-items") < 0 || c.Duration("drain") < 0 {
+				return fmt.Errorf("--max-items and --drain: want 0 or more")
+			}
+			if c.Int("max-items") > c.Int("queue") {
+				return fmt.Errorf("--max-items %d: at most --queue (%d): a request must fit the queue", c.Int("max-items"), c.Int("queue"))
+			}
+			for _, f := range []string{"max-batch", "queue", "max-body-mb", "max-bytes-mb", "max-conns", "memory-mb"} {
 				if c.Int64(f) < 1 {
 					return fmt.Errorf("--%s %d: want 1 or more", f, c.Int64(f))
 				}
@@ -115,8 +122,12 @@ func serveUntilSignal(c *cli.Context, s *serve.Server, ln net.Listener) error {
 		case err := <-failed:
 			return err
 		case <-c.Context.Done():
+			s.Drain() // /healthz: 503, so that a load balancer stops sending
+			if d := c.Duration("drain"); d > 0 {
+				notef(c, "draining: /healthz answers 503 for %s while requests are still taken", d)
+				time.Sleep(d)
+			}
 			notef(c, "shutting down: finishing the requests accepted")
-			s.Drain()
 			ctx, cancel := context.WithTimeout(context.Background(), s.Timeout()+5*time.Second)
 			defer cancel()
 			if err := srv.Shutdown(ctx); err != nil {
