@@ -76,7 +76,9 @@ func TestOneConversationEverywhere(t *testing.T) {
 			prompt = c.turns[0].Content // a plain message: one user turn
 		}
 		pairs = append(pairs, map[string]string{"prompt": prompt, "chosen": c.chosen, "rejected": c.rejected})
-		msgs := func(resp string) []data.Turn { return append(append([]data.Turn(nil), c.turns...), data.Turn{Role: "assistant", Content: resp}) }
+		msgs := func(resp string) []data.Turn {
+			return append(append([]data.Turn(nil), c.turns...), data.Turn{Role: "assistant", Content: resp})
+		}
 		uf = append(uf, map[string]any{"prompt": prompt, "prompt_id": "x", "chosen": msgs(c.chosen), "rejected": msgs(c.rejected), "score_chosen": 9, "score_rejected": 2})
 		chat = append(chat, map[string]any{"messages": msgs(c.chosen)}, map[string]any{"messages": msgs(c.rejected)})
 	}
