@@ -322,10 +322,10 @@ func decodeNaN(r *http.Request, v any) error {
 }
 
 // nanToNull replaces the tokens NaN, Infinity and -Infinity outside strings
-// with null (padded with spaces, so that offsets in errors stay).
+// with null.
 func nanToNull(raw []byte) []byte {
-	var out []byte
-	inString := false
+	var out []byte // nil until a token is found
+	inString, from := false, 0
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		if inString {
@@ -343,11 +343,9 @@ func nanToNull(raw []byte) []byte {
 		}
 		for _, tok := range []string{"-Infinity", "Infinity", "NaN"} {
 			if bytes.HasPrefix(raw[i:], []byte(tok)) {
-				if out == nil {
-					out = append([]byte(nil), raw...)
-				}
-				copy(out[i:], "null"+strings.Repeat(" ", len(tok)-4))
+				out = append(append(out, raw[from:i]...), "null"...)
 				i += len(tok) - 1
+				from = i + 1
 				break
 			}
 		}
@@ -355,7 +353,7 @@ func nanToNull(raw []byte) []byte {
 	if out == nil {
 		return raw
 	}
-	return out
+	return append(out, raw[from:]...)
 }
 
 // readBody reads a request body (bounded: see bounded), refusing one that

@@ -36,3 +36,24 @@ func TestMetricsText(t *testing.T) {
 	}()
 	r.counter("y_total", "Y.").f.addTo(1, "extra")
 }
+
+// TestNaNToNull: bare NaN and infinities become null, in strings nothing
+// changes, and no input makes it panic (before, "NaN", shorter than
+// "null", did).
+func TestNaNToNull(t *testing.T) {
+	for in, want := range map[string]string{
+		`[NaN, Infinity, -Infinity, "NaN", "a\"NaN"]`: `[null, null, null, "NaN", "a\"NaN"]`,
+		`{"a": 1}`: `{"a": 1}`,
+		`NaN`:      `null`,
+		`"\\"NaN`:  `"\\"null`,
+	} {
+		if got := string(nanToNull([]byte(in))); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+}
+
+func FuzzNaNToNull(f *testing.F) {
+	f.Add([]byte(`[NaN, "x\"", -Infinity]`))
+	f.Fuzz(func(t *testing.T, raw []byte) { nanToNull(raw) })
+}

@@ -997,3 +997,54 @@ func TestHugeText(t *testing.T) {
 		t.Errorf("reward %v, want %v", got[0], want[0])
 	}
 }
+
+// TestOpenRLHFShapes: what OpenRLHF sends, as it sends it. A rollout batch
+// of 2,048 queries in one request is taken at the defaults (before,
+// --max-items 1,024 answered 400 and training stopped) and scored in
+// batches of at most MaxBatch (before, one large request made a batch of
+// all its items); labels holding NaN and Infinity (Python's json.dumps) are
+// ignored, not a 400; a null prompt or query is named.
+func TestOpenRLHFShapes(t *testing.T) {
+	fx := newFixture(t, "", 22)
+	s, ts := fx.server(t, Options{MaxBatch: 256})
+	items := fx.items()
+	var q []string
+	for len(q) < 2048 {
+		for _, it := range items {
+			q = append(q, it.Prompt+" "+it.Response+fmt.Sprintf(" %d", len(q)))
+		}
+	}
+	q = q[:2048]
+	body := []byte(`{"query": ` + mustJSON(t, q) + `, "labels": [NaN, Infinity, -Infinity, "x"]}`)
+	resp, raw := post(t, ts.URL+"/get_reward", body)
+	if resp.StatusCode != 200 || len(rewardsOf(t, raw)) != 2048 {
+		t.Fatalf("2,048 queries with NaN labels: %s %.200s", resp.Status, raw)
+	}
+	page := metricsOf(t, ts.URL)
+	if n := page[`ser_batch_items_count`]; n < 8 { // 2,048 items (and the warm-up) in batches of 256 at most
+		t.Errorf("%v batches for 2,048 items of MaxBatch 256", n)
+	}
+	if over := page[`ser_batch_items_count`] - page[`ser_batch_items_bucket{le="256"}`]; over != 0 {
+		t.Errorf("%v batches larger than MaxBatch", over)
+	}
+	if s.opt.MaxItems < 2048 {
+		t.Errorf("MaxItems %d by default", s.opt.MaxItems)
+	}
+	for _, c := range []struct{ body, says string }{
+		{`{"query": ["a\n\nAssistant: b"], "prompts": [null]}`, "field prompts[0]: null"},
+		{`{"query": [null]}`, "field query[0]: null"},
+	} {
+		if resp, raw := post(t, ts.URL+"/get_reward", []byte(c.body)); resp.StatusCode != 400 || !strings.Contains(string(raw), c.says) {
+			t.Errorf("%s: %s %s", c.body, resp.Status, raw)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}

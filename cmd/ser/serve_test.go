@@ -146,6 +146,21 @@ func TestServeProcess(t *testing.T) {
 		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
+	// while draining (--drain), /healthz answers 503 so that a balancer stops
+	// sending (before, the listener closed at once: refused, not 503)
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(url + "/healthz")
+		if err == nil && resp.StatusCode == 503 {
+			resp.Body.Close()
+			break
+		}
+		if err == nil {
+			resp.Body.Close()
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("/healthz after SIGTERM: %v", err)
+		}
+	}
 	if r := <-done; len(r) != 2 || r[0] != want[0] {
 		t.Errorf("the request in flight at SIGTERM: %v, want %v", r, want)
 	}
