@@ -42,6 +42,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ser-rl/ser/bench/openrlhf"
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
@@ -275,6 +276,9 @@ func run(c config) error {
 		}
 		fmt.Printf("%s: latency p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d answered requests; %d answers checked against ser score's: %d equal bit for bit, max |diff| %.3g (tolerance %g); the preference of %d of %d pairs as ser score's; %d requests cancelled by their client and sent again, %d answered 429; no item lost or answered twice\n",
 			r.name, all.pct(50), all.pct(99), all.pct(100), len(all.lat), all.items, all.exact, all.maxDiff, tolerance, agree, pairs, all.cancelled, all.busy)
+	}
+	if err := openRLHF(c, m, tmp, headPath, items, ref); err != nil {
+		return err
 	}
 	fmt.Printf("\nthe last round's server metrics after its two passes:\n")
 	for _, line := range strings.Split(page, "\n") {
@@ -600,4 +604,66 @@ func get(url string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// openRLHF drives a fresh server with OpenRLHF's two client shapes (see
+// bench/openrlhf), at the server's defaults but for --max-batch: every item
+// as one rollout batch in one request (cold: nothing seen), then one request
+// per sample, 64 at a time (warm). The queries are written as a Llama-3
+// policy's tokenizer decodes them (its chat template, the response, the end
+// of its turn), with the prompts apart: the rewards must be ser score's for
+// the same conversations.
+func openRLHF(c config, m *models.Manifest, tmp, headPath string, items []serve.Item, ref []float64) error {
+	f, err := c.features(m, "", filepath.Join(tmp, "openrlhf.feat"))
+	if err != nil {
+		return err
+	}
+	s, err := serve.New(f, serve.Options{HeadPath: headPath, MaxBatch: c.maxBatch})
+	if err != nil {
+		return err
+	}
+	if err := s.Warm(context.Background()); err != nil {
+		return err
+	}
+	ln, err := s.Listen("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := s.HTTPServer(ln.Addr().String())
+	go hs.Serve(ln)
+	defer func() { hs.Shutdown(context.Background()); s.Close(); f.Close() }()
+	queries, prompts := make([]string, len(items)), make([]string, len(items))
+	for i, it := range items {
+		turns, _ := data.ParsePrompt(it.Prompt, data.FormatAuto)
+		var b strings.Builder
+		b.WriteString("<|begin_of_text|>")
+		for _, t := range turns {
+			fmt.Fprintf(&b, "<|start_header_id|>%s<|end_header_id|>\n\n%s<|eot_id|>", t.Role, t.Content)
+		}
+		b.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
+		prompts[i] = b.String()
+		queries[i] = prompts[i] + it.Response + "<|eot_id|>"
+	}
+	cl := &openrlhf.Client{URL: "http://" + ln.Addr().String() + "/get_reward"}
+	check := func(name string, got []float64, st openrlhf.Stats, err error) error {
+		if err != nil {
+			return fmt.Errorf("OpenRLHF %s: %w", name, err)
+		}
+		worst := 0.0
+		for i := range ref {
+			worst = math.Max(worst, math.Abs(got[i]-ref[i]))
+		}
+		if worst > tolerance {
+			return fmt.Errorf("OpenRLHF %s: a reward %.3g from ser score's", name, worst)
+		}
+		fmt.Printf("OpenRLHF %-40s %6.0f items/s  %d requests, %d tries failed, max |diff| from ser score %.3g\n", name, float64(len(items))/st.Seconds, st.Requests, st.FailedTries, worst)
+		return nil
+	}
+	fmt.Printf("\nOpenRLHF's clients (bench/openrlhf), Llama-3-templated queries with their prompts, at the server's defaults (--max-batch %d):\n", c.maxBatch)
+	r, st, err := cl.Batch(context.Background(), queries, prompts)
+	if err := check(fmt.Sprintf("v0.9.0: %d queries in one request, cold", len(queries)), r, st, err); err != nil {
+		return err
+	}
+	r, st, err = cl.PerSample(context.Background(), queries, prompts, 64)
+	return check("v0.9.1+: one request a sample, 64 at once, warm", r, st, err)
 }
