@@ -26,6 +26,12 @@ type Options struct {
 	BatchTokens int    // padded tokens per batch (rows x longest row); default 4096 on CPU, 32768 on CUDA
 	MaxBatch    int    // rows per batch; default 64 on CPU, 256 on CUDA
 	PadLeft     bool   // dense inputs: pad on the left
+	// Buckets pads each batch to its rows' length bucket (see
+	// SessionOptions.Buckets), so that a text's vector does not depend on
+	// its batch-mates' lengths. On by default on CUDA (LengthBuckets
+	// "on"/"off" overrides), off on the CPU, whose fp32 kernels do not move.
+	Buckets       bool
+	LengthBuckets string
 	// NoWarmup skips the one-row batch each session runs when it opens on
 	// CUDA, which takes library handles and first allocations out of the
 	// first real batch (and out of throughput figures).
@@ -83,9 +89,19 @@ func Open(m *models.Manifest, opts Options) (*Backbone, error) {
 			opts.MaxBatch = 256
 		}
 	}
+	switch opts.LengthBuckets {
+	case "on":
+		opts.Buckets = true
+	case "off":
+		opts.Buckets = false
+	case "":
+		opts.Buckets = opts.Buckets || (dev.CUDA && m.Input == models.InputDense)
+	default:
+		return nil, fmt.Errorf("onnx: length buckets %q: want on or off", opts.LengthBuckets)
+	}
 	b := &Backbone{M: m, tok: tok, opt: opts, jobs: make(chan job)}
 	for i := 0; i < opts.Sessions; i++ {
-		s, err := NewSession(m, SessionOptions{Device: dev, Threads: opts.Threads, PadLeft: opts.PadLeft})
+		s, err := NewSession(m, SessionOptions{Device: dev, Threads: opts.Threads, PadLeft: opts.PadLeft, Buckets: opts.Buckets})
 		if err != nil {
 			b.Close()
 			return nil, err
@@ -198,7 +214,8 @@ func (b *Backbone) Embed(ctx context.Context, texts []string) ([]float32, error)
 
 // Batches plans how rows of token ids are batched: sorted by length and cut
 // into batches of at most BatchTokens padded tokens and MaxBatch rows, so that
-// rows of like length share a batch. It returns row indices per batch.
+// rows of like length share a batch (with Buckets, rows of one length
+// bucket). It returns row indices per batch.
 func (b *Backbone) Batches(ids [][]int32) [][]int {
 	order := make([]int, len(ids))
 	for i := range order {
@@ -209,7 +226,12 @@ func (b *Backbone) Batches(ids [][]int32) [][]int {
 	var cur []int
 	for _, i := range order {
 		longest := max(1, len(ids[i])) // ascending: the newest row is the longest
-		if len(cur) > 0 && ((len(cur)+1)*longest > b.opt.BatchTokens || len(cur) == b.opt.MaxBatch) {
+		other := false                 // a new bucket starts a new batch
+		if b.opt.Buckets {
+			longest = BucketLen(longest, b.M.MaxTokens)
+			other = len(cur) > 0 && BucketLen(max(1, len(ids[cur[0]])), b.M.MaxTokens) != longest
+		}
+		if len(cur) > 0 && (other || (len(cur)+1)*longest > b.opt.BatchTokens || len(cur) == b.opt.MaxBatch) {
 			out = append(out, cur)
 			cur = nil
 		}

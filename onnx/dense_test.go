@@ -116,3 +116,59 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("device tpu was accepted")
 	}
 }
+
+// TestLengthBuckets: with length buckets a batch is padded to its rows'
+// bucket (never past max_tokens) and holds one bucket only, so that a
+// text's padded shape depends on its own length: the vectors still equal
+// what the graph computes for each text alone, for every pooling and
+// padding side.
+func TestLengthBuckets(t *testing.T) {
+	home := testenv.Home(t)
+	if err := onnx.Init(testenv.ORTLib(t, home)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []struct{ n, max, want int }{{1, 0, 16}, {17, 0, 32}, {129, 0, 192}, {1025, 0, 1280}, {100, 100, 100}, {90, 100, 96}, {5, 4, 5}} {
+		if got := onnx.BucketLen(n.n, n.max); got != n.want {
+			t.Errorf("BucketLen(%d, %d) = %d, want %d", n.n, n.max, got, n.want)
+		}
+	}
+	for _, v := range []struct {
+		o    tiny.Options
+		left bool
+	}{
+		{tiny.Options{Pooling: models.PoolLast, PositionIDs: true}, true},
+		{tiny.Options{Pooling: models.PoolMean}, false},
+		{tiny.Options{Pooling: models.PoolCLS}, false},
+		{tiny.Options{Pooling: models.PoolLast}, false},
+	} {
+		m, err := tiny.Write(t.TempDir(), v.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := onnx.Open(m, onnx.Options{PadLeft: v.left, MaxBatch: 4, LengthBuckets: "on"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, _ := b.Tokenize(tinyTexts)
+		for _, batch := range b.Batches(ids) {
+			for _, i := range batch {
+				if a, z := onnx.BucketLen(max(1, len(ids[i])), m.MaxTokens), onnx.BucketLen(max(1, len(ids[batch[0]])), m.MaxTokens); a != z {
+					t.Fatalf("a batch holds buckets %d and %d", a, z)
+				}
+			}
+		}
+		got, err := b.Embed(context.Background(), tinyTexts)
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, text := range tinyTexts {
+			want := tiny.Expect(v.o, tiny.IDs(text))
+			for k, w := range want {
+				if d := math.Abs(float64(got[i*tiny.Dim+k] - w)); d > 1e-5 {
+					t.Fatalf("%+v left=%v: text %q component %d: got %g, want %g", v.o, v.left, text, k, got[i*tiny.Dim+k], w)
+				}
+			}
+		}
+	}
+}

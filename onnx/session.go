@@ -18,6 +18,7 @@ type Session struct {
 	outType ort.TensorElementDataType
 	outRank int
 	padLeft bool
+	buckets bool
 
 	empty []float32 // sparse graphs: the vector of an empty text, made on first need
 
@@ -32,6 +33,30 @@ type SessionOptions struct {
 	Device  Device
 	Threads int  // intra-op threads; 0 lets ONNX Runtime choose
 	PadLeft bool // dense inputs: pad on the left (as decoder LLM servers do) instead of the right
+	// Buckets pads a dense batch to its rows' length bucket (BucketLen)
+	// rather than to its longest row, so that a text's padded shape depends
+	// on its own length only (Backbone.Batches then puts one bucket in a
+	// batch): on a GPU, where fp16 kernels round differently at other
+	// shapes, a text's vector no longer moves with its batch-mates.
+	Buckets bool
+}
+
+// BucketLen is the length a row of n tokens is padded to under buckets:
+// multiples of 16 up to 128, of 64 up to 1,024, then of 256 (at most a
+// quarter of padding beyond 64 tokens), and never beyond maxTokens (a
+// graph's positions may end there).
+func BucketLen(n, maxTokens int) int {
+	b := (n + 255) / 256 * 256
+	switch {
+	case n <= 128:
+		b = max(16, (n+15)/16*16)
+	case n <= 1024:
+		b = (n + 63) / 64 * 64
+	}
+	if maxTokens > 0 {
+		b = min(b, max(n, maxTokens))
+	}
+	return b
 }
 
 // NewSession opens the manifest's graph. Init must have been called.
@@ -41,7 +66,7 @@ func NewSession(m *models.Manifest, opts SessionOptions) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
-	s := &Session{m: m, padLeft: opts.PadLeft}
+	s := &Session{m: m, padLeft: opts.PadLeft, buckets: opts.Buckets}
 	have := map[string]bool{}
 	for _, in := range ins {
 		have[in.Name] = true
@@ -213,6 +238,9 @@ func (s *Session) runDense(batch [][]int32, dst []float32) error {
 	t := 1
 	for _, r := range batch {
 		t = max(t, len(r))
+	}
+	if s.buckets {
+		t = BucketLen(t, s.m.MaxTokens)
 	}
 	ids := grow64(&s.i64a, b*t)
 	mask := grow64(&s.i64b, b*t)

@@ -20,6 +20,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ort-lib", Usage: "the ONNX Runtime library (default: $ORT_LIB, else the one ser setup installed)"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or cuda:N"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads for the backbone", DefaultText: "all cores"},
+		&cli.StringFlag{Name: "length-buckets", Usage: "on or off: pad each batch to its rows' length bucket, so that a text's vector does not depend on its batch-mates (default: on for CUDA, off on the CPU)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
 	}
 }
@@ -92,6 +93,9 @@ func checkGlobals(c *cli.Context) error {
 	}
 	if _, err := onnx.ParseDevice(globalString(c, "device")); err != nil {
 		return fmt.Errorf("--device: %w", err)
+	}
+	if b := globalString(c, "length-buckets"); b != "" && b != "on" && b != "off" {
+		return fmt.Errorf("--length-buckets %q: want on or off", b)
 	}
 	return nil
 }

@@ -134,7 +134,7 @@ func manifest(c *cli.Context, name string) (*models.Manifest, error) {
 
 // backboneOptions are the sessions the global flags ask for.
 func backboneOptions(c *cli.Context) onnx.Options {
-	opts := onnx.Options{Device: globalString(c, "device")}
+	opts := onnx.Options{Device: globalString(c, "device"), LengthBuckets: globalString(c, "length-buckets")}
 	if n := globalInt(c, "threads"); n > 0 {
 		opts.Sessions = n
 		if n > runtime.NumCPU() {
