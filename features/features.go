@@ -200,6 +200,10 @@ func (f *Featurizer) text(c head.Column, prompt, a, b, joint string) string {
 	return f.m.FormatPair(prompt, f.response(a), f.opt.PromptFormat)
 }
 
+// PromptFormat is Options.PromptFormat: how prompts are read
+// (data.FormatAuto: each as its markers say).
+func (f *Featurizer) PromptFormat() string { return f.opt.PromptFormat }
+
 // response is a response's text: trimmed, as the readers trim one (a
 // manifest of the older form, or raw prompts, read it as it is).
 func (f *Featurizer) response(s string) string {

@@ -448,7 +448,10 @@ func (s *Server) sayConversation(w http.ResponseWriter, items []Item) {
 	for _, it := range items {
 		f := "whole" // a query sent whole, for a joint head
 		if it.Joint == "" {
-			f = data.DetectPrompt(it.Prompt)
+			f = s.f.PromptFormat()
+			if f == data.FormatAuto {
+				f = data.DetectPrompt(it.Prompt)
+			}
 		}
 		count[f]++
 	}

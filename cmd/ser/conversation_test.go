@@ -192,3 +192,50 @@ func TestOneConversationEverywhere(t *testing.T) {
 	v, _ = post("/v1/reward", map[string]any{"items": items})
 	check("/v1/reward, Llama-3 prompts", rewards(v))
 }
+
+// TestTemplateFlag: --template says how prompts are written when each
+// prompt's own markers should not decide. The format a prompt is detected
+// in gives the same rewards as naming it; reading an HH-RLHF transcript as a
+// plain message (or raw) gives other rewards; a name ser does not know is
+// refused, naming the flag.
+func TestTemplateFlag(t *testing.T) {
+	home := testenv.Home(t)
+	dir := t.TempDir()
+	cachePath, headPath := trainedHead(t, home, dir, sampleFile(t, dir, 200, 3))
+	in := filepath.Join(dir, "rows.jsonl")
+	var b strings.Builder
+	for _, r := range []string{"Keep it in a paper bag.", "Bread does not go stale.", "Freeze slices."} {
+		raw, _ := json.Marshal(map[string]string{"prompt": "\n\nHuman: How do I keep bread fresh?\n\nAssistant:", "response": r})
+		b.Write(append(raw, '\n'))
+	}
+	os.WriteFile(in, []byte(b.String()), 0o644)
+	score := func(template string) []float64 {
+		t.Helper()
+		out, stderr, err := run(t, home, "-q", "score", "--head", headPath, "--cache", cachePath, "--in", in, "--template", template)
+		if err != nil {
+			t.Fatalf("--template %s: %v\n%s", template, err, stderr)
+		}
+		var rs []float64
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var r struct{ Reward float64 }
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatalf("--template %s: %q: %v", template, l, err)
+			}
+			rs = append(rs, r.Reward)
+		}
+		return rs
+	}
+	auto := score("auto")
+	if hh := score("hh"); fmt.Sprint(hh) != fmt.Sprint(auto) {
+		t.Errorf("--template hh gives %v, auto (which detects HH-RLHF) %v", hh, auto)
+	}
+	for _, other := range []string{"plain", "raw"} {
+		if got := score(other); fmt.Sprint(got) == fmt.Sprint(auto) {
+			t.Errorf("--template %s gives the rewards of auto (%v): the transcript was not read as %s", other, got, other)
+		}
+	}
+	_, _, err := run(t, home, "-q", "score", "--head", headPath, "--cache", cachePath, "--in", in, "--template", "llama4")
+	if err == nil || !strings.Contains(err.Error(), "--template") || !strings.Contains(err.Error(), "llama4") {
+		t.Errorf("--template llama4: err %v; want a refusal naming the flag and the value", err)
+	}
+}

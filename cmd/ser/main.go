@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -178,9 +179,13 @@ func featurizer(c *cli.Context, m *models.Manifest, form string) (*features.Feat
 	if err != nil {
 		return nil, nil, err
 	}
+	pf, err := promptFormat(c)
+	if err != nil {
+		return nil, nil, err
+	}
 	bar := progress.New(stderr(c), "embed", "texts", 0, globalBool(c, "quiet"))
 	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: p, ORTLib: ortLib(c, h),
-		Backbone: backboneOptions(c), Progress: func(p cache.Progress) { bar.SetWork(p.Texts, p.TotalTexts, p.Tokens, p.TotalTokens) }})
+		PromptFormat: pf, Backbone: backboneOptions(c), Progress: func(p cache.Progress) { bar.SetWork(p.Texts, p.TotalTexts, p.Tokens, p.TotalTokens) }})
 	return f, bar, err
 }
 
@@ -216,7 +221,30 @@ func dataFlags(usage string) []cli.Flag {
 		&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed records (and say how many) instead of stopping"},
 		&cli.IntFlag{Name: "max-line-mb", Value: data.DefaultMaxLine >> 20, Usage: "longest JSONL line read, in MiB (a longer one is a bad record)"},
 		&cli.StringFlag{Name: "split", Usage: "in folders, read only the files of this split (test_prefs, train, ...: the name before -00000-of-... or the extension)"},
+		templateFlag(),
 	}
+}
+
+// templateFlag is --template: how prompts are written, when not as each
+// prompt's own markers say.
+func templateFlag() cli.Flag {
+	return &cli.StringFlag{Name: "template", Usage: "how prompts are written: auto (each detected: HH-RLHF transcript, ChatML, Llama-3, Gemma, else a plain message), " +
+		strings.Join(data.PromptFormats, ", ") + " (raw: the backbone reads the prompt as it is, with no conversation rendering)", Value: "auto"}
+}
+
+// promptFormat is --template, checked.
+func promptFormat(c *cli.Context) (string, error) {
+	if !defined(c, "template") {
+		return data.FormatAuto, nil
+	}
+	f := c.String("template")
+	if err := data.CheckPromptFormat(f); err != nil {
+		return "", fmt.Errorf("--template: %w", err)
+	}
+	if f == "auto" {
+		f = data.FormatAuto
+	}
+	return f, nil
 }
 
 // defined reports whether c's command has the flag.

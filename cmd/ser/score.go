@@ -30,6 +30,7 @@ ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} row
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed rows (and say how many) instead of stopping"},
 			&cli.StringFlag{Name: "format", Usage: "read --in with the dataset readers: hh, uf-raw, uf-binarized, pairs or unlabelled (Parquet and files without prompt/messages rows are read so by themselves)"},
 			&cli.IntFlag{Name: "max-line-mb", Value: data.DefaultMaxLine >> 20, Usage: "longest JSONL line read, in MiB (a longer one is a bad row)"},
+			templateFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := need(c, "head"); err != nil {

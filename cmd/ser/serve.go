@@ -40,6 +40,7 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 			&cli.DurationFlag{Name: "drain", Value: 3 * time.Second, Usage: "on SIGTERM, how long /healthz answers 503 (so that a load balancer stops sending) while requests are still taken, before the server stops taking them and finishes those it has"},
 			&cli.DurationFlag{Name: "body-idle", Value: 10 * time.Second, Destination: &o.BodyIdle, Usage: "longest wait for the next bytes of a request body (408 after it, its share of --max-bytes-mb freed)"},
 			&cli.Int64Flag{Name: "memory-mb", Value: 256, Usage: "MiB of recent texts' vectors kept in memory (prompts recur across rollouts)"},
+			templateFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := need(c, "head"); err != nil {
