@@ -103,7 +103,7 @@ func deriveChatTurns(ctx context.Context, tpl string, t tokenizerConfig, lim Tem
 		var out []data.Turn
 		for _, x := range m {
 			role := data.RoleUser
-			switch x[2] {
+			switch x[1] { // the letter after \x02
 			case 'a':
 				role = data.RoleAssistant
 			case 's':

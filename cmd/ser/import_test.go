@@ -111,6 +111,23 @@ func TestModelsImport(t *testing.T) {
 			if m.PairTemplate != c.template {
 				t.Errorf("pair template %q,\nwant          %q", m.PairTemplate, c.template)
 			}
+			// a chat template's turns are derived (models tests them against
+			// the template); without one, conversations are written as HH-RLHF
+			// does. Either way a one-turn prompt is written as the pair
+			// template writes it.
+			wantConv := models.ConversationChat
+			if c.family == "bert" {
+				wantConv = models.ConversationHH
+			}
+			if m.Conversation != wantConv || (wantConv == models.ConversationChat) != (m.ChatTurns != nil) {
+				t.Errorf("conversation %q, chat turns %+v; want %q", m.Conversation, m.ChatTurns, wantConv)
+			}
+			if wantConv == models.ConversationChat {
+				p := pairs[0]
+				if got, want := m.FormatPair(p.Prompt, p.Chosen, data.FormatAuto), strings.NewReplacer("{prompt}", p.Prompt, "{response}", p.Chosen).Replace(m.PairTemplate); got != want {
+					t.Errorf("a one-turn pair written with the chat turns:\n  %q\nwith the pair template:\n  %q", got, want)
+				}
+			}
 			var names []string
 			for _, f := range m.Files {
 				names = append(names, f.Name)
