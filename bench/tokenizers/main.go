@@ -49,6 +49,11 @@ func main() {
 	if *home == "" {
 		*home = ".ser-home"
 	}
+	// npm pack writes into a destination it resolves from its own working
+	// folder: a relative home would be named twice.
+	if abs, err := filepath.Abs(*home); err == nil {
+		*home = abs
+	}
 	texts, err := corpus.All(*shared)
 	if err != nil {
 		fail(err)

