@@ -42,22 +42,46 @@ type Pair struct {
 	// Scores of the two responses when the data has ratings (UltraFeedback).
 	HasScores                  bool
 	ScoreChosen, ScoreRejected float64
+	// Rated, for pairs read from UltraFeedback's raw records, is the
+	// record's completions with their ratings, shared by the pairs built
+	// from it (nil otherwise).
+	Rated *Rated
 	// Where the pair came from: file, and line (JSONL) or row (Parquet), 1-based.
 	File string
 	Line int
 }
 
+// Rated is one prompt's completions with their ratings, as UltraFeedback's
+// raw records give them: the overall score, and the 1-5 rating of each
+// aspect (Aspects), NaN where an aspect is not rated ("N/A" or absent).
+type Rated struct {
+	Prompt    string
+	Responses []string
+	Overall   []float64
+	Aspects   map[string][]float64 // by aspect name, one rating a completion
+}
+
+// Aspects are UltraFeedback's rated aspects, in its order.
+var Aspects = []string{"helpfulness", "honesty", "instruction_following", "truthfulness"}
+
 // Where names the pair's origin for messages.
 func (p *Pair) Where() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
 
-// Problem is why the pair cannot count in an accuracy figure, or "".
-// A tie in ratings has no preferred answer; identical responses cannot be told apart.
+// Problems a pair can have (Problem).
+const (
+	ProblemIdentical  = "identical responses"
+	ProblemTiedScores = "tied scores"
+)
+
+// Problem is why the pair cannot teach a preference, or "". A tie in
+// ratings has no preferred answer; identical responses cannot be told
+// apart (evaluation counts them, as ties).
 func (p *Pair) Problem() string {
 	switch {
 	case p.Chosen == p.Rejected:
-		return "identical responses"
+		return ProblemIdentical
 	case p.HasScores && p.ScoreChosen == p.ScoreRejected:
-		return "tied scores"
+		return ProblemTiedScores
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -579,8 +580,9 @@ func (r *Reader) decodeUFRaw(obj map[string]any) ([]Pair, error) {
 		return nil, r.errf("completions", "is %s, want a list", typeName(obj["completions"]))
 	}
 	type comp struct {
-		text  string
-		score float64
+		text    string
+		score   float64
+		aspects [4]float64
 	}
 	var cs []comp
 	for i, v := range list {
@@ -604,7 +606,19 @@ func (r *Reader) decodeUFRaw(obj map[string]any) ([]Pair, error) {
 			r.stats.add(&r.stats.Dropped, "empty completion")
 			continue
 		}
-		cs = append(cs, comp{text, score})
+		aspects, err := r.aspects(c["annotations"], field+".annotations")
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, comp{text, score, aspects})
+	}
+	rated := &Rated{Prompt: prompt, Aspects: map[string][]float64{}}
+	for _, c := range cs {
+		rated.Responses = append(rated.Responses, c.text)
+		rated.Overall = append(rated.Overall, c.score)
+		for k, a := range Aspects {
+			rated.Aspects[a] = append(rated.Aspects[a], c.aspects[k])
+		}
 	}
 	var out []Pair
 	for i := 0; i < len(cs); i++ {
@@ -618,7 +632,53 @@ func (r *Reader) decodeUFRaw(obj map[string]any) ([]Pair, error) {
 				a, b = b, a
 			}
 			out = append(out, Pair{Prompt: prompt, Chosen: a.text, Rejected: b.text, Labelled: true, Subset: source,
-				HasScores: true, ScoreChosen: a.score, ScoreRejected: b.score, File: r.path, Line: r.line})
+				HasScores: true, ScoreChosen: a.score, ScoreRejected: b.score, Rated: rated, File: r.path, Line: r.line})
+		}
+	}
+	return out, nil
+}
+
+// aspects reads a completion's "annotations": per aspect of Aspects, an
+// object whose "Rating" is a number or a numeric string ("N/A", an absent
+// aspect or absent annotations give NaN).
+func (r *Reader) aspects(v any, field string) ([4]float64, error) {
+	var out [4]float64
+	for k := range out {
+		out[k] = math.NaN()
+	}
+	if v == nil {
+		return out, nil
+	}
+	ann, ok := v.(map[string]any)
+	if !ok {
+		return out, r.errf(field, "is %s, want an object", typeName(v))
+	}
+	for k, a := range Aspects {
+		raw, ok := ann[a]
+		if !ok || raw == nil {
+			continue
+		}
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return out, r.errf(field+"."+a, "is %s, want an object", typeName(raw))
+		}
+		switch x := obj["Rating"].(type) {
+		case nil:
+		case string:
+			if x == "N/A" || x == "" {
+				continue
+			}
+			f, err := strconv.ParseFloat(x, 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return out, r.errf(field+"."+a+".Rating", "is %q, want a number or \"N/A\"", x)
+			}
+			out[k] = f
+		default:
+			f, ok := number(x)
+			if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
+				return out, r.errf(field+"."+a+".Rating", "is %s, want a number or \"N/A\"", typeName(x))
+			}
+			out[k] = f
 		}
 	}
 	return out, nil

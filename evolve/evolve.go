@@ -27,6 +27,7 @@ import (
 
 	"github.com/ser-rl/ser/ask"
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/eval"
 	"github.com/ser-rl/ser/head"
 )
 
@@ -79,12 +80,13 @@ func Run(ctx context.Context, in Input, opt Options) (*Report, error) {
 	r.rep.FinalLoop = r.best // Heads[k] and Loops[k] are loop k's
 	r.rep.Final = r.rep.Loops[r.best].TestAcc
 	seedHits, finalHits := head.Correct(r.rep.Heads[0], r.testSet.X), head.Correct(r.rep.Heads[r.best], r.testSet.X)
-	r.rep.Gain = head.PairedDiff(seedHits, finalHits)
+	r.rep.Gain = eval.PairedDiff(seedHits, finalHits)
+	_, r.rep.SeedCI = eval.Proportion(seedHits)
 	if opt.FullData {
 		if err := r.fullData(); err != nil {
 			return nil, err
 		}
-		d := head.PairedDiff(finalHits, head.Correct(r.rep.Full, r.testSet.X))
+		d := eval.PairedDiff(finalHits, head.Correct(r.rep.Full, r.testSet.X))
 		r.rep.FullGap = &d
 		if gap := *r.rep.FullData - r.rep.SeedOnly; gap > 0 {
 			c := (r.rep.Final - r.rep.SeedOnly) / gap

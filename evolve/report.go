@@ -3,7 +3,6 @@ package evolve
 import (
 	"encoding/json"
 	"fmt"
-	"image/color"
 	"io"
 	"math"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"github.com/ser-rl/ser/internal/chart"
 	"github.com/ser-rl/ser/internal/safefile"
 )
 
@@ -170,13 +170,14 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// Chart draws validation and test accuracy per loop, with the seed-only and
-// full-data levels, chance (0.5) and the kept loop marked, as base.png and
-// base.svg. The legend sits in room left above the lines.
+// Chart draws validation and test accuracy per loop, with the seed head's
+// test interval, the seed-only and full-data levels, chance (0.5) and the
+// kept loop marked, and why the run stopped under the axis, as base.png and
+// base.svg. A run that stopped at loop 0 is drawn as the points it has.
 func (r *Report) Chart(base, title string) error {
 	p := plot.New()
-	p.Title.Text = "SER: " + title
-	p.X.Label.Text = "loop"
+	p.Title.Text = "SER: " + chart.Title(title, 70)
+	p.X.Label.Text = "loop (" + chart.Title("stopped: "+r.Stopped, 80) + ")"
 	p.Y.Label.Text = "pairwise accuracy"
 	var val, test plotter.XYs
 	for _, l := range r.Loops {
@@ -190,40 +191,51 @@ func (r *Report) Chart(base, title string) error {
 	for _, xy := range append(append(plotter.XYs{}, val...), test...) {
 		lo, hi = math.Min(lo, xy.Y), math.Max(hi, xy.Y)
 	}
+	lo, hi = math.Min(lo, r.SeedCI[0]), math.Max(hi, r.SeedCI[1])
 	last := float64(len(r.Loops) - 1)
-	if last < 1 {
-		last = 1
-	}
 	add := func(name string, xys plotter.XYs, dashes []vg.Length, shade int) error {
 		l, pts, err := plotter.NewLinePoints(xys)
 		if err != nil {
 			return err
 		}
-		l.Color, pts.Color = palette[shade], palette[shade]
+		l.Color, pts.Color = chart.Palette[shade], chart.Palette[shade]
 		if dashes != nil {
 			l.Dashes, pts.Radius = dashes, 0
 		}
+		if len(xys) == 1 { // one loop: a point, no line
+			l.Width = 0
+			pts.Radius = vg.Points(3)
+		}
 		p.Add(l, pts)
-		p.Legend.Add(name, l)
+		p.Legend.Add(name, l, pts)
 		return nil
 	}
-	dashed, dotted := []vg.Length{vg.Points(4), vg.Points(3)}, []vg.Length{vg.Points(1), vg.Points(3)}
-	if err := add("validation", val, nil, 0); err != nil {
+	level := func(y float64) plotter.XYs { return plotter.XYs{{X: -0.3, Y: y}, {X: last + 0.3, Y: y}} }
+	if err := add("validation accuracy per loop", val, nil, 0); err != nil {
 		return err
 	}
-	if err := add("test", test, nil, 1); err != nil {
+	if err := add("test accuracy per loop", test, nil, 1); err != nil {
 		return err
 	}
-	if err := add(fmt.Sprintf("seed only, test (%.3f)", r.SeedOnly), plotter.XYs{{X: 0, Y: r.SeedOnly}, {X: last, Y: r.SeedOnly}}, dashed, 2); err != nil {
+	seed, err := plotter.NewYErrorBars(errorBar{X: 0, Y: r.SeedOnly, Lo: r.SeedCI[0], Hi: r.SeedCI[1]})
+	if err != nil {
 		return err
 	}
+	seed.Color, seed.CapWidth = chart.Palette[1], vg.Points(8)
+	mark, err := plotter.NewScatter(plotter.XYs{{X: 0, Y: r.SeedOnly}})
+	if err != nil {
+		return err
+	}
+	mark.GlyphStyle = draw.GlyphStyle{Color: chart.Palette[1], Radius: vg.Points(3), Shape: draw.BoxGlyph{}}
+	p.Add(seed, mark)
+	p.Legend.Add(fmt.Sprintf("seed head, test: %.3f, 95%% CI %.3f-%.3f", r.SeedOnly, r.SeedCI[0], r.SeedCI[1]), mark)
 	if r.FullData != nil {
-		if err := add(fmt.Sprintf("full data, test (%.3f)", *r.FullData), plotter.XYs{{X: 0, Y: *r.FullData}, {X: last, Y: *r.FullData}}, dashed, 3); err != nil {
+		if err := add(fmt.Sprintf("every labelled pair, test: %.3f", *r.FullData), level(*r.FullData), chart.Dashed, 3); err != nil {
 			return err
 		}
 		lo, hi = math.Min(lo, *r.FullData), math.Max(hi, *r.FullData)
 	}
-	if err := add("chance (0.5)", plotter.XYs{{X: 0, Y: 0.5}, {X: last, Y: 0.5}}, dotted, 2); err != nil {
+	if err := add("chance (0.5)", level(0.5), chart.Dotted, 2); err != nil {
 		return err
 	}
 	if r.FinalLoop < len(r.Loops) {
@@ -231,20 +243,25 @@ func (r *Report) Chart(base, title string) error {
 		if err != nil {
 			return err
 		}
-		kept.GlyphStyle = draw.GlyphStyle{Color: palette[1], Radius: vg.Points(6), Shape: draw.RingGlyph{}}
+		kept.GlyphStyle = draw.GlyphStyle{Color: chart.Palette[1], Radius: vg.Points(7), Shape: draw.RingGlyph{}}
 		p.Add(kept)
-		p.Legend.Add(fmt.Sprintf("kept: loop %d, test %.3f", r.FinalLoop, r.Final), kept)
+		p.Legend.Add(fmt.Sprintf("kept: loop %d, test %.3f (SER's gain %+.3f, 95%% CI %+.3f to %+.3f)", r.FinalLoop, r.Final, r.Gain.Mean, r.Gain.CI[0], r.Gain.CI[1]), kept)
 	}
 	span := math.Max(hi-lo, 0.02)
-	p.Y.Min, p.Y.Max = math.Max(0, lo-0.1*span), hi+0.75*span // the top quarter holds the legend
-	p.X.Min, p.X.Max = -0.2, last+0.2
-	p.Legend.Top, p.Legend.Left = true, true
-	p.Legend.ThumbnailWidth = vg.Points(24)
-	p.X.Tick.Marker = loopTicks{}
-	p.Y.Tick.Marker = accuracyTicks{}
+	p.Y.Min, p.Y.Max = math.Max(0, lo-0.1*span), math.Min(1, hi+0.1*span)
+	p.X.Min, p.X.Max = -0.5, math.Max(last, 1)+0.5
+	p.X.Tick.Marker = loopTicks{last: int(last)}
+	p.Y.Tick.Marker = chart.AccuracyTicks{}
 	p.Add(plotter.NewGrid())
-	return save(p, base, 4.5*vg.Inch)
+	return chart.Save(p, base, 4*vg.Inch)
 }
+
+// errorBar is one point with its interval, for plotter.NewYErrorBars.
+type errorBar struct{ X, Y, Lo, Hi float64 }
+
+func (e errorBar) Len() int                       { return 1 }
+func (e errorBar) XY(int) (float64, float64)      { return e.X, e.Y }
+func (e errorBar) YError(int) (low, high float64) { return e.Y - e.Lo, e.Hi - e.Y }
 
 // ScoreChart draws the histogram of the pool's scores sigmoid(r) under the
 // seed head (the scores loop 1 selected by), with the thresholds, as
@@ -252,7 +269,7 @@ func (r *Report) Chart(base, title string) error {
 func (r *Report) ScoreChart(base, title string) error {
 	counts := r.Loops[1].Scores
 	p := plot.New()
-	p.Title.Text = "Pool scores under the seed head: " + title
+	p.Title.Text = "Pool scores under the seed head: " + chart.Title(title, 55)
 	p.X.Label.Text = "sigmoid(r) of each response of each pool pair"
 	p.Y.Label.Text = "responses"
 	bins := make([]plotter.HistogramBin, len(counts))
@@ -261,8 +278,9 @@ func (r *Report) ScoreChart(base, title string) error {
 		bins[i] = plotter.HistogramBin{Min: float64(i) / float64(len(counts)), Max: float64(i+1) / float64(len(counts)), Weight: float64(n)}
 		top = math.Max(top, float64(n))
 	}
-	h := &plotter.Histogram{Bins: bins, Width: 1 / float64(len(counts)), FillColor: palette[0], LineStyle: plotter.DefaultLineStyle}
+	h := &plotter.Histogram{Bins: bins, Width: 1 / float64(len(counts)), FillColor: chart.Palette[0], LineStyle: plotter.DefaultLineStyle}
 	p.Add(h)
+	p.Legend.Add("pool responses per bin", h)
 	o := r.Options
 	for i, t := range []struct {
 		name string
@@ -272,69 +290,25 @@ func (r *Report) ScoreChart(base, title string) error {
 		if err != nil {
 			return err
 		}
-		l.Color, l.Width, l.Dashes = palette[1+2*i], vg.Points(1.5), []vg.Length{vg.Points(4), vg.Points(3)}
+		l.Color, l.Width, l.Dashes = chart.Palette[1+2*i], vg.Points(1.5), chart.Dashed
 		p.Add(l)
 		p.Legend.Add(t.name, l)
 	}
 	p.X.Min, p.X.Max = 0, 1
-	p.Y.Min, p.Y.Max = 0, top*1.3
-	p.Legend.Top = true
-	return save(p, base, 3.5*vg.Inch)
+	p.Y.Min, p.Y.Max = 0, top*1.05
+	p.Y.Tick.Marker = chart.CountTicks{}
+	return chart.Save(p, base, 3.5*vg.Inch)
 }
 
-// save writes a plot as base.png and base.svg, 7 inches wide.
-func save(p *plot.Plot, base string, height vg.Length) error {
-	for _, ext := range []string{".png", ".svg"} {
-		w, err := p.WriterTo(7*vg.Inch, height, strings.TrimPrefix(ext, "."))
-		if err != nil {
-			return err
-		}
-		if err := safefile.Write(base+ext, func(out io.Writer) error { _, err := w.WriteTo(out); return err }); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// loopTicks labels the loops that ran, 0 to last.
+type loopTicks struct{ last int }
 
-// accuracyTicks labels an accuracy axis with round steps (0.01 to 0.1),
-// two or three decimals, and no label above 1 (the room there is the
-// legend's).
-type accuracyTicks struct{}
-
-func (accuracyTicks) Ticks(min, max float64) []plot.Tick {
-	step := 0.1
-	for _, s := range []float64{0.005, 0.01, 0.02, 0.05, 0.1} {
-		if (max-min)/s <= 10 {
-			step = s
-			break
-		}
+func (t loopTicks) Ticks(min, max float64) []plot.Tick {
+	var out []plot.Tick
+	for i := 0; i <= t.last; i++ {
+		out = append(out, plot.Tick{Value: float64(i), Label: fmt.Sprint(i)})
 	}
-	format := "%.2f"
-	if step < 0.01 {
-		format = "%.3f"
-	}
-	var t []plot.Tick
-	for v := math.Ceil(min/step) * step; v <= max+1e-9 && v <= 1+1e-9; v += step {
-		t = append(t, plot.Tick{Value: v, Label: fmt.Sprintf(format, v)})
-	}
-	return t
-}
-
-type loopTicks struct{}
-
-func (loopTicks) Ticks(min, max float64) []plot.Tick {
-	var t []plot.Tick
-	for i := math.Ceil(min); i <= max; i++ {
-		t = append(t, plot.Tick{Value: i, Label: fmt.Sprint(int(i))})
-	}
-	return t
-}
-
-var palette = []color.Color{
-	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
-	color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
-	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	return out
 }
 
 // advice says in words whether SER helped and, from why the run stopped and

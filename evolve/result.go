@@ -3,6 +3,7 @@ package evolve
 import (
 	"fmt"
 
+	"github.com/ser-rl/ser/eval"
 	"github.com/ser-rl/ser/head"
 )
 
@@ -38,6 +39,7 @@ type Loop struct {
 type Report struct {
 	Loops     []Loop      `json:"loops"`
 	SeedOnly  float64     `json:"seed_only"`           // test accuracy of loop 0
+	SeedCI    [2]float64  `json:"seed_only_ci"`        // its bootstrap 95% interval
 	Final     float64     `json:"final"`               // test accuracy of the head kept
 	FinalLoop int         `json:"final_loop"`          // which loop's head is kept (the best on validation)
 	FullData  *float64    `json:"full_data,omitempty"` // test accuracy when trained on every labelled pair
@@ -50,8 +52,8 @@ type Report struct {
 	// the same test pairs, with its 95% interval; FullGap is the full-data
 	// head's less the kept head's; GapClosed is Gain over the full-data
 	// head's gain on the seed head (when that gain is positive).
-	Gain      head.Diff  `json:"ser_gain"`
-	FullGap   *head.Diff `json:"full_minus_final,omitempty"`
+	Gain      eval.Diff  `json:"ser_gain"`
+	FullGap   *eval.Diff `json:"full_minus_final,omitempty"`
 	GapClosed *float64   `json:"gap_closed,omitempty"`
 	// Advice says, in words, whether SER helped and what to try next.
 	Advice []string `json:"advice"`

@@ -142,9 +142,14 @@ func TestCalibration(t *testing.T) {
 	all, _ := synthetic(5000, 8, 6, false)
 	train, val := split(all, 1000)
 	h, _ := Train(context.Background(), Problem{Train: train, Val: &val, Backbone: Backbone{}, Form: Separate}, TrainOptions{Seed: 1, Calibration: "temperature"})
-	m := Evaluate(h, val.X, labelled(4000))
-	if m.ECE > 0.05 {
-		t.Errorf("pair ECE %.3f after temperature calibration", m.ECE)
+	ra, rb := h.Rewards(val.X.A), h.Rewards(val.X.B)
+	var prob, y []float64
+	for i := range ra {
+		q := 1 / (1 + math.Exp(rb[i]-ra[i]))
+		prob, y = append(prob, q, 1-q), append(y, 1, 0)
+	}
+	if e := ECE(prob, y, 10); e > 0.05 {
+		t.Errorf("pair ECE %.3f after temperature calibration", e)
 	}
 	p, _ := Train(context.Background(), Problem{Train: train, Val: &val, Backbone: Backbone{}, Form: Separate}, TrainOptions{Seed: 1})
 	if p.Calib.ECE > 0.05 || p.Calib.Method != "platt" {

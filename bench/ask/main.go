@@ -38,6 +38,7 @@ import (
 
 	"github.com/ser-rl/ser/ask"
 	"github.com/ser-rl/ser/bench/internal/benchdata"
+	"github.com/ser-rl/ser/eval"
 	"github.com/ser-rl/ser/evolve"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
@@ -151,7 +152,7 @@ func run(home, shared, which string, seeds int, budgets []float64, chart string)
 		}
 		fmt.Fprintf(os.Stderr, "seed %d done\n", s)
 	}
-	fm, fci := head.MeanCI(full)
+	fm, fci := eval.MeanCI(full)
 	fmt.Printf("active labelling, %s: default backbone (separate features), linear head; pool %d pairs, test %d; %d seeds; start 1%% at random, batches of at most 5%% of the pool\n", which, poolN, set.X.Len()/5, seeds)
 	fmt.Printf("full data (the whole pool labelled): %.4f [%.4f, %.4f]\n\n", fm, fci[0], fci[1])
 	fmt.Printf("%-8s %7s", "budget", "labels")
@@ -162,7 +163,7 @@ func run(home, shared, which string, seeds int, budgets []float64, chart string)
 	for bi, b := range budgets {
 		fmt.Printf("%6.0f%% %7d", b, curves[ask.Random].labels[bi])
 		for _, r := range ask.Rules {
-			m, ci := head.MeanCI(curves[r].acc[bi])
+			m, ci := eval.MeanCI(curves[r].acc[bi])
 			fmt.Printf(" %8.4f [%.4f, %.4f]", m, ci[0], ci[1])
 		}
 		for _, r := range []string{ask.Uncertainty, ask.DOptimal} {
@@ -170,7 +171,7 @@ func run(home, shared, which string, seeds int, budgets []float64, chart string)
 			for s := range d {
 				d[s] = curves[r].acc[bi][s] - curves[ask.Random].acc[bi][s]
 			}
-			m, ci := head.MeanCI(d)
+			m, ci := eval.MeanCI(d)
 			fmt.Printf("   %+6.2f [%+6.2f, %+6.2f] pt", 100*m, 100*ci[0], 100*ci[1])
 		}
 		fmt.Println()
@@ -179,7 +180,7 @@ func run(home, shared, which string, seeds int, budgets []float64, chart string)
 	for _, r := range ask.Rules {
 		reach := "not within the budgets"
 		for bi, b := range budgets {
-			if m, _ := head.MeanCI(curves[r].acc[bi]); m >= fm-0.01 {
+			if m, _ := eval.MeanCI(curves[r].acc[bi]); m >= fm-0.01 {
 				reach = fmt.Sprintf("%.0f%% of the pool (%d labels)", b, curves[r].labels[bi])
 				break
 			}
@@ -280,7 +281,7 @@ func draw(path, which string, seeds int, budgets []float64, curves map[string]*c
 		var xy plotter.XYs
 		var errs plotter.YErrors
 		for bi, b := range budgets {
-			m, ci := head.MeanCI(curves[r].acc[bi])
+			m, ci := eval.MeanCI(curves[r].acc[bi])
 			xy = append(xy, plotter.XY{X: b + shift[r], Y: m})
 			errs = append(errs, struct{ Low, High float64 }{m - ci[0], ci[1] - m})
 		}

@@ -33,6 +33,7 @@ import (
 	"github.com/ser-rl/ser/bench/internal/benchdata"
 	"github.com/ser-rl/ser/cache"
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/eval"
 	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/internal/openblas"
 	"github.com/ser-rl/ser/models"
@@ -347,7 +348,7 @@ func fmtPts(x []float64) string {
 }
 
 func mean(x []float64) float64 {
-	m, _ := head.MeanCI(x)
+	m, _ := eval.MeanCI(x)
 	return m
 }
 

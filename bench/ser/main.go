@@ -31,6 +31,7 @@ import (
 
 	"github.com/ser-rl/ser/bench/internal/benchdata"
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/eval"
 	"github.com/ser-rl/ser/evolve"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
@@ -197,12 +198,12 @@ func run(home, shared, which, form string, po evolve.PlantOptions, seeds int, va
 }
 
 func mean(x []float64) float64 {
-	m, _ := head.MeanCI(x)
+	m, _ := eval.MeanCI(x)
 	return m
 }
 
 // ci is a mean difference with its interval, in points.
 func ci(x []float64) string {
-	m, c := head.MeanCI(x)
+	m, c := eval.MeanCI(x)
 	return fmt.Sprintf("%+.2f [%+.2f, %+.2f]", 100*m, 100*c[0], 100*c[1])
 }

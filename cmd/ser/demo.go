@@ -10,8 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/eval"
 	"github.com/ser-rl/ser/evolve"
-	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/models"
 )
@@ -82,7 +82,8 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			met := head.Evaluate(rep.Heads[rep.FinalLoop], x, test)
+			fh := rep.Heads[rep.FinalLoop]
+			met := eval.Evaluate(fh.Rewards(x.A), fh.Rewards(x.B), test)
 			printMetrics(c.App.Writer, met)
 			raw, _ := json.MarshalIndent(met, "", " ")
 			if err := safefile.WriteFile(filepath.Join(out, "eval.json"), append(raw, '\n')); err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ser-rl/ser/data"
-	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/eval"
 	"github.com/ser-rl/ser/internal/safefile"
 )
 
@@ -51,7 +51,7 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 			if err != nil {
 				return err
 			}
-			met := head.Evaluate(h, x, pairs)
+			met := eval.Evaluate(h.Rewards(x.A), h.Rewards(x.B), pairs)
 			printMetrics(c.App.Writer, met)
 			if p := c.String("scores-out"); p != "" {
 				if err := writeScores(p, met, pairs); err != nil {
@@ -71,7 +71,7 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 }
 
 // writeScores writes each evaluated pair's rewards as JSONL.
-func writeScores(path string, m head.Metrics, pairs []data.Pair) error {
+func writeScores(path string, m eval.Metrics, pairs []data.Pair) error {
 	return safefile.Write(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for _, s := range m.Scores {
@@ -89,7 +89,7 @@ func writeScores(path string, m head.Metrics, pairs []data.Pair) error {
 	})
 }
 
-func printMetrics(out io.Writer, m head.Metrics) {
+func printMetrics(out io.Writer, m eval.Metrics) {
 	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "subset\tpairs\taccuracy\t95% CI\t")
 	ci := func(c [2]float64) string { return fmt.Sprintf("%.4f-%.4f", c[0], c[1]) }
@@ -102,7 +102,7 @@ func printMetrics(out io.Writer, m head.Metrics) {
 	w.Flush()
 	if rb := m.RewardBench; rb != nil {
 		fmt.Fprintf(out, "RewardBench score %.4f (95%% CI %s):", rb.Score, ci(rb.ScoreCI))
-		for _, s := range head.RewardBenchSections {
+		for _, s := range eval.RewardBenchSections {
 			if v, ok := rb.Sections[s]; ok {
 				fmt.Fprintf(out, " %s %.4f", s, v)
 			}
