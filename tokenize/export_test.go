@@ -1,6 +1,10 @@
 package tokenize
 
-import "time"
+import (
+	"time"
+
+	"golang.org/x/text/unicode/norm"
+)
 
 // SetRegexTimeout changes the limit on one search of a general regular
 // expression, for the test of a pattern that backtracks without end.
@@ -32,3 +36,16 @@ func collect(m matcher, s string) []string {
 
 // KnownPatterns are the patterns with hand-written matchers.
 var KnownPatterns = []string{patGPT2, patCL100K, patQwen}
+
+// NormalizeForm normalizes s to "NFC", "NFD", "NFKC" or "NFKD" as the HF
+// normalizers of those names do.
+func NormalizeForm(form, s string) (string, error) {
+	f := map[string]norm.Form{"NFC": norm.NFC, "NFD": norm.NFD, "NFKC": norm.NFKC, "NFKD": norm.NFKD}[form]
+	return normalizeForm(f, s, normBudget(len(s)))
+}
+
+// NormalizeLong is normalizeForm's path for long runs of marks, on any text.
+func NormalizeLong(form, s string) (string, error) {
+	f := map[string]norm.Form{"NFC": norm.NFC, "NFD": norm.NFD, "NFKC": norm.NFKC, "NFKD": norm.NFKD}[form]
+	return normalizeLong(f, s, normBudget(len(s)))
+}

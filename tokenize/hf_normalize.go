@@ -167,23 +167,11 @@ type formNormalizer struct{ f norm.Form }
 
 // normalize builds the normal form segment by segment, so that a text
 // that grows past max (NFKD takes U+FDFA from 3 bytes to 33) fails before
-// its whole expansion is in memory.
+// its whole expansion is in memory; runs of more than 30 combining marks
+// are normalized whole, as Hugging Face does (see normalizeForm).
 func (n formNormalizer) normalize(s string, max int) (string, bool, error) {
-	if n.f.IsNormalString(s) {
-		return s, false, nil
-	}
-	var it norm.Iter
-	it.InitString(n.f, s)
-	var b strings.Builder
-	b.Grow(min(len(s)+len(s)/8, max))
-	for !it.Done() {
-		seg := it.Next()
-		if b.Len()+len(seg) > max {
-			return "", false, grown(max)
-		}
-		b.Write(seg)
-	}
-	return b.String(), false, nil
+	out, err := normalizeForm(n.f, s, max)
+	return out, false, err
 }
 
 // lowercase maps each character as Rust's char::to_lowercase does: the
@@ -358,7 +346,11 @@ func (n bertNormalizer) normalize(s string, max int) (string, bool, error) {
 	}
 	if n.stripAccents {
 		var d bool
-		s, d = filterMap(norm.NFD.String(s), func(r rune) bool { return !unicode.Is(unicode.Mn, r) }, nil)
+		nfd, err := normalizeForm(norm.NFD, s, max)
+		if err != nil {
+			return "", false, err
+		}
+		s, d = filterMap(nfd, func(r rune) bool { return !unicode.Is(unicode.Mn, r) }, nil)
 		dropped = dropped || d
 	}
 	if n.lowercase {
