@@ -81,6 +81,10 @@ type Metrics struct {
 	Reliability []Bin `json:"reliability"`
 	// RewardBench is RewardBench's scores, when some subsets are its.
 	RewardBench *RewardBenchScore `json:"rewardbench,omitempty"`
+	// UltraFeedback is the rating-based measures, when the pairs come from
+	// rated records (set by the caller: UltraFeedbackMeasures needs every
+	// completion's reward).
+	UltraFeedback *UltraFeedback `json:"ultrafeedback,omitempty"`
 	// Scores are the per-pair rewards, for --scores-out and charts (not in
 	// the JSON).
 	Scores []PairScore `json:"-"`

@@ -144,7 +144,7 @@ func SubsetChart(m Metrics, base, title string) error {
 	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
 		rows[i], rows[j] = rows[j], rows[i]
 	}
-	if err := hbars(p, rows, 0.5, "above chance (the interval is above 0.5)", "not above chance (the interval reaches 0.5)", "chance (0.5)"); err != nil {
+	if err := hbars(p, rows, 0.5, "above chance (the interval is above 0.5)", "not above chance (the interval reaches 0.5 or lies below it)", "chance (0.5)"); err != nil {
 		return err
 	}
 	lo, hi := 0.5, 0.5
@@ -190,7 +190,7 @@ func ReliabilityChart(m Metrics, base, title string) error {
 		l.Color, sc.Color = chart.Palette[0], chart.Palette[0]
 		sc.Radius = vg.Points(3)
 		p.Add(l, sc)
-		p.Legend.Add(fmt.Sprintf("bins of 0.1, with their counts (ECE %.4f over %d predictions: both orders of %d pairs)", m.ECE, 2*(m.N-m.NonFinite), m.N-m.NonFinite), l, sc)
+		p.Legend.Add(fmt.Sprintf("bins of 0.1 with their counts (both orders of %d pairs); ECE %.4f", m.N-m.NonFinite, m.ECE), l, sc)
 		lab, err := plotter.NewLabels(plotter.XYLabels{XYs: pts, Labels: labels})
 		if err != nil {
 			return err

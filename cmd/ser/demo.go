@@ -84,7 +84,7 @@ func demoCommand() *cli.Command {
 			}
 			fh := rep.Heads[rep.FinalLoop]
 			met := eval.Evaluate(fh.Rewards(x.A), fh.Rewards(x.B), test)
-			printMetrics(c.App.Writer, met)
+			printMetrics(c.App.Writer, met, m)
 			raw, _ := json.MarshalIndent(met, "", " ")
 			if err := safefile.WriteFile(filepath.Join(out, "eval.json"), append(raw, '\n')); err != nil {
 				return err

@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -11,55 +14,103 @@ import (
 
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/eval"
+	"github.com/ser-rl/ser/features"
+	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/internal/safefile"
+	"github.com/ser-rl/ser/models"
 )
 
 func evalCommand() *cli.Command {
 	return &cli.Command{
 		Name: "eval",
-		UsageText: `ser eval --head rm.head --data test.jsonl --json eval.json
+		UsageText: `ser eval --head rm.head --data test.jsonl --json eval.json --plots eval-charts/
 ser eval --head rm.head --data reward-bench/filtered.parquet --scores-out scores.jsonl
+ser eval --head linear.head --head mlp.head --data test.jsonl   # the two compared, paired
 ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
-		Usage: "evaluate a head offline on labelled pairs: accuracy (overall, per subset), ties, margin, calibration",
+		Usage: "evaluate heads offline on labelled pairs: accuracy (overall, per subset, against chance), RewardBench's scores, ties, margin, calibration; two heads compared on the same pairs",
+		Description: "Figures:\n   " + strings.Join([]string{eval.DefAccuracy, eval.DefInterval, eval.DefTies, eval.DefMargin, eval.DefECE,
+			"RewardBench: its sections and score as its code (commit " + eval.RewardBenchCommit[:7] + ") computes them, when the data's subsets are its",
+			"two heads: the paired difference B - A with a bootstrap 95% interval, and McNemar's exact test on the pairs only one orders right",
+			"uf-raw data: per prompt, Spearman's correlation of rewards with the overall ratings, best of N (the rating of the completion ranked first), and accuracy per rated aspect"}, "\n   "),
 		Flags: append(dataFlags("labelled pairs to evaluate on"),
-			&cli.StringFlag{Name: "head", Usage: "(required) head file"},
+			&cli.StringSliceFlag{Name: "head", Usage: "(required) head file; twice (or more) to compare heads on the same pairs, each against the first"},
 			&cli.StringFlag{Name: "json", Usage: "also write the figures as JSON here"},
-			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names)"},
+			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one each head names)"},
 			&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's)"},
-			&cli.StringFlag{Name: "scores-out", Usage: "also write each pair's rewards as JSONL here (file, line, id, subset, reward_chosen, reward_rejected, correct)"},
+			&cli.StringFlag{Name: "scores-out", Usage: "also write each pair's rewards as JSONL here (file, line, id, subset, reward_chosen, reward_rejected, correct; a second head's as reward_chosen_2, ...)"},
+			&cli.StringFlag{Name: "plots", Usage: "also draw charts into this folder (PNG and SVG): accuracy by subset, calibration, margins, and comparisons"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := need(c, "head", "data"); err != nil {
 				return err
 			}
-			outs := []file{{"--json", c.String("json")}, {"--scores-out", c.String("scores-out")}}
-			if err := checkOutputs(outs, append(flagFiles(c, "data"), file{"--head", c.String("head")}, file{"--cache", c.String("cache")})); err != nil {
-				return err
+			heads := c.StringSlice("head")
+			outs := []file{{"--json", c.String("json")}, {"--scores-out", c.String("scores-out")}, {"--plots", c.String("plots")}}
+			ins := append(flagFiles(c, "data"), file{"--cache", c.String("cache")})
+			for _, h := range heads {
+				ins = append(ins, file{"--head", h})
 			}
-			h, m, err := loadHead(c)
-			if err != nil {
-				return err
-			}
-			if err := checkOutputs(outs, backboneFiles(c, m)); err != nil {
+			if err := checkOutputs(outs, ins); err != nil {
 				return err
 			}
 			pairs, err := readData(c, "data")
 			if err != nil {
 				return err
 			}
-			x, err := pairFeatures(c, m, h.Features, pairs)
-			if err != nil {
-				return err
+			var evals []evaluated
+			for _, path := range heads {
+				e, err := evalHead(c, path, pairs)
+				if err != nil {
+					return err
+				}
+				if err := checkOutputs(outs, backboneFiles(c, e.m)); err != nil {
+					return err
+				}
+				evals = append(evals, e)
 			}
-			met := eval.Evaluate(h.Rewards(x.A), h.Rewards(x.B), pairs)
-			printMetrics(c.App.Writer, met)
+			var comps []eval.Comparison
+			for k, e := range evals {
+				if len(evals) > 1 {
+					fmt.Fprintf(c.App.Writer, "%s: %s\n", letter(k), e.path)
+				}
+				printMetrics(c.App.Writer, e.met, e.m)
+				if k > 0 {
+					comp, err := eval.Compare(letter(0), letter(k), evals[0].met, e.met)
+					if err != nil {
+						return err
+					}
+					printComparison(c.App.Writer, comp)
+					comps = append(comps, comp)
+				}
+				if len(evals) > 1 {
+					fmt.Fprintln(c.App.Writer)
+				}
+			}
+			fmt.Fprintln(c.App.Writer, "figures:\n  "+strings.Join([]string{eval.DefAccuracy, eval.DefInterval, eval.DefTies, eval.DefMargin, eval.DefECE}, "\n  "))
 			if p := c.String("scores-out"); p != "" {
-				if err := writeScores(p, met, pairs); err != nil {
+				if err := writeScores(p, evals, pairs); err != nil {
+					return err
+				}
+			}
+			if dir := c.String("plots"); dir != "" {
+				if err := drawEval(c, dir, evals, comps); err != nil {
 					return err
 				}
 			}
 			if p := c.String("json"); p != "" {
-				raw, err := json.MarshalIndent(met, "", " ")
+				var v any = evals[0].met
+				if len(evals) > 1 {
+					type headMetrics struct {
+						Head    string       `json:"head"`
+						Metrics eval.Metrics `json:"metrics"`
+					}
+					var hs []headMetrics
+					for _, e := range evals {
+						hs = append(hs, headMetrics{e.path, e.met})
+					}
+					v = map[string]any{"heads": hs, "comparisons": comps}
+				}
+				raw, err := json.MarshalIndent(v, "", " ")
 				if err != nil {
 					return err
 				}
@@ -70,16 +121,93 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 	}
 }
 
-// writeScores writes each evaluated pair's rewards as JSONL.
-func writeScores(path string, m eval.Metrics, pairs []data.Pair) error {
+// evaluated is one head's evaluation.
+type evaluated struct {
+	path string
+	h    *head.Head
+	m    *models.Manifest
+	met  eval.Metrics
+}
+
+// letter names the k-th head of a comparison: A, B, C, ...
+func letter(k int) string {
+	if k < 26 {
+		return string(rune('A' + k))
+	}
+	return fmt.Sprintf("head %d", k+1)
+}
+
+// evalHead evaluates the head at path on pairs, with UltraFeedback's
+// measures when the pairs come from rated (uf-raw) records.
+func evalHead(c *cli.Context, path string, pairs []data.Pair) (evaluated, error) {
+	h, m, err := loadHeadAt(c, path)
+	if err != nil {
+		return evaluated{}, err
+	}
+	x, err := pairFeatures(c, m, h.Features, pairs)
+	if err != nil {
+		return evaluated{}, err
+	}
+	e := evaluated{path: path, h: h, m: m, met: eval.Evaluate(h.Rewards(x.A), h.Rewards(x.B), pairs)}
+	if recs := eval.RatedRecords(pairs); len(recs) > 0 {
+		r, err := completionRewards(c, m, h, recs)
+		if err != nil {
+			return evaluated{}, err
+		}
+		u := eval.UltraFeedbackMeasures(recs, r)
+		e.met.UltraFeedback = &u
+	}
+	return e, nil
+}
+
+// completionRewards scores every completion of the rated records (cache
+// hits: the pairs' texts are the same).
+func completionRewards(c *cli.Context, m *models.Manifest, h *head.Head, recs []*data.Rated) ([][]float64, error) {
+	f, bar, err := featurizer(c, m, h.Features)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var items []features.Item
+	for _, r := range recs {
+		for _, resp := range r.Responses {
+			items = append(items, features.Item{Prompt: r.Prompt, Response: resp})
+		}
+	}
+	all, err := f.Rewards(c.Context, h, items)
+	bar.Done()
+	var nf *features.NonFiniteError
+	if err != nil && !errors.As(err, &nf) { // a reward that is not finite is kept, and counted as such
+		return nil, runtimeHint(err)
+	}
+	out := make([][]float64, len(recs))
+	k := 0
+	for i, r := range recs {
+		out[i] = all[k : k+len(r.Responses)]
+		k += len(r.Responses)
+	}
+	return out, nil
+}
+
+// writeScores writes each evaluated pair's rewards as JSONL: the first
+// head's as reward_chosen, reward_rejected and correct, the k-th's with the
+// suffix _k.
+func writeScores(path string, evals []evaluated, pairs []data.Pair) error {
 	return safefile.Write(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
-		for _, s := range m.Scores {
+		for i, s := range evals[0].met.Scores {
 			p := pairs[s.Index]
-			row := map[string]any{"file": p.File, "line": p.Line, "subset": p.Subset,
-				"reward_chosen": finiteOrNil(s.Chosen), "reward_rejected": finiteOrNil(s.Reject), "correct": s.Chosen > s.Reject}
+			row := map[string]any{"file": p.File, "line": p.Line, "subset": p.Subset}
 			if p.ID != "" {
 				row["id"] = p.ID
+			}
+			for k, e := range evals {
+				suffix := ""
+				if k > 0 {
+					suffix = fmt.Sprintf("_%d", k+1)
+				}
+				s := e.met.Scores[i]
+				row["reward_chosen"+suffix], row["reward_rejected"+suffix], row["correct"+suffix] = finiteOrNil(s.Chosen), finiteOrNil(s.Reject), s.Correct()
 			}
 			if err := enc.Encode(row); err != nil {
 				return err
@@ -89,34 +217,140 @@ func writeScores(path string, m eval.Metrics, pairs []data.Pair) error {
 	})
 }
 
-func printMetrics(out io.Writer, m eval.Metrics) {
-	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
+// drawEval writes the charts of each head (prefixed A-, B-, ... when there
+// are several) and of each comparison into dir.
+func drawEval(c *cli.Context, dir string, evals []evaluated, comps []eval.Comparison) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	data := strings.Join(c.StringSlice("data"), ", ")
+	var bases []string
+	for k, e := range evals {
+		prefix := ""
+		if len(evals) > 1 {
+			prefix = letter(k) + "-"
+		}
+		title := fmt.Sprintf("%s on %s (backbone %s)", filepath.Base(e.path), data, e.m.Name)
+		b, err := eval.Plots(e.met, dir, prefix, title)
+		if err != nil {
+			return err
+		}
+		bases = append(bases, b...)
+	}
+	for k, comp := range comps {
+		base := filepath.Join(dir, fmt.Sprintf("compare-%s-%s", comp.A, comp.B))
+		title := fmt.Sprintf("%s vs %s on %s", filepath.Base(evals[k+1].path), filepath.Base(evals[0].path), data)
+		if err := eval.CompareChart(comp, base, title); err != nil {
+			return err
+		}
+		bases = append(bases, base)
+	}
+	notef(c, "charts: %s (.png and .svg)", strings.Join(bases, ", "))
+	return nil
+}
+
+// defaultBackboneNote is what to know when a figure at chance comes from
+// the default backbone (empty for another).
+func defaultBackboneNote(m *models.Manifest) string {
+	if m == nil || m.Name != models.DefaultName {
+		return ""
+	}
+	return ": the default backbone (USE-lite) is weak as a reward model's (the README measures a linear head at about 0.55 on HH-RLHF and 0.58 on UltraFeedback); import the LLM or reward model you use (ser models import)"
+}
+
+// chanceMark is the table's note on an accuracy's interval.
+func chanceMark(v string) string {
+	switch v {
+	case eval.AtChance:
+		return "not above chance"
+	case eval.BelowChance:
+		return "below chance"
+	}
+	return ""
+}
+
+func printMetrics(out io.Writer, m eval.Metrics, bb *models.Manifest) {
+	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "subset\tpairs\taccuracy\t95% CI\t")
 	ci := func(c [2]float64) string { return fmt.Sprintf("%.4f-%.4f", c[0], c[1]) }
 	if subsets := m.Subsets(); len(subsets) > 1 {
 		for _, s := range subsets {
-			fmt.Fprintf(w, "%s\t%d\t%.4f\t%s\t\n", s, m.BySubset[s].N, m.BySubset[s].Accuracy, ci(m.BySubset[s].CI))
+			sm := m.BySubset[s]
+			fmt.Fprintf(w, "%s\t%d\t%.4f\t%s\t%s\n", s, sm.N, sm.Accuracy, ci(sm.CI), chanceMark(sm.Chance))
 		}
 	}
-	fmt.Fprintf(w, "overall\t%d\t%.4f\t%s\t\n", m.N, m.Accuracy, ci(m.AccuracyCI))
+	fmt.Fprintf(w, "overall\t%d\t%.4f\t%s\t%s\n", m.N, m.Accuracy, ci(m.AccuracyCI), chanceMark(m.Chance))
 	w.Flush()
+	if m.N > 0 && m.Chance != eval.AboveChance {
+		if m.Chance == eval.BelowChance {
+			fmt.Fprintf(out, "the overall accuracy is below chance: its 95%% interval %s lies under 0.5 (the head prefers what these labels reject: was it trained on data that values other things?)", ci(m.AccuracyCI))
+		} else {
+			fmt.Fprintf(out, "the overall accuracy is not above chance: its 95%% interval %s holds 0.5", ci(m.AccuracyCI))
+		}
+		fmt.Fprintln(out, defaultBackboneNote(bb))
+	}
 	if rb := m.RewardBench; rb != nil {
-		fmt.Fprintf(out, "RewardBench score %.4f (95%% CI %s):", rb.Score, ci(rb.ScoreCI))
+		fmt.Fprintf(out, "RewardBench (as its code at %s computes it): score %.4f (95%% CI %s), the mean of", eval.RewardBenchCommit[:7], rb.Score, ci(rb.ScoreCI))
 		for _, s := range eval.RewardBenchSections {
-			if v, ok := rb.Sections[s]; ok {
-				fmt.Fprintf(out, " %s %.4f", s, v)
-			}
+			fmt.Fprintf(out, " %s %.4f", eval.RewardBenchSectionNames[s], rb.Sections[s])
 		}
 		fmt.Fprintln(out)
+		if rb.PriorSets != nil {
+			fmt.Fprintf(out, "  leaderboard average %.4f (95%% CI %s): the four sections at weight 2, Prior Sets %.4f (anthropic_helpful, anthropic_hhh, shp, summarize present) at 1\n",
+				rb.Leaderboard, ci(rb.LeaderboardCI), *rb.PriorSets)
+		}
+		if len(rb.MissingSections) > 0 {
+			var names []string
+			for _, s := range rb.MissingSections {
+				names = append(names, eval.RewardBenchSectionNames[s])
+			}
+			fmt.Fprintf(out, "  sections without any of their subsets in the data, counted 0 as RewardBench counts them: %s (the mean of the sections present: %.4f)\n", strings.Join(names, ", "), rb.PresentMean)
+		}
 		if len(rb.Missing) > 0 {
 			fmt.Fprintf(out, "  (subsets not in the data: %s)\n", strings.Join(rb.Missing, ", "))
 		}
 	}
-	fmt.Fprintf(out, "ties %d; margin mean %.4f, sd %.4f; ECE of sigmoid(r_c - r_r) %.4f\n", m.Ties, m.MeanMargin, m.MarginStd, m.ECE)
+	if u := m.UltraFeedback; u != nil && u.Prompts > 0 {
+		fmt.Fprintf(out, "UltraFeedback ratings, %d prompts: Spearman(reward, overall rating) %.4f (95%% CI %s, %d prompts where both vary); best of N: the completion ranked first is rated %.3f (95%% CI %.3f-%.3f) against %.3f for the best and %.3f on average, and is a best-rated one for %.1f%% of prompts (95%% CI %.1f-%.1f)\n",
+			u.Prompts, u.Spearman, ci(u.SpearmanCI), u.SpearmanPrompts, u.PickRating, u.PickRatingCI[0], u.PickRatingCI[1], u.BestRating, u.MeanRating, 100*u.PickBest, 100*u.PickBestCI[0], 100*u.PickBestCI[1])
+		for _, a := range data.Aspects {
+			if sm, ok := u.Aspects[a]; ok {
+				fmt.Fprintf(out, "  %s: accuracy %.4f (95%% CI %s) on %d pairs of completions rated differently %s\n", a, sm.Accuracy, ci(sm.CI), sm.N, chanceMark(sm.Chance))
+			}
+		}
+	}
+	fmt.Fprintf(out, "ties %d", m.Ties)
+	if m.Identical > 0 {
+		fmt.Fprintf(out, " (%d of them identical responses)", m.Identical)
+	}
+	fmt.Fprintf(out, "; margin mean %.4f, sd %.4f (reward units); ECE %.4f\n", m.MeanMargin, m.MarginStd, m.ECE)
 	if m.NonFinite > 0 {
 		fmt.Fprintf(out, "%d pairs have a reward that is not a finite number (the backbone's vectors for them hold NaN or Inf): counted as wrong, left out of the margin and ECE\n", m.NonFinite)
 	}
 	for why, n := range m.Skipped {
 		fmt.Fprintf(out, "skipped %d pairs: %s\n", n, why)
 	}
+}
+
+// printComparison writes a comparison's table: per subset and overall,
+// both accuracies, the paired difference with its interval, the discordant
+// pairs and McNemar's p.
+func printComparison(out io.Writer, c eval.Comparison) {
+	fmt.Fprintf(out, "%s - %s, paired on the same pairs:\n", c.B, c.A)
+	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "subset\tpairs\t%s\t%s\t%s-%s\t95%% CI\tonly %s right\tonly %s right\tMcNemar p\t\n", c.A, c.B, c.B, c.A, c.A, c.B)
+	row := func(name string, p eval.Paired) {
+		verdict := "not told apart"
+		if p.CI[0] > 0 || p.CI[1] < 0 {
+			verdict = ""
+		}
+		fmt.Fprintf(w, "%s\t%d\t%.4f\t%.4f\t%+.4f\t%+.4f to %+.4f\t%d\t%d\t%.3g\t%s\n", name, p.N, p.AccuracyA, p.AccuracyB, p.Diff, p.CI[0], p.CI[1], p.OnlyA, p.OnlyB, p.McNemarP, verdict)
+	}
+	if len(c.BySubset) > 1 {
+		for _, s := range sortedKeys(c.BySubset) {
+			row(s, c.BySubset[s])
+		}
+	}
+	row("overall", c.Overall)
+	w.Flush()
 }

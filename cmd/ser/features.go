@@ -66,7 +66,12 @@ func usable(c *cli.Context, pairs []data.Pair) []data.Pair {
 // loadHead reads --head and the backbone it was trained on (or --model),
 // refusing a head of another backbone.
 func loadHead(c *cli.Context) (*head.Head, *models.Manifest, error) {
-	h, err := head.Load(c.String("head"))
+	return loadHeadAt(c, c.String("head"))
+}
+
+// loadHeadAt is loadHead for the head file at path.
+func loadHeadAt(c *cli.Context, path string) (*head.Head, *models.Manifest, error) {
+	h, err := head.Load(path)
 	if err != nil {
 		return nil, nil, err
 	}

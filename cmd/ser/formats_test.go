@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func TestFormatsEverywhere(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	if !strings.Contains(out, "RewardBench score") || !strings.Contains(out, "95% CI") || !strings.Contains(out, "mt-bench-hard") {
+	if !strings.Contains(out, "RewardBench (as its code at") || !strings.Contains(out, "95% CI") || !strings.Contains(out, "mt-bench-hard") {
 		t.Fatalf("eval output:\n%s", out)
 	}
 	var met struct {
@@ -93,5 +94,82 @@ func TestFormatsEverywhere(t *testing.T) {
 	out, stderr, err = run(t, home, "eval", "--head", headPath, "--data", ds, "--cache", cache, "--split", "test_prefs")
 	if err != nil || strings.Contains(stderr, "holds several splits") || !strings.Contains(out, "    30 ") {
 		t.Fatalf("--split: %v\n%s\n%s", err, out, stderr)
+	}
+}
+
+// TestEvalCompare: two heads on the same pairs give each one's figures,
+// their paired difference with an interval and McNemar's p in the table and
+// the JSON, a second head's rewards in --scores-out, and charts (PNG and
+// SVG) for each head and the comparison; uf-raw data adds UltraFeedback's
+// measures.
+func TestEvalCompare(t *testing.T) {
+	home := testenv.Home(t)
+	dir := t.TempDir()
+	train := sampleFile(t, dir, 300, 1)
+	cache, lin := trainedHead(t, home, dir, train)
+	mlp := filepath.Join(dir, "mlp.head")
+	if _, stderr, err := run(t, home, "-q", "train", "--data", train, "--cache", cache, "--kind", "mlp", "--out", mlp); err != nil {
+		t.Fatalf("train mlp: %v\n%s", err, stderr)
+	}
+	test := filepath.Join(dir, "test.jsonl")
+	if err := writeSample(test, data.Sample(200, 9, 0)); err != nil {
+		t.Fatal(err)
+	}
+	jsonPath, scores, plots := filepath.Join(dir, "e.json"), filepath.Join(dir, "s.jsonl"), filepath.Join(dir, "charts")
+	out, stderr, err := run(t, home, "eval", "--head", lin, "--head", mlp, "--data", test, "--cache", cache, "--json", jsonPath, "--scores-out", scores, "--plots", plots)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, want := range []string{"A: " + lin, "B: " + mlp, "B - A, paired on the same pairs", "McNemar p", "figures:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	var v struct {
+		Heads []struct {
+			Head    string
+			Metrics struct{ Accuracy float64 }
+		}
+		Comparisons []struct {
+			A, B    string
+			Overall struct {
+				N                    int
+				AccuracyA, AccuracyB float64 `json:"-"`
+				Diff                 float64
+				CI                   [2]float64 `json:"diff_ci"`
+				McNemarP             float64    `json:"mcnemar_p"`
+			}
+		}
+	}
+	raw, _ := os.ReadFile(jsonPath)
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Heads) != 2 || len(v.Comparisons) != 1 {
+		t.Fatalf("e.json: %.500s", raw)
+	}
+	c := v.Comparisons[0].Overall
+	if d := v.Heads[1].Metrics.Accuracy - v.Heads[0].Metrics.Accuracy; c.N != 200 || math.Abs(c.Diff-d) > 1e-12 || !(c.CI[0] <= c.Diff && c.Diff <= c.CI[1]) || !(c.McNemarP > 0 && c.McNemarP <= 1) {
+		t.Errorf("comparison %+v; accuracies %+v", c, v.Heads)
+	}
+	if raw, _ := os.ReadFile(scores); strings.Count(string(raw), "\n") != 200 || !strings.Contains(string(raw), `"reward_chosen_2"`) {
+		t.Errorf("scores: %.300s", raw)
+	}
+	for _, name := range []string{"A-subsets", "A-reliability", "A-margins", "B-subsets", "B-reliability", "B-margins", "compare-A-B"} {
+		for _, ext := range []string{".png", ".svg"} {
+			if st, err := os.Stat(filepath.Join(plots, name+ext)); err != nil || st.Size() < 1000 {
+				t.Errorf("chart %s%s: %v", name, ext, err)
+			}
+		}
+	}
+	// uf-raw: the ratings' measures
+	out, stderr, err = run(t, home, "eval", "--head", lin, "--data", filepath.Join("..", "..", "eval", "testdata", "uf-raw.jsonl"), "--cache", cache)
+	if err != nil {
+		t.Fatalf("uf-raw: %v\n%s", err, stderr)
+	}
+	for _, want := range []string{"UltraFeedback ratings, 2 prompts", "helpfulness: accuracy", "best of N"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("uf-raw output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ser-rl/ser/data"
+	"github.com/ser-rl/ser/eval"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/models"
@@ -161,10 +162,15 @@ ser train --data more.jsonl --init rm.head --out rm2.head   # retrain as the dat
 			}
 			fmt.Fprintf(c.App.Writer, "wrote %s: %s head on %d %s features of %s; %d training pairs, train accuracy %.4f",
 				c.String("out"), h.Kind, h.FeatureDim(), form, m.Name, len(trainP), h.Training.TrainAccuracy)
+			var valMet eval.Metrics
 			if v := h.Training.ValAccuracy; v != nil {
-				fmt.Fprintf(c.App.Writer, ", validation accuracy %.4f (%d pairs)", *v, len(valP))
+				valMet = eval.Evaluate(h.Rewards(val.X.A), h.Rewards(val.X.B), valP)
+				fmt.Fprintf(c.App.Writer, ", validation accuracy %.4f (95%% CI %.4f-%.4f, %d pairs)", *v, valMet.AccuracyCI[0], valMet.AccuracyCI[1], len(valP))
 			}
 			fmt.Fprintf(c.App.Writer, "; calibration %s (ECE %.4f); %.2fs\n", h.Calib.Method, h.Calib.ECE, h.Training.Seconds)
+			if valMet.N > 0 && valMet.Chance != eval.AboveChance {
+				notef(c, "note: the validation accuracy is not above chance (its 95%% interval reaches 0.5)%s", defaultBackboneNote(m))
+			}
 			if w := h.Training.Warning; w != "" {
 				notef(c, "note: %s", w)
 			}
