@@ -82,7 +82,7 @@ staticcheck:
 # target for that instead.
 FUZZTIME ?=
 FUZZ_TARGETS = data:FuzzReader:60000x data:FuzzParquet:150000x tokenize:FuzzHFEncode:20000x \
-	tokenize:FuzzParseHF:300000x tokenize:FuzzSplitters:15000x head:FuzzHeadFile:60000x \
+	tokenize:FuzzParseHF:300000x tokenize:FuzzSplitters:15000x tokenize:FuzzPrecompiled:120000x head:FuzzHeadFile:60000x \
 	models:FuzzManifest:90000x
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do \

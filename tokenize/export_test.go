@@ -49,3 +49,32 @@ func NormalizeLong(form, s string) (string, error) {
 	f := map[string]norm.Form{"NFC": norm.NFC, "NFD": norm.NFD, "NFKC": norm.NFKC, "NFKD": norm.NFKD}[form]
 	return normalizeLong(f, s, normBudget(len(s)))
 }
+
+// Normalize parses a normalizer (tokenizer.json's "normalizer" value) and
+// applies it to s.
+func Normalize(normalizerJSON, s string) (string, error) {
+	n, err := parseNormalizer([]byte(normalizerJSON), "normalizer")
+	if err != nil {
+		return "", err
+	}
+	out, _, err := n.normalize(s, normBudget(len(s)))
+	return out, err
+}
+
+// ParseCharsmap loads a precompiled_charsmap's bytes.
+func ParseCharsmap(raw []byte) (func(string) string, error) {
+	p, err := newPrecompiled(raw)
+	if err != nil {
+		return nil, err
+	}
+	return func(s string) string {
+		out, _, err := p.normalize(s, normBudget(len(s)))
+		if err != nil {
+			panic(err)
+		}
+		return out
+	}, nil
+}
+
+// SerdeFloat reads a JSON number as serde_json does.
+func SerdeFloat(s string) (float64, error) { return serdeFloat([]byte(s)) }

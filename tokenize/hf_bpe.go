@@ -23,7 +23,13 @@ type model interface {
 func parseModel(raw json.RawMessage, byteLevel bool) (model, error) {
 	typ, err := typeOf(raw, "model")
 	if err != nil {
-		return nil, err
+		if !legacyUnigram(raw) {
+			return nil, err
+		}
+		// Files written before the model carried its type (T5's, among
+		// others): Hugging Face tries BPE, WordPiece, WordLevel and then
+		// Unigram, and only Unigram takes a vocabulary that is a list.
+		typ = "Unigram"
 	}
 	where := fmt.Sprintf("model (%s)", typ)
 	switch typ {
@@ -37,6 +43,19 @@ func parseModel(raw json.RawMessage, byteLevel bool) (model, error) {
 		return parseUnigramModel(raw, where)
 	}
 	return nil, fmt.Errorf("model: type %q is not supported", typ)
+}
+
+// legacyUnigram reports a model with no "type" whose vocabulary is a list.
+func legacyUnigram(raw json.RawMessage) bool {
+	var m struct {
+		Type  *string         `json:"type"`
+		Vocab json.RawMessage `json:"vocab"`
+	}
+	if json.Unmarshal(raw, &m) != nil || m.Type != nil {
+		return false
+	}
+	v := bytes.TrimSpace(m.Vocab)
+	return len(v) > 0 && v[0] == '['
 }
 
 // bpe is HF's BPE model: each character of a word (with the continuing

@@ -1,6 +1,7 @@
 package tokenize
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -190,12 +191,13 @@ func parseUnigramModel(raw json.RawMessage, where string) (*unigramModel, error)
 		if err := json.Unmarshal(e[0], &tok); err != nil {
 			return nil, fmt.Errorf("%s: vocab[%d][0]: %w", where, i, jsonError(err))
 		}
-		var score *float64
-		if err := json.Unmarshal(e[1], &score); err != nil || score == nil {
-			return nil, fmt.Errorf("%s: vocab[%d][1]: not a number", where, i)
+		// The score as Hugging Face reads it (see serdeFloat).
+		score, err := serdeFloat(bytes.TrimSpace(e[1]))
+		if err != nil {
+			return nil, fmt.Errorf("%s: vocab[%d][1]: not a number (%v)", where, i, err)
 		}
-		u.scores[i] = *score
-		minScore = math.Min(minScore, *score)
+		u.scores[i] = score
+		minScore = math.Min(minScore, score)
 		u.ids[tok] = int32(i)
 	}
 	for tok, id := range u.ids {

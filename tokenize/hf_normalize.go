@@ -138,6 +138,17 @@ func parseNormalizer(raw json.RawMessage, where string) (normalizer, error) {
 		return b, nil
 	case "ByteLevel":
 		return byteLevelNormalizer{}, nil
+	case "Precompiled":
+		var p struct {
+			Charsmap *string `json:"precompiled_charsmap"`
+		}
+		if err := decode(raw, where, &p); err != nil {
+			return nil, err
+		}
+		if p.Charsmap == nil {
+			return nil, fmt.Errorf("%s: field precompiled_charsmap: missing", where)
+		}
+		return parsePrecompiled(*p.Charsmap, where)
 	}
 	return nil, fmt.Errorf("%s: normalizer type %q is not supported", where, typ)
 }

@@ -1,11 +1,16 @@
 package testenv
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/ser-rl/ser/internal/safefile"
 )
@@ -160,4 +165,156 @@ func patchTokenizer(raw []byte, patch map[string]string) ([]byte, error) {
 	}
 	top["model"] = m
 	return json.Marshal(top)
+}
+
+// Charsmap compiles rewrite rules (key -> replacement, keys non-empty and
+// free of NUL) into a SentencePiece precompiled_charsmap: a little-endian
+// uint32 byte count, a Darts double-array trie over the keys' bytes whose
+// values index the replacements, then the replacements, each ending in a
+// NUL. Bases are placed first-fit, and the array is whole blocks of 256
+// units, as SentencePiece's builder leaves it.
+func Charsmap(rules map[string]string) ([]byte, error) {
+	type node struct {
+		children map[byte]int
+		value    int // offset in the blob, -1: none
+	}
+	nodes := []node{{children: map[byte]int{}, value: -1}}
+	keys := make([]string, 0, len(rules))
+	for k := range rules {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var blob []byte
+	for _, k := range keys {
+		if k == "" || strings.IndexByte(k, 0) >= 0 || strings.IndexByte(rules[k], 0) >= 0 {
+			return nil, fmt.Errorf("charsmap: rule %q -> %q: empty key or NUL", k, rules[k])
+		}
+		n := 0
+		for i := 0; i < len(k); i++ {
+			c, ok := nodes[n].children[k[i]]
+			if !ok {
+				c = len(nodes)
+				nodes = append(nodes, node{children: map[byte]int{}, value: -1})
+				nodes[n].children[k[i]] = c
+			}
+			n = c
+		}
+		nodes[n].value = len(blob)
+		blob = append(append(blob, rules[k]...), 0)
+	}
+	var units []uint32
+	var used []bool
+	grow := func(n int) {
+		for len(units) < n {
+			units = append(units, make([]uint32, 256)...)
+			used = append(used, make([]bool, 256)...)
+		}
+	}
+	grow(256)
+	used[0] = true // the root's unit
+	usedBase := map[int]bool{}
+	idx := make([]int, len(nodes)) // each node's unit
+	queue := []int{0}
+	cursor := 1
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		labels := make([]int, 0, len(nodes[n].children))
+		for c := range nodes[n].children {
+			labels = append(labels, int(c))
+		}
+		sort.Ints(labels)
+		terminal := nodes[n].value >= 0
+		fits := func(b int) bool {
+			if usedBase[b] || b == 0 {
+				return false
+			}
+			grow((b | 0xFF) + 1)
+			if terminal && used[b] {
+				return false
+			}
+			for _, c := range labels {
+				if used[b^c] {
+					return false
+				}
+			}
+			return true
+		}
+		first := 0
+		if len(labels) > 0 {
+			first = labels[0]
+		}
+		for cursor < len(used) && used[cursor] {
+			cursor++
+		}
+		b := -1
+		for q := cursor; b < 0; q++ {
+			grow(q + 1)
+			if !used[q] && fits(q^first) {
+				b = q ^ first
+			}
+		}
+		usedBase[b] = true
+		off := idx[n] ^ b
+		if off >= 1<<21 {
+			return nil, fmt.Errorf("charsmap: offset %d does not fit", off)
+		}
+		u := uint32(off) << 10
+		if n != 0 {
+			u |= units[idx[n]] & 0xFF // its label, set by the parent
+		}
+		if terminal {
+			u |= 1 << 8
+			units[b] = uint32(nodes[n].value) | 1<<31
+			used[b] = true
+		}
+		units[idx[n]] = u
+		for _, c := range labels {
+			child := nodes[n].children[byte(c)]
+			idx[child] = b ^ c
+			units[b^c] = uint32(c)
+			used[b^c] = true
+			queue = append(queue, child)
+		}
+	}
+	out := binary.LittleEndian.AppendUint32(nil, uint32(4*len(units)))
+	for _, u := range units {
+		out = binary.LittleEndian.AppendUint32(out, u)
+	}
+	return append(out, blob...), nil
+}
+
+// NFKCRules is a normalization table in the manner of SentencePiece's
+// nmt_nfkc, made from golang.org/x/text's NFKC: every character that NFKC
+// changes, a letter followed by one of 26 combining marks (which NFKC
+// composes), the control characters that NMT normalization removes and
+// the spaces it makes ' '.
+func NFKCRules() map[string]string {
+	rules := map[string]string{}
+	for r := rune(1); r <= unicode.MaxRune; r++ {
+		if r >= 0xD800 && r < 0xE000 {
+			continue
+		}
+		s := string(r)
+		if n := norm.NFKC.String(s); n != s {
+			rules[s] = n
+		}
+	}
+	for _, base := range "AEIOUNCSZaeiouncszYyGgKk" {
+		for m := rune(0x300); m <= 0x314; m++ {
+			s := string(base) + string(m)
+			rules[s] = norm.NFKC.String(s)
+		}
+		for _, m := range []rune{0x323, 0x327, 0x328, 0x331, 0x330} {
+			s := string(base) + string(m)
+			rules[s] = norm.NFKC.String(s)
+		}
+	}
+	for _, r := range []rune{1, 2, 3, 4, 5, 6, 7, 8, 0xB, 0xE, 0xF, 0x10, 0x1E, 0x1F, 0x7F, 0x8F, 0x9F} {
+		rules[string(r)] = ""
+	}
+	for _, r := range []rune{'\t', '\n', '\r', 0xC, 0x1680, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2028, 0x2029, 0x2581, 0xFEFF, 0xFFFD} {
+		rules[string(r)] = " "
+	}
+	return rules
 }
