@@ -78,3 +78,18 @@ func ParseCharsmap(raw []byte) (func(string) string, error) {
 
 // SerdeFloat reads a JSON number as serde_json does.
 func SerdeFloat(s string) (float64, error) { return serdeFloat([]byte(s)) }
+
+// PreTokenize parses a pre-tokenizer and splits s with it.
+func PreTokenize(preJSON, s string) ([]string, error) {
+	p, _, err := parsePreTokenizer([]byte(preJSON), "pre_tokenizer", true)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	err = p.split(s, true, func(piece string, _ bool) error { out = append(out, piece); return nil })
+	return out, err
+}
+
+// ScriptOf is the script UnicodeScripts gives r ("Any": none), before its
+// fixes for kana, U+30FC and the space.
+func ScriptOf(r rune) string { return scriptNames[rawScript(r)] }

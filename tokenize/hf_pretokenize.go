@@ -114,6 +114,8 @@ func parsePreTokenizer(raw json.RawMessage, where string, last bool) (p preToken
 		return mp, false, nil
 	case "Whitespace":
 		return whitespacePre{}, false, nil
+	case "UnicodeScripts":
+		return unicodeScriptsPre{}, false, nil
 	case "WhitespaceSplit":
 		return classSplitPre{class: unicode.IsSpace, behavior: splitRemoved}, false, nil
 	case "BertPreTokenizer":

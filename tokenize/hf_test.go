@@ -220,7 +220,7 @@ func TestHFLoadErrors(t *testing.T) {
 		{"precompiled empty", base(map[string]any{"normalizer": map[string]any{"type": "Precompiled", "precompiled_charsmap": ""}}), `precompiled_charsmap: 0 bytes: no trie size`},
 		{"precompiled not base64", base(map[string]any{"normalizer": map[string]any{"type": "Precompiled", "precompiled_charsmap": "@@"}}), `precompiled_charsmap: not base64`},
 		{"normalizer type", base(map[string]any{"normalizer": map[string]any{"type": "Magic"}}), `normalizer type "Magic" is not supported`},
-		{"unicode scripts", base(map[string]any{"pre_tokenizer": map[string]any{"type": "UnicodeScripts"}}), `pre-tokenizer type "UnicodeScripts" is not supported`},
+		{"pre-tokenizer type", base(map[string]any{"pre_tokenizer": map[string]any{"type": "Magic"}}), `pre-tokenizer type "Magic" is not supported`},
 		{"bad regex", base(map[string]any{"pre_tokenizer": map[string]any{"type": "Split", "pattern": map[string]any{"Regex": "(a"}, "behavior": "Isolated", "invert": false}}), "regular expression"},
 		{"empty-matching regex", base(map[string]any{"pre_tokenizer": map[string]any{"type": "Split", "pattern": map[string]any{"Regex": `\s*`}, "behavior": "Isolated", "invert": false}}), "empty string"},
 		{"empty string pattern", base(map[string]any{"normalizer": map[string]any{"type": "Replace", "pattern": map[string]any{"String": ""}, "content": "x"}}), "empty String pattern"},

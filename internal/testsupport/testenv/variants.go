@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -106,12 +107,41 @@ var TokenizerVariants = []TokenizerVariant{
 	{"use-split-fixed", "use", map[string]string{
 		"pre_tokenizer": `{"type":"Sequence","pretokenizers":[{"type":"CharDelimiterSplit","delimiter":"▁"},{"type":"FixedLength","length":4}]}`,
 	}},
+	// SentencePiece's Precompiled normalizer, as T5, mT5 and XLM-R files
+	// have it, with a charsmap compiled from an NFKC table (NFKCRules):
+	// Unigram with WhitespaceSplit and Metaspace, and SentencePiece BPE.
+	{"use-precompiled", "use", map[string]string{
+		"normalizer":    `{"type":"Sequence","normalizers":[{"type":"Precompiled","precompiled_charsmap":"` + charsmapNFKC + `"},{"type":"Replace","pattern":{"Regex":" {2,}"},"content":" "}]}`,
+		"pre_tokenizer": `{"type":"Sequence","pretokenizers":[{"type":"WhitespaceSplit"},{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true}]}`,
+	}},
+	{"llama2-precompiled", "llama2", map[string]string{
+		"normalizer": `{"type":"Sequence","normalizers":[{"type":"Precompiled","precompiled_charsmap":"` + charsmapNFKC + `"},{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]}`,
+	}},
+	// UnicodeScripts before Metaspace (the "first" scheme: what the split
+	// drops at the start decides), before BERT's split, and alone on
+	// Unigram.
+	{"llama2-scripts-first", "llama2", map[string]string{
+		"normalizer":    `null`,
+		"pre_tokenizer": `{"type":"Sequence","pretokenizers":[{"type":"UnicodeScripts"},{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true}]}`,
+	}},
+	{"bert-unicode-scripts", "bert", map[string]string{
+		"pre_tokenizer": `{"type":"Sequence","pretokenizers":[{"type":"UnicodeScripts"},{"type":"BertPreTokenizer"}]}`,
+	}},
+	{"use-unicode-scripts", "use", map[string]string{
+		"normalizer":    `{"type":"NFKC"}`,
+		"pre_tokenizer": `{"type":"Sequence","pretokenizers":[{"type":"UnicodeScripts"},{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":false}]}`,
+	}},
 }
+
+// charsmapNFKC stands in a variant's patch for the base64 of the charsmap
+// that Charsmap compiles from NFKCRules.
+const charsmapNFKC = "{{charsmap:nfkc}}"
 
 // WriteTokenizerVariants writes each variant's tokenizer.json under
 // home/tokenizers/variants and returns "NAME=PATH" for each, in order.
 func WriteTokenizerVariants(home string) ([]string, error) {
 	var specs []string
+	var nfkc string
 	for _, v := range TokenizerVariants {
 		dir, err := FetchTokenizer(home, v.Base)
 		if err != nil {
@@ -121,7 +151,21 @@ func WriteTokenizerVariants(home string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := patchTokenizer(raw, v.Patch)
+		patch := map[string]string{}
+		for k, p := range v.Patch {
+			if strings.Contains(p, charsmapNFKC) {
+				if nfkc == "" {
+					cm, err := Charsmap(NFKCRules())
+					if err != nil {
+						return nil, err
+					}
+					nfkc = base64.StdEncoding.EncodeToString(cm)
+				}
+				p = strings.ReplaceAll(p, charsmapNFKC, nfkc)
+			}
+			patch[k] = p
+		}
+		out, err := patchTokenizer(raw, patch)
 		if err != nil {
 			return nil, fmt.Errorf("variant %s: %w", v.Name, err)
 		}
