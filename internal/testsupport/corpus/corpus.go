@@ -118,7 +118,10 @@ func eachLine(path string, n int, fn func(line int, raw []byte) error) error {
 // Adversarial returns the corner cases: emoji and ZWJ sequences, CJK, RTL,
 // combining marks, control characters, long runs of spaces, newlines and
 // digits, case-folding traps in contractions, text that looks like special
-// tokens of every family, an empty text and a text of 100,000 characters.
+// tokens of every family, text for normalization maps (full-width forms,
+// ligatures, every kind of control character and space, short grapheme
+// clusters), runs of more than 30 combining marks, an empty text and a text
+// of 100,000 characters.
 func Adversarial() []Text {
 	cases := []struct{ name, text string }{
 		{"empty", ""},
@@ -159,6 +162,20 @@ func Adversarial() []Text {
 		{"math", "∀x∈ℝ: x²≥0 ⇒ √(x²)=|x| ∑_{i=1}^{n} i = n(n+1)/2 ∫₀¹ f(x)dx"},
 		{"html", "<div class=\"a\"><p>Hello&nbsp;world</p><br/></div>"},
 		{"json", `{"key": "value", "list": [1, 2, 3], "nested": {"a": null, "b": true}}`},
+		// Normalization maps (SentencePiece's precompiled charsmaps, NFKC):
+		// full-width and half-width forms, ligatures and compatibility
+		// characters, every control character class, space variants, and
+		// short grapheme clusters (a mapped character with a mark after it).
+		{"fullwidth", "ＦｕｌｌＷｉｄｔｈ　ｔｅｘｔ！？（１２３）［ａｂｃ］＠＃＄％　ｶﾞｷﾞｸﾞ ﾊﾟﾋﾟ ｰ･｡｢｣ ￠￡￥￦"},
+		{"ligatures", "ﬁnd ﬂow ﬀ ﬃ ﬄ ﬅ ﬆ Ĳ ĳ ǆ ǅ Ǆ Ŀ ŉ ㎏ ㎞ ㍻ ㋀ ℡ № ℃ ℉ Ⅻ ⅻ ⑴ ⒜ ① ㊿ ¼ ‥ … ″ ‴ ſt"},
+		{"controls-all", "a\x01b\x02c\x03d\x08e\x0bf\x0eg\x1eh\x1fi\x7fj\u0080k\u008fl\u009fm\u00adn\u200bo\u200cp\u200dq\u200er\u2060s\ufefft\ufff9u\U000e0001v"},
+		{"whitespace-variants", "a\u00a0b\u1680c\u2000d\u2002e\u2003f\u2007g\u2008h\u200ai\u202fj\u205fk\u3000l\u2028m\u2029n\u0085o\t\tp\v\fq \u3000 \u00a0 r  \n  s"},
+		{"short-clusters", "ﬁ\u0301 ①\u0308 Å\u0301 e\u0301\u0302 a\u200d \u00a0\u0301 ｶ\u3099 ﾞ\u0301 x\r\ny \u0301start ㎏\u0300 ǆ\u0323"},
+		// Long runs of combining marks: the Stream-Safe Text Format would put
+		// a U+034F after the 30th; Hugging Face normalizes the run whole.
+		{"marks-31", "a" + strings.Repeat("\u0308", 31) + " b"},
+		{"zalgo-36", "Z" + strings.Repeat("\u0336\u0317\u0300\u0323\u0301\u0316", 6) + "algo " + "e" + strings.Repeat("\u0323\u0302", 18) + " ệ" + strings.Repeat("\u0301\u0328", 17)},
+		{"marks-mixed-long", "ᄀ" + strings.Repeat("\u0308\u0334\u05b0\u0301", 10) + "각" + strings.Repeat("\u0345\u0300", 20) + " ﬁ" + strings.Repeat("\u0301", 33) + " \u0f73" + strings.Repeat("\u0f71\u0f72", 16)},
 	}
 	out := make([]Text, 0, len(cases)+1)
 	for _, c := range cases {
