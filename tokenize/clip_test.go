@@ -33,7 +33,7 @@ func TestClip(t *testing.T) {
 	}
 	var toks []tok
 	for _, fam := range testenv.TokenizerFamilies {
-		h, err := tokenize.LoadHF(testenv.TokenizerFile(t, fam.Name))
+		h, err := loadHF(testenv.TokenizerFile(t, fam.Name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package tokenize_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/tokenize"
 )
 
@@ -145,9 +147,32 @@ func smallUnigram() string {
 	})
 }
 
+// smallT5 is smallUnigram with T5's pipeline: a Precompiled charsmap
+// (full-width letters, ligatures, an accent composed, a control removed)
+// and UnicodeScripts before Metaspace.
+func smallT5() string {
+	cm, err := testenv.Charsmap(map[string]string{"Ａ": "A", "ｔ": "t", "ﬁ": "fi", "e\u0301": "é", "\x01": "", "\u3000": " "})
+	if err != nil {
+		panic(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(smallUnigram()), &m); err != nil {
+		panic(err)
+	}
+	m["normalizer"] = map[string]any{"type": "Sequence", "normalizers": []any{
+		map[string]any{"type": "Precompiled", "precompiled_charsmap": base64.StdEncoding.EncodeToString(cm)},
+		map[string]any{"type": "Replace", "pattern": map[string]any{"Regex": " {2,}"}, "content": " "},
+	}}
+	m["pre_tokenizer"] = map[string]any{"type": "Sequence", "pretokenizers": []any{
+		map[string]any{"type": "UnicodeScripts"},
+		map[string]any{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true},
+	}}
+	return mustJSON(m)
+}
+
 func smallTokenizers() map[string]string {
 	return map[string]string{"bytelevel": smallByteLevel(), "sentencepiece": smallSentencePiece(),
-		"wordpiece": smallWordPiece(), "unigram": smallUnigram()}
+		"wordpiece": smallWordPiece(), "unigram": smallUnigram(), "t5": smallT5()}
 }
 
 // TestHFSmall checks each small tokenizer on texts whose ids follow by hand
@@ -163,6 +188,8 @@ func TestHFSmall(t *testing.T) {
 		{"sentencepiece", "é", []string{"<s>", "▁", "<0xC3>", "<0xA9>"}},
 		{"wordpiece", "Hello, unables!", []string{"[CLS]", "hello", ",", "un", "##able", "##s", "!", "[SEP]"}},
 		{"unigram", "the king", []string{"▁the", "▁", "k", "ing"}},
+		{"t5", "ｔhe\u3000\u3000\x01king", []string{"▁the", "▁", "k", "ing"}},
+		{"t5", "theあking", []string{"▁the", "▁", "<unk>", "▁", "k", "ing"}},
 	}
 	loaded := map[string]*tokenize.HF{}
 	for kind, raw := range smallTokenizers() {
