@@ -63,17 +63,39 @@ const (
 	gBOS        = "<bos>"
 )
 
-// DetectPrompt names the format a prompt's text is written in: one of the
-// chat formats when its markers are there, else plain.
+// leadTokens are the tokens a tokenizer writes before a text (a BOS) or a
+// trainer's left padding: they are not part of a conversation.
+var leadTokens = []string{l3Begin, gBOS, "<s>", "<|endoftext|>", "<|end_of_text|>", "<pad>", "<|pad|>", "<unk>"}
+
+// stripLead removes the white space and leadTokens at the start of s.
+func stripLead(s string) string {
+	for {
+		t := strings.TrimLeft(s, " \t\r\n")
+		for _, tok := range leadTokens {
+			t = strings.TrimPrefix(t, tok)
+		}
+		if t == s {
+			return s
+		}
+		s = t
+	}
+}
+
+// DetectPrompt names the format a prompt's text is written in, by how it
+// starts (after a BOS or padding): a chat format's first marker, HH-RLHF's
+// "Human:" (or a system text followed by "\n\nHuman:"), else plain. A
+// marker inside a message (a user asking about <|im_start|>) does not
+// decide.
 func DetectPrompt(s string) string {
+	t := stripLead(s)
 	switch {
-	case strings.Contains(s, l3Header) && strings.Contains(s, l3HeaderEnd):
+	case strings.HasPrefix(t, l3Header):
 		return FormatLlama3
-	case strings.Contains(s, imStart):
+	case strings.HasPrefix(t, imStart):
 		return FormatChatML
-	case strings.Contains(s, gStart):
+	case strings.HasPrefix(t, gStart):
 		return FormatGemma
-	case strings.HasPrefix(strings.TrimLeft(s, " \n"), "Human:") || strings.Contains(s, hhHuman):
+	case strings.HasPrefix(t, "Human:") || strings.Contains(t, hhHuman):
 		return FormatHH
 	}
 	return FormatPlain
@@ -82,30 +104,32 @@ func DetectPrompt(s string) string {
 // ParsePrompt reads a prompt's text as the turns of a conversation, in the
 // format given (FormatAuto detects it). A chat format's text that does not
 // parse as one is read as plain: one user message. It returns the turns and
-// the format read (FormatRaw gives no turns: the text stays as it is).
+// the format read: FormatPlain where parsing fell back to it (FormatRaw
+// gives no turns: the text stays as it is).
 func ParsePrompt(s, format string) ([]Turn, string) {
 	if format == FormatAuto || format == "auto" {
 		format = DetectPrompt(s)
 	}
 	var turns []Turn
 	ok := false
+	t := stripLead(s)
 	switch format {
 	case FormatRaw:
 		return nil, FormatRaw
 	case FormatHH:
-		turns, ok = parseHH(s)
+		turns, ok = parseHH(t)
 	case FormatChatML:
-		turns, ok = parseTagged(s, imStart, imEnd, func(seg string) (string, string, bool) {
+		turns, ok = parseTagged(t, imStart, imEnd, func(seg string) (string, string, bool) {
 			role, content, _ := strings.Cut(seg, "\n") // an open last turn may have lost its line end to trimming
 			return role, content, true
 		})
 	case FormatLlama3:
-		turns, ok = parseTagged(strings.TrimPrefix(strings.TrimSpace(s), l3Begin), l3Header, l3End, func(seg string) (string, string, bool) {
+		turns, ok = parseTagged(t, l3Header, l3End, func(seg string) (string, string, bool) {
 			role, content, ok := strings.Cut(seg, l3HeaderEnd)
 			return role, strings.TrimPrefix(content, "\n\n"), ok
 		})
 	case FormatGemma:
-		turns, ok = parseTagged(strings.TrimPrefix(strings.TrimSpace(s), gBOS), gStart, gEnd, func(seg string) (string, string, bool) {
+		turns, ok = parseTagged(t, gStart, gEnd, func(seg string) (string, string, bool) {
 			role, content, _ := strings.Cut(seg, "\n")
 			if role == "model" {
 				role = RoleAssistant
@@ -119,50 +143,94 @@ func ParsePrompt(s, format string) ([]Turn, string) {
 	return turns, format
 }
 
+// EmptyConversation reports whether a prompt, read in format (FormatAuto
+// detects it), holds no message: only turn markers and white space. Raw
+// prompts are never empty here (their text is what the backbone reads).
+func EmptyConversation(prompt, format string) bool {
+	turns, f := ParsePrompt(prompt, format)
+	if f == FormatRaw {
+		return false
+	}
+	for _, t := range turns {
+		if strings.TrimSpace(t.Content) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// hhMarker finds the first HH-RLHF turn marker in s at or after from: its
+// position, the turn's role and the marker; -1 when there is none. Each
+// call looks only past from, so a parse reads a text once.
+func hhMarker(s string, from int) (int, string, string) {
+	for from < len(s) {
+		k := strings.Index(s[from:], "\n\n")
+		if k < 0 {
+			break
+		}
+		p := from + k
+		switch {
+		case strings.HasPrefix(s[p:], hhHuman):
+			return p, RoleUser, hhHuman
+		case strings.HasPrefix(s[p:], hhAssistant):
+			return p, RoleAssistant, hhAssistant
+		}
+		from = p + 1
+	}
+	return -1, "", ""
+}
+
 // parseHH reads an HH-RLHF transcript: turns after "Human:" and
 // "Assistant:" markers (the first may lack its leading blank line); text
 // before the first marker is a system message. Contents are trimmed, as the
-// HH-RLHF reader trims a transcript's prompt and response.
+// HH-RLHF reader trims a transcript's prompt and response. It reads the
+// text once: its time is linear in the text's length.
 func parseHH(s string) ([]Turn, bool) {
 	s = "\n\n" + strings.TrimLeft(s, " \n")
+	p, role, marker := hhMarker(s, 0)
+	if p < 0 {
+		return nil, false
+	}
 	var turns []Turn
-	rest := s
-	first := true
-	for rest != "" {
-		h, a := strings.Index(rest, hhHuman), strings.Index(rest, hhAssistant)
-		next, role, marker := -1, "", ""
-		switch {
-		case h >= 0 && (a < 0 || h < a):
-			next, role, marker = h, RoleUser, hhHuman
-		case a >= 0:
-			next, role, marker = a, RoleAssistant, hhAssistant
+	if p > 0 {
+		turns = append(turns, Turn{Role: RoleSystem, Content: s[:p]})
+	}
+	for p >= 0 {
+		start := p + len(marker)
+		next, nextRole, nextMarker := hhMarker(s, start)
+		end := next
+		if end < 0 {
+			end = len(s)
 		}
-		if next < 0 {
-			if first {
-				return nil, false
-			}
-			turns[len(turns)-1].Content += rest
-			break
-		}
-		if next > 0 {
-			if first {
-				turns = append(turns, Turn{Role: RoleSystem, Content: rest[:next]})
-			} else {
-				turns[len(turns)-1].Content += rest[:next]
-			}
-		}
-		first = false
-		turns = append(turns, Turn{Role: role})
-		rest = rest[next+len(marker):]
+		turns = append(turns, Turn{Role: role, Content: s[start:end]})
+		p, role, marker = next, nextRole, nextMarker
 	}
 	for i := range turns {
 		turns[i].Content = strings.TrimSpace(turns[i].Content)
+		if turns[i].Role == RoleAssistant {
+			turns[i].Content = dropEmptyThink(turns[i].Content)
+		}
 	}
 	// a generation prompt (a last "Assistant:" with nothing after it) is not a turn
 	if n := len(turns); n > 1 && turns[n-1].Role == RoleAssistant && turns[n-1].Content == "" {
 		turns = turns[:n-1]
 	}
 	return turns, len(turns) > 0
+}
+
+// dropEmptyThink removes an empty reasoning block ("<think>" and
+// "</think>" with only white space between) at the start of an assistant's
+// text: what Qwen3's template writes when thinking is off, not content.
+func dropEmptyThink(s string) string {
+	t, ok := strings.CutPrefix(strings.TrimLeft(s, " \t\r\n"), "<think>")
+	if !ok {
+		return s
+	}
+	inner, rest, ok := strings.Cut(t, "</think>")
+	if !ok || strings.TrimSpace(inner) != "" {
+		return s
+	}
+	return strings.TrimSpace(rest)
 }
 
 // parseTagged reads turns written start + role ... + end, as ChatML, Llama-3
@@ -190,7 +258,11 @@ func parseTagged(s, start, end string, split func(string) (string, string, bool)
 		default:
 			return nil, false
 		}
-		turns = append(turns, Turn{Role: role, Content: strings.TrimSpace(content)})
+		content = strings.TrimSpace(content)
+		if role == RoleAssistant {
+			content = dropEmptyThink(content)
+		}
+		turns = append(turns, Turn{Role: role, Content: content})
 		if !closed {
 			break // the last turn open: an assistant's generation prompt, or a cut text
 		}
@@ -223,18 +295,33 @@ func RenderHH(turns []Turn) string {
 	return b.String()
 }
 
-// EndMarkers are the end-of-turn tokens a chat template writes after a
-// response; a response cut from a whole conversation (a trainer's query)
-// loses them, as the readers' responses have none.
-var EndMarkers = []string{l3End, imEnd, gEnd, "</s>", "<|endoftext|>", "<eos>", "<|end|>"}
+// endMarkers are, per format, the tokens a chat template or a tokenizer
+// writes after a response (end of turn, end of text); a response cut from a
+// whole conversation (a trainer's query) loses them, as the readers'
+// responses have none. For HH-RLHF and plain text, "</s>" counts only when
+// the response has no "<s>" (HTML's strike-through closes with it).
+var endMarkers = map[string][]string{
+	FormatLlama3: {l3End, "<|end_of_text|>"},
+	FormatChatML: {imEnd, "<|endoftext|>"},
+	FormatGemma:  {gEnd, "<eos>"},
+	FormatHH:     {"<|endoftext|>", "<|end_of_text|>", "<eos>", "<|end|>", "</s>"},
+}
 
-// TrimResponse is a response as the readers give one: trimmed, without the
-// end-of-turn markers a chat template writes after it.
-func TrimResponse(s string) string {
-	s = strings.TrimSpace(s)
+// TrimResponse is a response as the readers give one: trimmed of white
+// space, of an empty reasoning block at its start, and of the end markers
+// the prompt's format writes after it (format: the prompt's, as
+// DetectPrompt names it; plain is read as HH-RLHF).
+func TrimResponse(s, format string) string {
+	if format != FormatLlama3 && format != FormatChatML && format != FormatGemma {
+		format = FormatHH
+	}
+	s = dropEmptyThink(strings.TrimSpace(s))
 	for changed := true; changed; {
 		changed = false
-		for _, m := range EndMarkers {
+		for _, m := range endMarkers[format] {
+			if m == "</s>" && strings.Contains(s, "<s>") {
+				continue
+			}
 			if t := strings.TrimSuffix(s, m); t != s {
 				s, changed = strings.TrimSpace(t), true
 			}
@@ -243,22 +330,59 @@ func TrimResponse(s string) string {
 	return s
 }
 
+// assistantMarkers are the markers that open an assistant's turn, per
+// format (plain text is split as HH-RLHF's).
+var assistantMarkers = map[string]string{
+	FormatLlama3: l3Header + "assistant" + l3HeaderEnd,
+	FormatChatML: imStart + "assistant\n",
+	FormatGemma:  gStart + "model\n",
+	FormatHH:     hhAssistant,
+}
+
 // SplitConversation cuts a whole conversation's text (a trainer's query,
-// the prompt and the response written together) at its last assistant turn:
-// the prompt (with the generation prompt's marker left out) and the
-// response. ok is false when no chat format's assistant marker is found.
+// the prompt and the response written together) at its last assistant turn
+// in the format the text starts in (DetectPrompt; HH-RLHF's marker for
+// plain text): the prompt (with the generation prompt's marker left out)
+// and the response (TrimResponse). A marker of another format inside the
+// response does not cut it. ok is false when the format's assistant marker
+// is not there.
 func SplitConversation(q string) (prompt, response, format string, ok bool) {
-	for _, m := range []struct {
-		format, marker string
-	}{
-		{FormatLlama3, l3Header + "assistant" + l3HeaderEnd},
-		{FormatChatML, imStart + "assistant\n"},
-		{FormatGemma, gStart + "model\n"},
-		{FormatHH, hhAssistant},
-	} {
-		if k := strings.LastIndex(q, m.marker); k >= 0 {
-			return q[:k], TrimResponse(q[k+len(m.marker):]), m.format, true
+	format = DetectPrompt(q)
+	if format == FormatPlain {
+		format = FormatHH
+	}
+	m := assistantMarkers[format]
+	k := strings.LastIndex(q, m)
+	if k < 0 {
+		return "", "", "", false
+	}
+	return q[:k], TrimResponse(q[k+len(m):], format), format, true
+}
+
+// AfterPrompt is the response of a query that starts with prompt (rest is
+// the query after it), when prompt ends where the response begins: with
+// its format's assistant marker (and an empty reasoning block), or with
+// the rest opening with that marker (which is then left out). ok is false
+// otherwise (a prompt that ends inside a turn or a word): the query must
+// then be split by itself. A prompt in a format ser does not know (plain)
+// ends where the trainer says: the rest is the response.
+func AfterPrompt(prompt, rest string) (response string, ok bool) {
+	format := DetectPrompt(prompt)
+	if format == FormatPlain { // a template ser does not know: the rest is the response
+		return TrimResponse(rest, FormatHH), true
+	}
+	m := strings.TrimSpace(assistantMarkers[format])
+	end := strings.TrimRight(prompt, " \t\r\n")
+	if t, ok := strings.CutSuffix(end, "</think>"); ok { // an empty reasoning block after the marker
+		if k := strings.LastIndex(t, "<think>"); k >= 0 && strings.TrimSpace(t[k+len("<think>"):]) == "" {
+			end = strings.TrimRight(t[:k], " \t\r\n")
 		}
 	}
-	return "", "", "", false
+	if strings.HasSuffix(end, m) {
+		return TrimResponse(rest, format), true
+	}
+	if r, ok := strings.CutPrefix(strings.TrimLeft(rest, " \t\r\n"), m); ok {
+		return TrimResponse(r, format), true
+	}
+	return "", false
 }

@@ -2,6 +2,7 @@ package data
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -71,5 +72,88 @@ func TestSplitConversation(t *testing.T) {
 	}
 	if _, _, _, ok := SplitConversation("no turns here"); ok {
 		t.Error("a text with no assistant turn was split")
+	}
+}
+
+// TestParseHHLinear: a 16 MiB transcript of Human turns and no Assistant
+// reads in one pass (before, each turn searched the rest of the text for
+// both markers: 2.6 s at 400 KB, over an hour at 16 MiB, in the server's
+// one batcher).
+func TestParseHHLinear(t *testing.T) {
+	n := (16 << 20) / len("\n\nHuman: x")
+	turns, f := ParsePrompt(strings.Repeat("\n\nHuman: x", n), FormatAuto)
+	if f != FormatHH || len(turns) != n || turns[n-1] != (Turn{RoleUser, "x"}) {
+		t.Fatalf("%s, %d turns", f, len(turns))
+	}
+}
+
+// TestDetectByStart: a format is what a text starts with (after a BOS or a
+// trainer's left padding); a marker inside a message does not decide, and
+// the leading tokens are not content.
+func TestDetectByStart(t *testing.T) {
+	hh := "\n\nHuman: What does <|im_start|> mean in ChatML?\n\nAssistant:"
+	if turns, f := ParsePrompt(hh, FormatAuto); f != FormatHH || !reflect.DeepEqual(turns, []Turn{{RoleUser, "What does <|im_start|> mean in ChatML?"}}) {
+		t.Errorf("an HH prompt about ChatML: %s %v", f, turns)
+	}
+	gemma := "<start_of_turn>user\nWhat are <|start_header_id|> and <|end_header_id|>?<end_of_turn>\n<start_of_turn>model\n"
+	if _, f := ParsePrompt(gemma, FormatAuto); f != FormatGemma {
+		t.Errorf("a Gemma prompt about Llama-3's markers read as %s", f)
+	}
+	want, _ := ParsePrompt("\n\nHuman: Name a colour.\n\nAssistant:", FormatAuto)
+	for _, p := range []string{"<s>\n\nHuman: Name a colour.\n\nAssistant:", "<|begin_of_text|>\n\nHuman: Name a colour.\n\nAssistant:",
+		"<|endoftext|><|endoftext|><|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n",
+		"<pad><pad><|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nName a colour.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+		"<s><|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"} {
+		if got, f := ParsePrompt(p, FormatAuto); !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: %s %v, want %v", p, f, got, want)
+		}
+	}
+}
+
+// TestSplitAndTrim: a query is split in the format it starts in, at that
+// format's last assistant marker (another format's marker in the response
+// does not cut it); an empty reasoning block (Qwen3 with thinking off) and
+// the format's end markers are not the response; "</s>" after "<s>" is
+// HTML, kept.
+func TestSplitAndTrim(t *testing.T) {
+	for _, c := range []struct{ q, response string }{
+		{"<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nRed.<|im_end|>\n", "Red."},
+		{"\n\nHuman: Show ChatML\n\nAssistant: Like <|im_start|>assistant\nhi", "Like <|im_start|>assistant\nhi"},
+		{"<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nRed.<|eot_id|><|end_of_text|>", "Red."},
+		{"\n\nHuman: Strike text in HTML?\n\nAssistant: Use <s>old</s>", "Use <s>old</s>"},
+		{"\n\nHuman: Hi\n\nAssistant: Hello.</s>", "Hello."},
+	} {
+		if _, r, _, ok := SplitConversation(c.q); !ok || r != c.response {
+			t.Errorf("%q: response %q (%v), want %q", c.q, r, ok, c.response)
+		}
+	}
+}
+
+// TestAfterPrompt: a trainer's prompts[i] splits its query only where the
+// response begins: after the assistant marker (and an empty reasoning
+// block), or with the marker opening the rest; a prompt that ends inside a
+// turn or a word does not.
+func TestAfterPrompt(t *testing.T) {
+	q := "\n\nHuman: Name a colour.\n\nAssistant: Red."
+	for _, c := range []struct {
+		prompt, response string
+		ok               bool
+	}{
+		{"\n\nHuman: Name a colour.\n\nAssistant:", "Red.", true},
+		{"\n\nHuman: Name a colour.", "Red.", true}, // the marker opens the rest
+		{"\n\nHuman: Name a colour.\n\nAssist", "", false},
+		{q, "", false},
+	} {
+		r, ok := AfterPrompt(c.prompt, q[len(c.prompt):])
+		if r != c.response || ok != c.ok {
+			t.Errorf("prompt %q: %q %v, want %q %v", c.prompt, r, ok, c.response, c.ok)
+		}
+	}
+	qwen := "<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+	if r, ok := AfterPrompt(qwen, "Red.<|im_end|>\n"); !ok || r != "Red." {
+		t.Errorf("Qwen3's no-think prompt: %q %v", r, ok)
+	}
+	if !EmptyConversation("\n\nHuman:\n\nAssistant:", FormatAuto) || EmptyConversation("\n\nHuman: hi", FormatAuto) || EmptyConversation("\n\nHuman:", FormatRaw) {
+		t.Error("EmptyConversation")
 	}
 }

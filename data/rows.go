@@ -32,7 +32,11 @@ type Row struct {
 	Line   int
 	Kind   RowKind
 	Prompt string
-	A, B   string // the response (A), or the pair's two responses
+	// Turns, for a {"messages": [...]} row, is the conversation before the
+	// response, as its turns (Prompt then writes them as HH-RLHF does);
+	// nil for other rows.
+	Turns []Turn
+	A, B  string // the response (A), or the pair's two responses
 }
 
 // RewardFields are the fields scoring adds to a row; a row that has one
@@ -311,11 +315,11 @@ func parseRow(raw []byte, name string, line int) (Row, error) {
 	var err error
 	if msgs, ok := obj["messages"]; ok {
 		if _, has := obj["prompt"]; !has {
-			prompt, response, why := chatTurns(msgs)
+			turns, response, why := chatTurns(msgs)
 			if why != "" {
 				return bad("messages", why)
 			}
-			r.Prompt, r.A = prompt, response
+			r.Turns, r.Prompt, r.A = turns, RenderHH(turns), response
 			return r, nil
 		}
 	}
@@ -337,36 +341,34 @@ func parseRow(raw []byte, name string, line int) (Row, error) {
 	return r, err
 }
 
-// chatTurns turns a messages list into (prompt, response): the last message
+// chatTurns turns a messages list into (turns, response): the last message
 // must be the assistant's, and it is the response; the turns before it are
-// the prompt, written as HH-RLHF writes a conversation (RenderHH), which the
-// backbone reads back as these turns (ParsePrompt) and writes in its own
-// form.
-func chatTurns(v any) (string, string, string) {
+// the prompt (an empty list, not nil, when there are none).
+func chatTurns(v any) ([]Turn, string, string) {
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
-		return "", "", "is not a non-empty list of messages"
+		return nil, "", "is not a non-empty list of messages"
 	}
-	var turns []Turn
+	turns := []Turn{}
 	for i, e := range list {
 		msg, ok := e.(map[string]any)
 		role, _ := msg["role"].(string)
 		content, cok := msg["content"].(string)
 		if !ok || !cok {
-			return "", "", fmt.Sprintf("message %d: want {role, content} with a string content", i)
+			return nil, "", fmt.Sprintf("message %d: want {role, content} with a string content", i)
 		}
 		switch role {
 		case RoleSystem, RoleUser, RoleAssistant:
 		default:
-			return "", "", fmt.Sprintf("message %d: role %q is not system, user or assistant", i, role)
+			return nil, "", fmt.Sprintf("message %d: role %q is not system, user or assistant", i, role)
 		}
 		if i == len(list)-1 {
 			if role != RoleAssistant {
-				return "", "", "the last message is not the assistant's"
+				return nil, "", "the last message is not the assistant's"
 			}
-			return RenderHH(turns), content, ""
+			return turns, content, ""
 		}
-		turns = append(turns, Turn{Role: role, Content: content})
+		turns = append(turns, Turn{Role: role, Content: strings.TrimSpace(content)}) // as a parsed prompt's turns are
 	}
-	return "", "", "no messages"
+	return nil, "", "no messages"
 }

@@ -171,7 +171,7 @@ func (f *Featurizer) Texts(pairs []data.Pair) []string {
 	for i := range pairs {
 		p := &pairs[i]
 		for _, c := range cols {
-			out = append(out, f.text(c, p.Prompt, p.Chosen, p.Rejected, ""))
+			out = append(out, f.text(c, p.Prompt, nil, p.Chosen, p.Rejected, ""))
 		}
 	}
 	return out
@@ -180,11 +180,16 @@ func (f *Featurizer) Texts(pairs []data.Pair) []string {
 // text is the text of one column for a prompt and its two responses (a and
 // b), or (joint, when given) the whole conversation's text as a trainer
 // sent it: the prompt read as a conversation and written in the backbone's
-// form (models.Manifest.PromptText, FormatPair), a response trimmed as the
-// readers trim one.
-func (f *Featurizer) text(c head.Column, prompt, a, b, joint string) string {
+// form (models.Manifest.PromptText, FormatPair), or, when turns is not nil,
+// the conversation given as turns written so (TurnsText, TurnsPair: a chat
+// row's messages keep their turns whatever --template says); a response
+// trimmed as the readers trim one.
+func (f *Featurizer) text(c head.Column, prompt string, turns []data.Turn, a, b, joint string) string {
 	switch c {
 	case head.ColPrompt:
+		if turns != nil {
+			return f.m.TurnsText(turns)
+		}
 		return f.m.PromptText(prompt, f.opt.PromptFormat)
 	case head.ColFirst:
 		return f.response(a)
@@ -196,6 +201,9 @@ func (f *Featurizer) text(c head.Column, prompt, a, b, joint string) string {
 	}
 	if c == head.ColJointSecond {
 		a = b
+	}
+	if turns != nil {
+		return f.m.TurnsPair(turns, f.response(a))
 	}
 	return f.m.FormatPair(prompt, f.response(a), f.opt.PromptFormat)
 }
@@ -380,10 +388,13 @@ func (f *Featurizer) PairsOf(vecs []float32, n int) *head.Pairs {
 }
 
 // Item is one response to score: a prompt and a response, or (for joint
-// features) the whole formatted text as a trainer sent it, in Joint.
+// features) the whole formatted text as a trainer sent it, in Joint. Turns,
+// when not nil, is the prompt as a conversation's turns (a chat row's
+// messages), used instead of Prompt.
 type Item struct {
 	Prompt, Response string
 	Joint            string
+	Turns            []data.Turn
 }
 
 // Items returns the features of items, one row each, as a head of the
@@ -395,7 +406,7 @@ func (f *Featurizer) Items(ctx context.Context, items []Item) (*mat.Dense, error
 	for i := range items {
 		for _, c := range cols {
 			it := &items[i]
-			texts = append(texts, f.text(c, it.Prompt, it.Response, it.Response, it.Joint)) // both response columns hold its response
+			texts = append(texts, f.text(c, it.Prompt, it.Turns, it.Response, it.Response, it.Joint)) // both response columns hold its response
 		}
 	}
 	vecs, err := f.Vectors(ctx, texts)

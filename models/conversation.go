@@ -49,22 +49,32 @@ func (c *ChatTurns) render(turns []data.Turn, response string) string {
 	if len(rest) > 0 && rest[0].Role == data.RoleSystem {
 		system, rest = rest[0].Content, rest[1:]
 	}
-	// alternate user and assistant, starting and ending with the user
-	var users, assistants []string
+	// alternate user and assistant, starting and ending with the user: the
+	// contents of each run of one role are gathered, then joined once (a
+	// conversation of many turns costs its length, not its square)
+	var userRuns, assistantRuns [][]string
 	for _, t := range rest {
 		switch {
-		case t.Role == data.RoleAssistant && len(users) == 0:
+		case t.Role == data.RoleAssistant && len(userRuns) == 0:
 			continue
-		case t.Role == data.RoleAssistant && len(assistants) == len(users):
-			assistants[len(assistants)-1] += "\n\n" + t.Content
+		case t.Role == data.RoleAssistant && len(assistantRuns) == len(userRuns):
+			assistantRuns[len(assistantRuns)-1] = append(assistantRuns[len(assistantRuns)-1], t.Content)
 		case t.Role == data.RoleAssistant:
-			assistants = append(assistants, t.Content)
-		case len(users) > len(assistants):
-			users[len(users)-1] += "\n\n" + t.Content
+			assistantRuns = append(assistantRuns, []string{t.Content})
+		case len(userRuns) > len(assistantRuns):
+			userRuns[len(userRuns)-1] = append(userRuns[len(userRuns)-1], t.Content)
 		default:
-			users = append(users, t.Content)
+			userRuns = append(userRuns, []string{t.Content})
 		}
 	}
+	join := func(runs [][]string) []string {
+		out := make([]string, len(runs))
+		for i, r := range runs {
+			out[i] = strings.Join(r, "\n\n")
+		}
+		return out
+	}
+	users, assistants := join(userRuns), join(assistantRuns)
 	if len(users) == len(assistants) {
 		users = append(users, "")
 	}
@@ -166,18 +176,37 @@ func deriveChatTurns(ctx context.Context, tpl string, t tokenizerConfig, lim Tem
 	} else {
 		c.NoSystem = true
 	}
-	// the check: a longer conversation (with a system message when the
-	// template takes one), both ways
-	check := msgs(s, u1, a1, u2, a2, u3)
-	if !systemOK {
-		check = check[1:]
+	// the check: longer conversations (with a system message when the
+	// template takes one), both ways: three rounds of the sentinels, and six
+	// rounds of text with letters, markup characters, line breaks and more
+	// than a few dozen characters (a template that changes, escapes or cuts
+	// contents, or writes later turns otherwise, is caught here)
+	text := func(k int) string {
+		return fmt.Sprintf("Turn %d: e & <b>'quoted' \"text\"</b>,\nlong enough to pass forty characters: 0123456789 {{ x }} %%", k)
 	}
-	want, err := render(append(check, data.Turn{Role: data.RoleAssistant, Content: a3}))
-	if err != nil {
-		return nil, err
-	}
-	if got := c.render(check, a3); got != want {
-		return nil, fmt.Errorf("its turns, cut apart, write a three-round conversation otherwise than the template does:\n  template %q\n  turns    %q", want, got)
+	for _, check := range [][]data.Turn{msgs(s, u1, a1, u2, a2, u3), nil} {
+		response := a3
+		if check == nil {
+			check = []data.Turn{{Role: data.RoleSystem, Content: text(0)}}
+			for k := 1; k <= 11; k++ {
+				role := data.RoleUser
+				if k%2 == 0 {
+					role = data.RoleAssistant
+				}
+				check = append(check, data.Turn{Role: role, Content: text(k)})
+			}
+			response = text(12)
+		}
+		if !systemOK {
+			check = check[1:]
+		}
+		want, err := render(append(append([]data.Turn(nil), check...), data.Turn{Role: data.RoleAssistant, Content: response}))
+		if err != nil {
+			return nil, err
+		}
+		if got := c.render(check, response); got != want {
+			return nil, fmt.Errorf("its turns, cut apart, write a conversation of %d turns otherwise than the template does (does it change or cut contents?):\n  template %q\n  turns    %q", len(check)+1, want, got)
+		}
 	}
 	return c, nil
 }

@@ -62,6 +62,28 @@ func TestChatTurnsRealTemplates(t *testing.T) {
 					t.Errorf("conversation %d:\n  template %q\n  turns    %q", i, want, got)
 				}
 			}
+			// a conversation given as turns (a chat row's messages) and the
+			// same written in ChatML or Llama-3's format give one text, a
+			// system message mid-conversation included
+			m := &Manifest{Conversation: ConversationChat, ChatTurns: turns}
+			mid := []data.Turn{{Role: data.RoleSystem, Content: "Be brief."}, {Role: data.RoleUser, Content: "Hi"},
+				{Role: data.RoleSystem, Content: "Answer in French."}, {Role: data.RoleUser, Content: "Name a colour."}}
+			var cml, l3 strings.Builder
+			l3.WriteString("<|begin_of_text|>")
+			for _, t := range mid {
+				cml.WriteString("<|im_start|>" + t.Role + "\n" + t.Content + "<|im_end|>\n")
+				l3.WriteString("<|start_header_id|>" + t.Role + "<|end_header_id|>\n\n" + t.Content + "<|eot_id|>")
+			}
+			cml.WriteString("<|im_start|>assistant\n")
+			want := m.TurnsText(mid)
+			for _, p := range []string{cml.String(), l3.String()} {
+				if got := m.PromptText(p, data.FormatAuto); got != want {
+					t.Errorf("%q written %q; as turns %q", p, got, want)
+				}
+			}
+			if m.TurnsPair(mid, response) != m.FormatPair(cml.String(), response, data.FormatAuto) {
+				t.Error("a pair's text differs between turns and a ChatML prompt")
+			}
 			// a system message opens the text the template's own way (Gemma
 			// has no system turn and puts it first in the user's message)
 			sys := turns.render(convs[1], response)
@@ -69,5 +91,28 @@ func TestChatTurnsRealTemplates(t *testing.T) {
 				t.Errorf("the system message is lost: %q", sys)
 			}
 		})
+	}
+}
+
+// TestChatTurnsRefuseContentChanges: a template that changes, cuts or
+// escapes contents, or writes later turns otherwise, cannot be written by
+// cut-apart turns: the derivation says so (the import then keeps prompts in
+// one user message) rather than writing other text than the template.
+func TestChatTurnsRefuseContentChanges(t *testing.T) {
+	body := func(content string) string {
+		return "{% for m in messages %}<|im_start|>{{ m['role'] }}\n" + content + "<|im_end|>\n{% endfor %}"
+	}
+	for name, tpl := range map[string]string{
+		"replace":    body("{{ m['content'] | replace('e', 'E') }}"),
+		"cut":        body("{{ m['content'][:40] }}"),
+		"escape":     body("{{ m['content'] | e }}"),
+		"late turns": "{% for m in messages %}{% if loop.index > 7 %}[late]{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}",
+	} {
+		if _, err := deriveChatTurns(context.Background(), tpl, tokenizerConfig{}, TemplateLimits{}); err == nil {
+			t.Errorf("%s: derived", name)
+		}
+	}
+	if _, err := deriveChatTurns(context.Background(), body("{{ m['content'] }}"), tokenizerConfig{}, TemplateLimits{}); err != nil {
+		t.Errorf("the plain template: %v", err)
 	}
 }

@@ -285,6 +285,9 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	if err := m.Validate(); err != nil {
 		return nil, nil, err
 	}
+	if _, err := m.encode(); err != nil {
+		return nil, nil, err
+	}
 	return m, notes, nil
 }
 

@@ -219,13 +219,21 @@ func (m *Manifest) FeatureForm() string {
 // PromptText is the text the backbone reads for a prompt (the prompt
 // column of separate features): the prompt read as a conversation (in
 // format, data.FormatAuto to detect it) and written in the backbone's
-// conversation form. A manifest of the older form reads it as it is.
+// conversation form (TurnsText). A manifest of the older form reads it as
+// it is.
 func (m *Manifest) PromptText(prompt, format string) string {
 	turns, f := data.ParsePrompt(prompt, format)
-	switch {
-	case f == data.FormatRaw || m.Conversation == "":
+	if f == data.FormatRaw || m.Conversation == "" {
 		return prompt
-	case m.Conversation == ConversationChat && m.ChatTurns != nil:
+	}
+	return m.TurnsText(turns)
+}
+
+// TurnsText is the text the backbone reads for a conversation given as
+// turns (a chat row's messages): written in the backbone's conversation
+// form, or as HH-RLHF writes it for a manifest of the older form.
+func (m *Manifest) TurnsText(turns []data.Turn) string {
+	if m.Conversation == ConversationChat && m.ChatTurns != nil {
 		s := m.ChatTurns.render(turns, "")
 		return strings.TrimSuffix(s, m.ChatTurns.UserToFinal+m.ChatTurns.End)
 	}
@@ -239,9 +247,19 @@ func (m *Manifest) PromptText(prompt, format string) string {
 // form renders the pair template with the prompt as it is.
 func (m *Manifest) FormatPair(prompt, response, format string) string {
 	turns, f := data.ParsePrompt(prompt, format)
-	switch {
-	case f == data.FormatRaw || m.Conversation == "":
+	if f == data.FormatRaw || m.Conversation == "" {
 		return strings.NewReplacer("{prompt}", prompt, "{response}", response).Replace(m.pairTemplate())
+	}
+	return m.TurnsPair(turns, response)
+}
+
+// TurnsPair is FormatPair for a conversation given as turns (for a
+// manifest of the older form: the pair template with the turns written as
+// HH-RLHF writes them).
+func (m *Manifest) TurnsPair(turns []data.Turn, response string) string {
+	switch {
+	case m.Conversation == "":
+		return strings.NewReplacer("{prompt}", data.RenderHH(turns), "{response}", response).Replace(m.pairTemplate())
 	case m.Conversation == ConversationChat && m.ChatTurns != nil:
 		return m.ChatTurns.render(turns, response)
 	}
@@ -413,11 +431,27 @@ func ReadManifest(dir string) (*Manifest, error) {
 
 // WriteManifest writes dir/manifest.json atomically.
 func WriteManifest(m *Manifest) error {
-	raw, err := json.MarshalIndent(m, "", "  ")
+	raw, err := m.encode()
 	if err != nil {
 		return err
 	}
-	return safefile.WriteFile(filepath.Join(m.Dir, "manifest.json"), append(raw, '\n'))
+	return safefile.WriteFile(filepath.Join(m.Dir, "manifest.json"), raw)
+}
+
+// encode is the manifest's file content, refused when it is larger than a
+// manifest may be read (a chat template that writes long text around the
+// turns makes a long pair template and long turns, and JSON escapes <, >
+// and & six bytes each): a manifest written must be one ser can read.
+func (m *Manifest) encode() ([]byte, error) {
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if len(raw)+1 > maxManifestBytes {
+		return nil, fmt.Errorf("models: the manifest of %s would be %d bytes, over the %d a manifest may have (its pair template is %d bytes: does the chat template write that much around a conversation?)",
+			m.Name, len(raw)+1, maxManifestBytes, len(m.PairTemplate))
+	}
+	return append(raw, '\n'), nil
 }
 
 // Verify hashes every file and checks it against its checksum, and checks

@@ -227,3 +227,17 @@ func FuzzManifest(f *testing.F) {
 		}
 	})
 }
+
+// TestManifestSizeChecked: a manifest that would be larger than a manifest
+// may be read (a chat template writing 750,000 '<', each escaped to six
+// bytes) is refused when written, not written and then unreadable.
+func TestManifestSizeChecked(t *testing.T) {
+	m := &models.Manifest{Name: "huge", Dir: t.TempDir(), PairTemplate: strings.Repeat("<", 750_000) + "{prompt}{response}"}
+	err := models.WriteManifest(m)
+	if err == nil || !strings.Contains(err.Error(), "over the") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(m.Dir, "manifest.json")); !os.IsNotExist(err) {
+		t.Errorf("a manifest was written: %v", err)
+	}
+}

@@ -68,9 +68,9 @@ func score(ctx context.Context, f *features.Featurizer, h *head.Head, rows []dat
 	}
 	items := make([]features.Item, 0, 2*len(rows))
 	for _, r := range rows {
-		items = append(items, features.Item{Prompt: r.Prompt, Response: r.A})
+		items = append(items, features.Item{Prompt: r.Prompt, Turns: r.Turns, Response: r.A})
 		if r.Kind != data.RowResponse {
-			items = append(items, features.Item{Prompt: r.Prompt, Response: r.B})
+			items = append(items, features.Item{Prompt: r.Prompt, Turns: r.Turns, Response: r.B})
 		}
 	}
 	rewards, err := f.Rewards(ctx, h, items)

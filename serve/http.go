@@ -220,10 +220,12 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, h handler) int {
 		case errors.As(err, &he):
 			code = he.code
 		case errors.As(err, &mbe):
-			code, err = http.StatusRequestEntityTooLarge, fmt.Errorf("the body is larger than %d bytes", mbe.Limit)
+			code, err = http.StatusRequestEntityTooLarge, fmt.Errorf("the body is larger than %d bytes (the server's --max-body-mb)", mbe.Limit)
 		case errors.Is(err, ErrBusy), errors.Is(err, ErrBodies):
 			code = http.StatusTooManyRequests
 			w.Header().Set("Retry-After", "1")
+		case errors.As(err, new(timeoutError)):
+			code = http.StatusServiceUnavailable
 		case errors.Is(err, context.DeadlineExceeded):
 			code, err = http.StatusServiceUnavailable, fmt.Errorf("not answered within %s", s.opt.Timeout)
 		case errors.Is(err, ErrClosed):
@@ -399,9 +401,24 @@ func unmarshal(raw []byte, v any, strict bool) error {
 }
 
 // nonEmpty refuses an empty (or blank) prompt, as the readers do.
-func nonEmpty(field, s string) error {
-	if strings.TrimSpace(s) == "" {
+// timeoutError is a request not answered in its time: the timeout and
+// the time its work was expected to take (Server.Deadline).
+type timeoutError struct{ limit time.Duration }
+
+func (e timeoutError) Error() string {
+	return fmt.Sprintf("not answered within %s (--timeout, with the time the items queued ahead and its own were expected to take)", e.limit.Round(time.Millisecond))
+}
+
+func (e timeoutError) Unwrap() error { return context.DeadlineExceeded }
+
+// nonEmpty refuses a prompt that is blank, or holds turn markers and no
+// message (read as the server reads prompts).
+func (s *Server) nonEmpty(field, prompt string) error {
+	if strings.TrimSpace(prompt) == "" {
 		return badRequest("field %s: is empty", field)
+	}
+	if data.EmptyConversation(prompt, s.f.PromptFormat()) {
+		return badRequest("field %s: holds turn markers and no message", field)
 	}
 	return nil
 }
@@ -430,41 +447,51 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request, items []Item) ([]
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(limit + 10*time.Second))
 	ctx, cancel := context.WithTimeout(r.Context(), limit)
 	defer cancel()
-	s.sayConversation(w, items)
+	count := s.sayConversation(w, items)
 	rewards, h, err := s.Score(ctx, items)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil && r.Context().Err() == nil {
+		err = timeoutError{limit}
+	}
 	if err == nil {
 		w.Header().Set("X-Ser-Head", h.SHA256)
+		for f, n := range count { // items scored, not those refused
+			s.m.conversations.Add(float64(n), f)
+		}
 	}
 	return rewards, err
 }
 
-// sayConversation counts the formats the items' prompts are written in
-// (the metric ser_conversation_items_total) and names them in
-// X-Ser-Conversation, with the form the backbone reads: "backbone=hh;
-// read=llama3:3,hh:1" means three prompts in Llama-3's chat format, read as
-// conversations and written as HH-RLHF transcripts, and one already so.
-func (s *Server) sayConversation(w http.ResponseWriter, items []Item) {
+// sayConversation names in X-Ser-Conversation the formats the items'
+// prompts were read in (where a prompt did not parse in the format its
+// start or --template named, plain: one user message), with the form the
+// backbone writes them in: "backbone=hh; read=llama3:3,hh:1" means three
+// prompts in Llama-3's chat format, read as conversations and written as
+// HH-RLHF transcripts, and one already so. A backbone of the older form
+// (a pair template, no conversation) takes prompts as they are: "as-is".
+// It returns the counts, for the metric ser_conversation_items_total.
+func (s *Server) sayConversation(w http.ResponseWriter, items []Item) map[string]int {
 	count := map[string]int{}
+	form := s.f.Manifest().Conversation
 	for _, it := range items {
 		f := "whole" // a query sent whole, for a joint head
-		if it.Joint == "" {
-			f = s.f.PromptFormat()
-			if f == data.FormatAuto {
-				f = data.DetectPrompt(it.Prompt)
-			}
+		switch {
+		case it.Joint != "":
+		case form == "":
+			f = "as-is"
+		default:
+			_, f = data.ParsePrompt(it.Prompt, s.f.PromptFormat())
 		}
 		count[f]++
 	}
 	var read []string
 	for _, f := range sortedKeys(count) {
 		read = append(read, fmt.Sprintf("%s:%d", f, count[f]))
-		s.m.conversations.Add(float64(count[f]), f)
 	}
-	form := s.f.Manifest().Conversation
 	if form == "" {
 		form = "pair-template"
 	}
 	w.Header().Set("X-Ser-Conversation", fmt.Sprintf("backbone=%s; read=%s", form, strings.Join(read, ",")))
+	return count
 }
 
 func sortedKeys(m map[string]int) []string {
@@ -505,7 +532,7 @@ func (s *Server) getReward(w http.ResponseWriter, r *http.Request) (any, error) 
 		if p == nil {
 			return nil, badRequest("field prompts[%d]: null; want the prompt's text", i)
 		}
-		if err := nonEmpty(fmt.Sprintf("prompts[%d]", i), *p); err != nil {
+		if err := s.nonEmpty(fmt.Sprintf("prompts[%d]", i), *p); err != nil {
 			return nil, err
 		}
 	}
@@ -517,10 +544,15 @@ func (s *Server) getReward(w http.ResponseWriter, r *http.Request) (any, error) 
 		}
 		q := *qp
 		if req.Prompts != nil && strings.HasPrefix(q, *req.Prompts[i]) {
-			items[i] = Item{Prompt: *req.Prompts[i], Response: data.TrimResponse(q[len(*req.Prompts[i]):])}
-			continue
+			if response, ok := data.AfterPrompt(*req.Prompts[i], q[len(*req.Prompts[i]):]); ok {
+				items[i] = Item{Prompt: *req.Prompts[i], Response: response}
+				continue
+			}
 		}
 		if prompt, response, _, ok := data.SplitConversation(q); ok {
+			if err := s.nonEmpty(fmt.Sprintf("query[%d] (the conversation before its last assistant turn)", i), prompt); err != nil {
+				return nil, err
+			}
 			items[i] = Item{Prompt: prompt, Response: response}
 			continue
 		}
@@ -583,7 +615,7 @@ func (s *Server) reward(w http.ResponseWriter, r *http.Request) (any, error) {
 			if items[i].Prompt, err = need("items[%d].prompt", i, it.Prompt); err != nil {
 				return nil, err
 			}
-			if err := nonEmpty(fmt.Sprintf("items[%d].prompt", i), items[i].Prompt); err != nil {
+			if err := s.nonEmpty(fmt.Sprintf("items[%d].prompt", i), items[i].Prompt); err != nil {
 				return nil, err
 			}
 			if items[i].Response, err = need("items[%d].response", i, it.Response); err != nil {
@@ -605,7 +637,7 @@ func (s *Server) reward(w http.ResponseWriter, r *http.Request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := nonEmpty(fmt.Sprintf("pairs[%d].prompt", i), prompt); err != nil {
+		if err := s.nonEmpty(fmt.Sprintf("pairs[%d].prompt", i), prompt); err != nil {
 			return nil, err
 		}
 		items[2*i].Prompt, items[2*i+1].Prompt = prompt, prompt

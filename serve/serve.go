@@ -88,7 +88,8 @@ type Server struct {
 	head    atomic.Pointer[head.Head]
 	jobs    chan *job
 	ln      *limitListener // from Listen, for HTTPServer's ConnState
-	pace    atomic.Uint64  // float64 bits: seconds an item takes in a batch (moving average)
+	pace    atomic.Uint64  // float64 bits: seconds an item takes in a batch (observePace)
+	latest  atomic.Int64   // unix nanoseconds: the latest end of a request's time (Deadline)
 	pending atomic.Int64   // items accepted and not yet answered
 	bodies  atomic.Int64   // bytes of the request bodies being handled
 	m       *metrics
@@ -399,9 +400,12 @@ func (s *Server) release(c chunk, gone bool) {
 	}
 }
 
-// observePace keeps a moving average of the seconds an item takes in a
-// batch (Pace), from which a request's timeout grows with the work queued
-// ahead of it.
+// observePace keeps the seconds an item takes in a batch (Pace), from
+// which a request's timeout grows with the work queued ahead of it. It is a
+// slowly fading maximum, not a mean: batches of texts seen before (in
+// memory, in the cache) take a hundredth of the time of new ones, and a
+// request of new texts must not be timed at their pace; a slower batch
+// raises it at once, and each faster one lowers it by 2%.
 func (s *Server) observePace(d time.Duration, items int) {
 	if items == 0 {
 		return
@@ -411,7 +415,7 @@ func (s *Server) observePace(d time.Duration, items int) {
 		old := s.pace.Load()
 		next := per
 		if old != 0 {
-			next = 0.8*math.Float64frombits(old) + 0.2*per
+			next = max(per, 0.98*math.Float64frombits(old))
 		}
 		if s.pace.CompareAndSwap(old, math.Float64bits(next)) {
 			return
@@ -419,16 +423,28 @@ func (s *Server) observePace(d time.Duration, items int) {
 	}
 }
 
-// Pace is the moving average of the seconds an item takes, batched.
+// Pace is the seconds an item takes, batched (see observePace).
 func (s *Server) Pace() time.Duration {
 	return time.Duration(math.Float64frombits(s.pace.Load()) * float64(time.Second))
 }
 
 // Deadline is how long a request of n items may take: the timeout, and the
-// time the items queued ahead of it and its own take at the Pace.
+// time the items queued ahead of it and its own take at the Pace. The
+// latest end of a request's time is kept (Latest), so that a shutdown
+// waits for every request accepted.
 func (s *Server) Deadline(n int) time.Duration {
-	return s.opt.Timeout + time.Duration(s.pending.Load()+int64(n))*s.Pace()
+	d := s.opt.Timeout + time.Duration(s.pending.Load()+int64(n))*s.Pace()
+	end := time.Now().Add(d).UnixNano()
+	for {
+		old := s.latest.Load()
+		if end <= old || s.latest.CompareAndSwap(old, end) {
+			return d
+		}
+	}
 }
+
+// Latest is when the time of the latest request given one (Deadline) ends.
+func (s *Server) Latest() time.Time { return time.Unix(0, s.latest.Load()) }
 
 // batchContext ends when every job of the batch has ended (their clients
 // left or timed out): embedding for nobody stops.

@@ -517,7 +517,7 @@ func TestTimeout(t *testing.T) {
 	fx := newFixture(t, "", 8)
 	_, ts := fx.server(t, Options{Timeout: 50 * time.Millisecond, MaxBatch: 1000, MaxWait: time.Second})
 	resp, raw := post(t, ts.URL+"/get_reward", map[string]any{"query": []string{"a\n\nAssistant: b"}})
-	if resp.StatusCode != 503 || !strings.Contains(string(raw), "not answered within 50ms") {
+	if resp.StatusCode != 503 || !strings.Contains(string(raw), "not answered within") {
 		t.Errorf("%s %s", resp.Status, raw)
 	}
 }
@@ -1047,4 +1047,34 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(raw)
+}
+
+// TestPaceAndLatest: the pace a request's time grows by is a fading
+// maximum (a batch of new texts is not forgotten after one of cached
+// texts: a request of new texts timed at the cached pace got 503s), and
+// Latest is the end of the latest request's time, which a shutdown waits
+// for (it waited --timeout + 5 s, and a long request's graceful stop
+// exited 1).
+func TestPaceAndLatest(t *testing.T) {
+	fx := newFixture(t, "", 9)
+	s, _ := fx.server(t, Options{Timeout: time.Second})
+	s.pace.Store(0)
+	s.observePace(time.Second, 100) // 10 ms an item: new texts
+	s.observePace(time.Millisecond, 100)
+	if p := s.Pace(); p != time.Duration(0.98*float64(10*time.Millisecond)) {
+		t.Errorf("pace %v after a slow batch and a fast one, want 9.8ms", p)
+	}
+	s.observePace(time.Second, 50) // 20 ms an item: at once
+	if p := s.Pace(); p != 20*time.Millisecond {
+		t.Errorf("pace %v after a slower batch, want 20ms", p)
+	}
+	before := time.Now()
+	d := s.Deadline(1000)
+	if d < 21*time.Second || s.Latest().Before(before.Add(d)) {
+		t.Errorf("deadline %v (1,000 items at 20 ms, and the 1 s timeout), latest %v", d, s.Latest().Sub(before))
+	}
+	s.Deadline(1) // a shorter request does not move the latest end back
+	if s.Latest().Before(before.Add(d)) {
+		t.Error("a shorter request moved the latest end back")
+	}
 }

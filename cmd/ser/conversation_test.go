@@ -39,6 +39,10 @@ func TestOneConversationEverywhere(t *testing.T) {
 		{[]data.Turn{{Role: "user", Content: "How do I keep bread fresh?"}}, "Keep it in a paper bag, or freeze slices.", "Bread does not go stale."},
 		{[]data.Turn{{Role: "user", Content: "Hi"}, {Role: "assistant", Content: "Hello! How can I help?"}, {Role: "user", Content: "Name a prime."}}, "Seven.", "Nine, which is prime."},
 		{[]data.Turn{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Name a colour."}}, "Red.", "I would rather talk about cheese."},
+		// a system message mid-conversation, two user turns in a row, and a
+		// user asking about another format's marker
+		{[]data.Turn{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}, {Role: "system", Content: "Answer in French."},
+			{Role: "user", Content: "What is <|im_start|>?"}, {Role: "user", Content: "And name a colour."}}, "Rouge.", "Red."},
 	}
 	hhText := func(c conv, resp string) string { return "\n\n" + data.RenderHH(c.turns) + "\n\nAssistant: " + resp }
 	llama3 := func(c conv) string {
@@ -182,7 +186,7 @@ func TestOneConversationEverywhere(t *testing.T) {
 	check("/get_reward, HH-RLHF, no prompts", rewards(v))
 	v, hdr := post("/get_reward", map[string]any{"query": l3Query, "prompts": l3Prompts, "labels": nil})
 	check("/get_reward, Llama-3 template, with prompts", rewards(v))
-	if c := hdr.Get("X-Ser-Conversation"); c != "backbone=hh; read=llama3:6" {
+	if c := hdr.Get("X-Ser-Conversation"); c != fmt.Sprintf("backbone=hh; read=llama3:%d", 2*len(convs)) {
 		t.Errorf("X-Ser-Conversation %q", c)
 	}
 	v, _ = post("/get_reward", map[string]any{"query": l3Query})
@@ -191,6 +195,28 @@ func TestOneConversationEverywhere(t *testing.T) {
 	check("/get_reward, ChatML, with prompts", rewards(v))
 	v, _ = post("/v1/reward", map[string]any{"items": items})
 	check("/v1/reward, Llama-3 prompts", rewards(v))
+
+	// as trainers also write them: Qwen3's template with thinking off (an
+	// empty reasoning block after the generation marker), a BOS before an
+	// HH-RLHF transcript, and prompts without the generation marker
+	var qwenQuery, qwenPrompts, bosQuery, bare, bareQuery []string
+	for _, c := range convs {
+		for _, r := range []string{c.chosen, c.rejected} {
+			p := chatml(c) + "<think>\n\n</think>\n\n"
+			qwenQuery, qwenPrompts = append(qwenQuery, p+r+"<|im_end|>\n"), append(qwenPrompts, p)
+			bosQuery = append(bosQuery, "<s>"+hhText(c, r)+"</s>")
+			bare = append(bare, "\n\n"+data.RenderHH(c.turns))
+			bareQuery = append(bareQuery, hhText(c, r))
+		}
+	}
+	v, _ = post("/get_reward", map[string]any{"query": qwenQuery, "prompts": qwenPrompts})
+	check("/get_reward, Qwen3 without thinking, with prompts", rewards(v))
+	v, _ = post("/get_reward", map[string]any{"query": qwenQuery})
+	check("/get_reward, Qwen3 without thinking, no prompts", rewards(v))
+	v, _ = post("/get_reward", map[string]any{"query": bosQuery})
+	check("/get_reward, HH-RLHF after a BOS, ending in </s>", rewards(v))
+	v, _ = post("/get_reward", map[string]any{"query": bareQuery, "prompts": bare})
+	check("/get_reward, prompts without the generation marker", rewards(v))
 }
 
 // TestTemplateFlag: --template says how prompts are written when each

@@ -88,7 +88,11 @@ Example:
 			}
 			fmt.Fprintf(c.App.Writer, "backbone %s: %s/manifest.json (dim %d, pooling %s, features %s, max %d tokens, fingerprint %s)\n",
 				m.Name, m.Dir, m.Dim, m.Pooling, m.FeatureForm(), m.MaxTokens, m.Fingerprint())
-			fmt.Fprintf(c.App.Writer, "pair template: %q\nuse it with --model %s, or move the folder to <home>/models/%s\n", m.PairTemplate, m.Dir, m.Name)
+			tpl := m.PairTemplate
+			if len(tpl) > 300 {
+				tpl = fmt.Sprintf("%s... (%d bytes in all)", tpl[:300], len(tpl))
+			}
+			fmt.Fprintf(c.App.Writer, "pair template: %q\nuse it with --model %s, or move the folder to <home>/models/%s\n", tpl, m.Dir, m.Name)
 			return nil
 		},
 	}

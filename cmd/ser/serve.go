@@ -129,7 +129,13 @@ func serveUntilSignal(c *cli.Context, s *serve.Server, ln net.Listener) error {
 				time.Sleep(d)
 			}
 			notef(c, "shutting down: finishing the requests accepted")
-			ctx, cancel := context.WithTimeout(context.Background(), s.Timeout()+5*time.Second)
+			// every request accepted has its time (which grows with the work
+			// queued ahead of it): wait for the latest to end
+			end := time.Now().Add(s.Timeout() + 5*time.Second)
+			if l := s.Latest().Add(5 * time.Second); l.After(end) {
+				end = l
+			}
+			ctx, cancel := context.WithDeadline(context.Background(), end)
 			defer cancel()
 			if err := srv.Shutdown(ctx); err != nil {
 				return fmt.Errorf("shutdown: %w", err)
