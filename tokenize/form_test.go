@@ -21,6 +21,8 @@ func TestLongMarkRuns(t *testing.T) {
 		{"NFC", "a" + r("\u0308", 31), "ä" + r("\u0308", 30)},
 		{"NFKC", "a" + r("\u0308", 31) + " b", "ä" + r("\u0308", 30) + " b"},
 		{"NFD", "ä" + r("\u0308", 31), "a" + r("\u0308", 32)},
+		{"NFD", "a" + r("\u0308", 40), "a" + r("\u0308", 40)}, // already normal
+		{"NFC", "ä" + r("\u0308", 40), "ä" + r("\u0308", 40)},
 		{"NFKD", "ﬁ" + r("\u0308", 31), "fi" + r("\u0308", 31)},
 		// Below (220) sorts before above (230) over the whole run; a+0323 is
 		// ạ, then the first 0302, unblocked by the 220s before it, makes ậ.

@@ -74,11 +74,13 @@ func longMarkRun(f norm.Form, s string) bool {
 // normalizeForm returns s in normal form f as the Unicode standard defines
 // it, failing when the result would pass max bytes.
 func normalizeForm(f norm.Form, s string, max int) (string, error) {
-	if longMarkRun(f, s) {
-		return normalizeLong(f, s, max)
-	}
+	// A text x/text finds normal is normal by the standard too (a long run
+	// in it is already ordered and composed): most texts stop here.
 	if f.IsNormalString(s) {
 		return s, nil
+	}
+	if longMarkRun(f, s) {
+		return normalizeLong(f, s, max)
 	}
 	var it norm.Iter
 	it.InitString(f, s)
