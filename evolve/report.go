@@ -177,7 +177,7 @@ func orDefault(s, d string) string {
 func (r *Report) Chart(base, title string) error {
 	p := plot.New()
 	p.Title.Text = "SER: " + chart.Title(title, 70)
-	p.X.Label.Text = "loop (" + chart.Title("stopped: "+r.Stopped, 80) + ")"
+	p.X.Label.Text = "loop\n" + chart.Title("stopped: "+r.Stopped, 95)
 	p.Y.Label.Text = "pairwise accuracy"
 	var val, test plotter.XYs
 	for _, l := range r.Loops {
