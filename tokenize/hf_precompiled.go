@@ -46,9 +46,11 @@ func unitValue(u uint32) uint32  { return u & (1<<31 - 1) }
 func unitLabel(u uint32) uint32  { return u & (1<<31 | 0xFF) }
 func unitOffset(u uint32) uint32 { return u >> 10 << (u & (1 << 9) >> 6) }
 
-// maxCharsmap bounds the decoded charsmap (real ones are about 240 KB;
-// the tokenizer.json itself is bounded by maxTokenizerFile).
-const maxCharsmap = 64 << 20
+// maxCharsmap bounds the decoded charsmap: real ones are about 240 KB
+// (SentencePiece's nmt_nfkc), and the check at load looks at 255 labels
+// for each state, up to a quarter of a second for a hostile map this
+// large.
+const maxCharsmap = 4 << 20
 
 func parsePrecompiled(b64, where string) (*precompiled, error) {
 	if base64.StdEncoding.DecodedLen(len(b64)) > maxCharsmap {
@@ -66,6 +68,9 @@ func parsePrecompiled(b64, where string) (*precompiled, error) {
 }
 
 func newPrecompiled(raw []byte) (*precompiled, error) {
+	if len(raw) > maxCharsmap {
+		return nil, fmt.Errorf("%d bytes, more than %d MiB", len(raw), maxCharsmap>>20)
+	}
 	if len(raw) < 4 {
 		return nil, fmt.Errorf("%d bytes: no trie size", len(raw))
 	}

@@ -93,6 +93,7 @@ func TestPrecompiledHostile(t *testing.T) {
 		{"root offset out of range", patch(func(b []byte) []byte { le.PutUint32(b[4:], 0x7fff<<10); return b }), "past the end of the trie"},
 		{"loop", loop, "loops"},
 		{"blob not UTF-8", append(append([]byte(nil), good...), 0xff), "not valid UTF-8"},
+		{"too large", append(append([]byte(nil), good...), make([]byte, 4<<20)...), "more than 4 MiB"},
 		{"value past the blob", patch(func(b []byte) []byte {
 			// every value unit (bit 31) points far away
 			for i := 4; i+4 <= 4+int(le.Uint32(b)); i += 4 {
