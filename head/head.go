@@ -338,3 +338,27 @@ func (h *Head) LastInputs(x *mat.Dense) (*mat.Dense, []float64) {
 	}
 	return acts[len(acts)-2], r
 }
+
+// ModelSHA256Prefix starts the SHA256 of a head that is a reward model's
+// own reward (FromRewardModel): what scored is named by the backbone.
+const ModelSHA256Prefix = "model:"
+
+// FromRewardModel is the head whose reward is a reward model's own: the
+// value at index of the backbone's vectors (its logit), uncalibrated, on
+// joint features (the model reads the whole conversation). Everything that
+// takes a head (scoring, evaluation, serving, asking) takes it; its SHA256
+// names the backbone ("model:" and the fingerprint).
+func FromRewardModel(bb Backbone, index int) (*Head, error) {
+	if index < 0 || index >= bb.Dim {
+		return nil, fmt.Errorf("head: the reward's index %d is not in the backbone's %d values", index, bb.Dim)
+	}
+	w := mat.NewDense(1, bb.Dim, nil)
+	w.Set(0, index, 1)
+	scale := make([]float64, bb.Dim)
+	for i := range scale {
+		scale[i] = 1
+	}
+	return &Head{Kind: Linear, Features: Joint, Backbone: bb, Mean: make([]float64, bb.Dim), Scale: scale,
+		Layers: []Layer{{W: w, B: []float64{0}}}, Calib: Calibration{Method: "none", A: 1},
+		SHA256: ModelSHA256Prefix + bb.Fingerprint}, nil
+}

@@ -65,7 +65,7 @@ func newLBFGSProblem(h *Head, data Data, marginScale float64) *lbfgsProblem {
 			row[k] = float32((a[k] - b[k]) * h.Scale[k])
 		}
 	}
-	margin := scaledMargins(data.Margins, n, marginScale)
+	margin := pairMargins(data, n, marginScale)
 	q := &lbfgsProblem{n: n, d: d, dm: dm, margin: margin, w32: make([]float32, d),
 		at: make([]float64, d), grad: make([]float64, d)}
 	workers := max(1, min(runtime.GOMAXPROCS(0), n/256))
@@ -153,6 +153,14 @@ func trainLBFGS(ctx context.Context, h *Head, q *lbfgsProblem, vl *prepared, opt
 	bestLoss, bestL2 := math.Inf(1), grid[0]
 	var best []float64
 	var bestStatus, bestWarning string
+	if opt.Base != nil && len(grid) > 1 {
+		// a residual head: no correction at all (the base reward alone) is
+		// a candidate, and stronger decays lead towards it
+		grid = append([]float64{100, 30, 10}, grid...)
+		zero := make([]float64, len(w))
+		copy(h.Layers[0].W.RawRowView(0), zero)
+		bestLoss, bestL2, best, bestStatus = pairLoss(h, vl), 0, zero, "no correction: the base reward alone was best on validation"
+	}
 	iters := 0
 	for _, l2 := range grid {
 		q.l2 = l2

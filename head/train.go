@@ -47,6 +47,10 @@ type TrainResult struct {
 	LR     float64 `json:"lr,omitempty"`
 	BLAS   string  `json:"blas,omitempty"`
 
+	// Base is the feature a residual head adds its correction to (a reward
+	// model's own reward).
+	Base *int `json:"base_feature,omitempty"`
+
 	TrainAccuracy float64  `json:"train_accuracy"`
 	ValAccuracy   *float64 `json:"val_accuracy,omitempty"`
 	Seconds       float64  `json:"seconds"`
@@ -79,6 +83,13 @@ type TrainOptions struct {
 	// Init warm-starts from an earlier head of the same kind and shape (its
 	// weights, not its standardisation, which is recomputed from the data).
 	Init *Head
+	// Base, when set, is the index of a feature that is a reward already
+	// (a reward model's own, head.FromRewardModel): the head is residual,
+	// its reward that feature plus a linear correction on all the
+	// features, fitted (with the same weight decay choice and calibration)
+	// with the base's reward differences as fixed offsets. Linear heads
+	// only.
+	Base *int
 }
 
 // MaxHidden bounds an MLP layer's width.
@@ -130,6 +141,12 @@ func (o *TrainOptions) Check() error {
 	if o.Optimizer == LBFGS && o.Kind == MLP {
 		return fmt.Errorf("head: lbfgs trains linear heads; use adamw for an MLP")
 	}
+	if o.Base != nil && o.Kind == MLP {
+		return fmt.Errorf("head: a residual head (on a reward model's own reward) is linear")
+	}
+	if o.Base != nil && *o.Base < 0 {
+		return fmt.Errorf("head: base feature %d: want an index", *o.Base)
+	}
 	switch o.Calibration {
 	case "", "platt", "temperature", "none":
 	default:
@@ -140,9 +157,34 @@ func (o *TrainOptions) Check() error {
 
 // Data is a training set: pairs with the preferred response first (row i of
 // A preferred to row i of B), and the margins' score differences (or nil).
+// Offsets, when set, are fixed amounts in each pair's reward difference
+// that the head does not make (a residual head's base reward: Train sets
+// them from TrainOptions.Base).
 type Data struct {
 	X       *Pairs
 	Margins []float64
+	Offsets []float64
+}
+
+// pairMargins is each pair's margin in the loss softplus(margin - (r_a -
+// r_b)): marginScale times the score difference, less the pair's offset.
+func pairMargins(data Data, n int, marginScale float64) []float64 {
+	m := scaledMargins(data.Margins, n, marginScale)
+	for i := range data.Offsets {
+		m[i] -= data.Offsets[i]
+	}
+	return m
+}
+
+// baseOffsets are the differences of feature k between each pair's
+// responses.
+func baseOffsets(x *Pairs, k int) []float64 {
+	n, _ := x.A.Dims()
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = x.A.At(i, k) - x.B.At(i, k)
+	}
+	return out
 }
 
 // Problem is what Train fits a head to: the training pairs, the validation
@@ -181,6 +223,17 @@ func Train(ctx context.Context, p Problem, opt TrainOptions) (*Head, error) {
 		opt.Calibration = "platt"
 	}
 	_, d := train.X.A.Dims()
+	if opt.Base != nil {
+		if *opt.Base >= d {
+			return nil, fmt.Errorf("head: base feature %d: the features have %d values", *opt.Base, d)
+		}
+		train.Offsets = baseOffsets(train.X, *opt.Base)
+		if val != nil && val.X.Len() > 0 {
+			v := *val
+			v.Offsets = baseOffsets(v.X, *opt.Base)
+			val = &v
+		}
+	}
 	h := &Head{Kind: opt.Kind, Features: form, Backbone: bb}
 	h.Mean, h.Scale = standardisation(train.X)
 	if opt.Init != nil {
@@ -221,6 +274,14 @@ func Train(ctx context.Context, p Problem, opt TrainOptions) (*Head, error) {
 	}
 	if opt.Kind == MLP {
 		res.Hidden = opt.Hidden
+	}
+	if opt.Base != nil { // the base reward joins the correction: r = x[base] + w.z + b
+		k := *opt.Base
+		if h.Scale[k] > 0 {
+			h.Layers[0].W.Set(0, k, h.Layers[0].W.At(0, k)+1/h.Scale[k])
+		}
+		h.Layers[0].B[0] += h.Mean[k]
+		res.Base = opt.Base
 	}
 	calib := train.X
 	if val != nil && val.X.Len() > 0 {
@@ -294,7 +355,7 @@ func prepare(h *Head, data Data, scale float64) *prepared {
 			}
 		}
 	}
-	p := &prepared{n: n, z: z, margin: scaledMargins(data.Margins, n, scale)}
+	p := &prepared{n: n, z: z, margin: pairMargins(data, n, scale)}
 	return p
 }
 

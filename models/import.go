@@ -28,7 +28,10 @@ type ImportOptions struct {
 	MaxTokens    int     // default: the model's context, at most DefaultMaxTokens; < 0 is an error
 	Truncate     string  // default: tail for decoders (the response is at the end), head for encoders
 	PairTemplate *string // default: rendered from the tokenizer's chat template
-	Features     string  // default: joint for decoders, separate for encoders
+	Features     string  // default: joint for decoders and reward models, separate for encoders
+	// Label picks the logits column that is the reward, for a sequence
+	// classifier with more than one (default: the only one).
+	Label *int
 	// FeatureStorage: "float32" (default) or "float16" (half the cache's
 	// bytes; see Manifest.FeatureStorage)
 	FeatureStorage string
@@ -111,11 +114,6 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	if err := checkInputs(m.Path(m.Model), g); err != nil {
 		return nil, nil, err
 	}
-	out, err := pickOutput(m.Path(m.Model), g, o.Output)
-	if err != nil {
-		return nil, nil, err
-	}
-	m.Output = out.Name
 
 	// config.json and tokenizer_config.json.
 	var cfg modelConfig
@@ -128,6 +126,26 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	if err := readJSONFile(filepath.Join(dir, "tokenizer_config.json"), &tcfg); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, nil, err
 	}
+
+	// A reward model (a sequence classifier's logits), and the output the
+	// vectors come from.
+	if m.Reward, err = rewardOutput(m.Path(m.Model), g, &cfg, o); err != nil {
+		return nil, nil, err
+	}
+	var out ValueInfo
+	if m.Reward != nil && !hasOutput(g, "last_hidden_state") && o.Output == "" {
+		out = ValueInfo{Name: m.Reward.Output, Rank: 2} // the logits alone
+		note("a reward model: its logits [batch, %d] are its vectors, column %d its reward (export with a last_hidden_state output too for features heads can use)", m.Reward.Labels, m.Reward.Label)
+	} else if out, err = pickOutput(m.Path(m.Model), g, o.Output); err != nil {
+		return nil, nil, err
+	} else if m.Reward != nil {
+		note("a reward model: its vectors are the pooled %s and its logits (column %d its reward)", out.Name, m.Reward.Label)
+	}
+	if m.Reward == nil && out.Rank == 3 && out.Name == "logits" {
+		return nil, nil, fmt.Errorf("%s: output logits is [batch, tokens, vocabulary]: a language model's head. Export the base model (optimum-cli export onnx --task feature-extraction) for features, or the reward model (--task text-classification)", m.Path(m.Model))
+	}
+	m.Output = out.Name
+
 	if m.Tokenizer = o.Tokenizer; m.Tokenizer == "" {
 		m.Tokenizer = "tokenizer.json"
 	}
@@ -168,13 +186,21 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	}
 
 	// Width, architecture, pooling.
-	if m.Dim = o.Dim; m.Dim == 0 {
+	switch m.Dim = o.Dim; {
+	case m.Reward != nil && m.Output == m.Reward.Output:
+		m.Dim = m.Reward.Labels
+	case m.Dim == 0:
 		if m.Dim = cfg.hiddenSize(); m.Dim == 0 {
 			return nil, nil, &NeedError{"Dim", fmt.Sprintf("%s: no hidden_size (or d_model, n_embd) in config.json", dir)}
 		}
 	}
+	if m.Reward != nil && m.Output != m.Reward.Output {
+		m.Dim += m.Reward.Labels // the pooled hidden states, then the logits
+	}
 	kind := cfg.kind()
 	switch m.Pooling = o.Pooling; {
+	case m.Reward != nil && m.Output == m.Reward.Output:
+		m.Pooling = PoolNone
 	case m.Pooling != "":
 	case out.Rank == 2:
 		m.Pooling = PoolNone
@@ -187,7 +213,7 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	}
 	if m.Features = o.Features; m.Features == "" {
 		m.Features = "separate"
-		if m.Pooling == PoolLast {
+		if m.Pooling == PoolLast || m.Reward != nil { // a reward model reads the conversation whole
 			m.Features = "joint"
 		}
 	}
@@ -196,7 +222,7 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	}
 	if m.Truncate = o.Truncate; m.Truncate == "" {
 		m.Truncate = "head"
-		if m.Pooling == PoolLast {
+		if m.Pooling == PoolLast || (m.Reward != nil && kind == "decoder") {
 			m.Truncate = "tail"
 		}
 	}
@@ -219,6 +245,12 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	}
 
 	// Pad id.
+	if m.Reward != nil && kind == "decoder" && !cfg.PadTokenID.ok && o.PadID == nil {
+		// transformers' decoder classifiers find a row's last token from
+		// the pad id; without one they read the last position
+		m.PadLeft = true
+		note("a decoder reward model without pad_token_id in config.json: it reads each row's last position, so batches are padded on the left")
+	}
 	switch {
 	case o.PadID != nil:
 		m.PadID = *o.PadID
@@ -367,18 +399,76 @@ func pickOutput(path string, g *GraphInfo, want string) (ValueInfo, error) {
 	return ValueInfo{}, &NeedError{"Output", fmt.Sprintf("%s: no output last_hidden_state, and %d outputs (%s)", path, len(g.Outputs), strings.Join(names, ", "))}
 }
 
+// rewardOutput recognises a sequence classifier (transformers'
+// *ForSequenceClassification, exported with --task text-classification):
+// an output "logits" of shape [batch, labels]. Its labels come from the
+// graph's shape, else config.json (num_labels, id2label); with more than one
+// the reward's column must be picked (o.Label). nil when the graph is no
+// classifier.
+func rewardOutput(path string, g *GraphInfo, cfg *modelConfig, o ImportOptions) (*Reward, error) {
+	var logits *ValueInfo
+	for i := range g.Outputs {
+		if g.Outputs[i].Name == "logits" {
+			logits = &g.Outputs[i]
+		}
+	}
+	if logits == nil || logits.Rank == 3 {
+		if o.Label != nil {
+			return nil, fmt.Errorf("%s: --label: the graph has no logits [batch, labels] output (not a sequence classifier)", path)
+		}
+		return nil, nil // no classifier, or a language model's head (refused by the caller)
+	}
+	if logits.Rank != 2 {
+		return nil, fmt.Errorf("%s: output logits has rank %d; a reward model's logits are [batch, labels]", path, logits.Rank)
+	}
+	switch logits.ElemType {
+	case 1, 10, 16: // float, float16, bfloat16
+	default:
+		return nil, fmt.Errorf("%s: output logits has element type %d; float32, float16 and bfloat16 are read", path, logits.ElemType)
+	}
+	k := int(logits.Last)
+	if k == 0 {
+		k = cfg.labels()
+	}
+	if k < 1 || k > MaxLabels {
+		return nil, &NeedError{"Labels", fmt.Sprintf("%s: the width of output logits is not fixed in the graph, and config.json gives no num_labels or id2label", path)}
+	}
+	label := 0
+	switch {
+	case o.Label != nil:
+		label = *o.Label
+		if label < 0 || label >= k {
+			return nil, fmt.Errorf("%s: --label %d: the logits have %d columns (0 to %d)", path, label, k, k-1)
+		}
+	case k > 1:
+		return nil, fmt.Errorf("%s: output logits has %d labels (%s): a reward model gives one; pick the reward's column with --label N (0 to %d)", path, k, cfg.labelNames(k), k-1)
+	}
+	return &Reward{Output: "logits", Labels: k, Label: label}, nil
+}
+
+func hasOutput(g *GraphInfo, name string) bool {
+	for _, o := range g.Outputs {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // modelConfig is the part of config.json Import reads.
 type modelConfig struct {
-	ModelType        string   `json:"model_type"`
-	Architectures    []string `json:"architectures"`
-	IsEncoderDecoder bool     `json:"is_encoder_decoder"`
-	HiddenSize       int      `json:"hidden_size"`
-	DModel           int      `json:"d_model"`
-	NEmbd            int      `json:"n_embd"`
-	MaxPositions     int      `json:"max_position_embeddings"`
-	NPositions       int      `json:"n_positions"`
-	PadTokenID       tokenIDs `json:"pad_token_id"`
-	EOSTokenID       tokenIDs `json:"eos_token_id"`
+	ModelType        string            `json:"model_type"`
+	Architectures    []string          `json:"architectures"`
+	IsEncoderDecoder bool              `json:"is_encoder_decoder"`
+	HiddenSize       int               `json:"hidden_size"`
+	DModel           int               `json:"d_model"`
+	NEmbd            int               `json:"n_embd"`
+	MaxPositions     int               `json:"max_position_embeddings"`
+	NPositions       int               `json:"n_positions"`
+	PadTokenID       tokenIDs          `json:"pad_token_id"`
+	EOSTokenID       tokenIDs          `json:"eos_token_id"`
+	NumLabels        int               `json:"num_labels"`
+	ID2Label         map[string]string `json:"id2label"`
 	TextConfig       *struct {
 		HiddenSize   int `json:"hidden_size"`
 		MaxPositions int `json:"max_position_embeddings"`
@@ -407,6 +497,30 @@ func (t *tokenIDs) UnmarshalJSON(raw []byte) error {
 		t.first, t.ok = many[0], true
 	}
 	return nil
+}
+
+// labels is the classifier's width config.json gives (0 when none).
+func (c *modelConfig) labels() int {
+	if c.NumLabels > 0 {
+		return c.NumLabels
+	}
+	return len(c.ID2Label)
+}
+
+// labelNames lists id2label's names for k columns, for messages.
+func (c *modelConfig) labelNames(k int) string {
+	var names []string
+	for i := 0; i < k && i < 8; i++ {
+		n, ok := c.ID2Label[fmt.Sprint(i)]
+		if !ok {
+			n = fmt.Sprintf("LABEL_%d", i)
+		}
+		names = append(names, fmt.Sprintf("%d %s", i, n))
+	}
+	if k > 8 {
+		names = append(names, "...")
+	}
+	return strings.Join(names, ", ")
 }
 
 func (c *modelConfig) hiddenSize() int {

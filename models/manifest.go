@@ -88,9 +88,52 @@ type Manifest struct {
 	// LLM-width features (README: accuracy against float32). A float16 cache
 	// is a file of its own; features beyond float16's range are refused.
 	FeatureStorage string `json:"feature_storage,omitempty"`
+	// Reward, when set, says the backbone is a reward model (a sequence
+	// classifier): it gives a reward itself, and ser can score, evaluate,
+	// serve and adapt with it as with a head.
+	Reward *Reward `json:"reward,omitempty"`
+	// PadLeft pads dense batches on the left: a decoder reward model
+	// exported without a pad token id scores the last position of a row,
+	// which must then be the text's last token.
+	PadLeft bool `json:"pad_left,omitempty"`
 
 	// Dir is the folder the manifest was read from (not stored).
 	Dir string `json:"-"`
+}
+
+// Reward describes a reward model's output: a sequence classifier's logits
+// [batch, Labels], of which column Label is the reward. The backbone's
+// vectors (what the cache stores, what heads read) are the logits row
+// alone, when the graph gives nothing else (Output is then the logits and
+// Dim is Labels), or the pooled hidden states of Output followed by the
+// logits row, when the graph gives both (Dim is the hidden width plus
+// Labels): one run gives the model's own reward and features for heads.
+type Reward struct {
+	Output string `json:"output"` // the logits output
+	Labels int    `json:"labels"` // its width
+	Label  int    `json:"label"`  // the column that is the reward
+}
+
+// MaxLabels bounds a reward model's logits width.
+const MaxLabels = 1 << 16
+
+// RewardIndex is the position of the reward in the backbone's vectors
+// (the last Labels values are the logits row), or -1 when the backbone is
+// not a reward model.
+func (m *Manifest) RewardIndex() int {
+	if m.Reward == nil {
+		return -1
+	}
+	return m.Dim - m.Reward.Labels + m.Reward.Label
+}
+
+// HiddenDim is the width of the graph's hidden-state part of a vector (0
+// for a reward model whose graph gives only its logits).
+func (m *Manifest) HiddenDim() int {
+	if m.Reward == nil {
+		return m.Dim
+	}
+	return m.Dim - m.Reward.Labels
 }
 
 // Path returns the path of one of the backbone's files.
@@ -116,6 +159,12 @@ func (m *Manifest) Fingerprint() string {
 	}
 	if m.FeatureStorage == "float16" {
 		fmt.Fprintf(h, "storage=float16\n")
+	}
+	if r := m.Reward; r != nil {
+		fmt.Fprintf(h, "reward=%q %d %d\n", r.Output, r.Labels, r.Label)
+	}
+	if m.PadLeft {
+		fmt.Fprintf(h, "pad_left\n")
 	}
 	if m.Conversation != "" {
 		fmt.Fprintf(h, "conversation=%s\n", m.Conversation)
@@ -388,6 +437,22 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Output == "" {
 		return bad("output", "empty")
+	}
+	if r := m.Reward; r != nil {
+		switch {
+		case r.Output == "":
+			return bad("reward.output", "empty")
+		case r.Labels < 1 || r.Labels > MaxLabels:
+			return bad("reward.labels", fmt.Sprintf("%d is not in 1..%d", r.Labels, MaxLabels))
+		case r.Label < 0 || r.Label >= r.Labels:
+			return bad("reward.label", fmt.Sprintf("%d is not a column of %d logits", r.Label, r.Labels))
+		case r.Output == m.Output && (m.Dim != r.Labels || m.Pooling != PoolNone):
+			return bad("reward", fmt.Sprintf("the logits are the only output, so dim must be their width %d and pooling none", r.Labels))
+		case r.Output != m.Output && m.Dim <= r.Labels:
+			return bad("reward", fmt.Sprintf("dim %d leaves no room for hidden states before the %d logits", m.Dim, r.Labels))
+		case m.Input != InputDense:
+			return bad("reward", "a reward model reads dense ids (input dense)")
+		}
 	}
 	for field, name := range map[string]string{"model": m.Model, "tokenizer": m.Tokenizer} {
 		if err := checkFileName(name); err != nil {

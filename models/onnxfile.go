@@ -24,6 +24,9 @@ type ValueInfo struct {
 	Name     string
 	ElemType int
 	Rank     int
+	// Last is the size of the last dimension when the graph fixes it (0
+	// when it is symbolic or unknown).
+	Last int64
 }
 
 // maxGraphDepth bounds the nesting of subgraphs (If, Loop) read.
@@ -238,10 +241,17 @@ func valueInfo(b []byte) (ValueInfo, error) {
 					case f.is(2, protowire.BytesType): // shape
 						vi.Rank = 0
 						return eachField(f.bytes, func(f field) error {
-							if f.num == 1 { // dim
-								vi.Rank++
+							if f.num != 1 || f.typ != protowire.BytesType { // dim
+								return nil
 							}
-							return nil
+							vi.Rank++
+							vi.Last = 0
+							return eachField(f.bytes, func(f field) error {
+								if f.is(1, protowire.VarintType) && int64(f.n) > 0 { // dim_value
+									vi.Last = int64(f.n)
+								}
+								return nil
+							})
 						})
 					}
 					return nil

@@ -19,13 +19,17 @@ type Session struct {
 	outRank int
 	padLeft bool
 	buckets bool
+	// a reward model whose graph gives its logits beside the hidden states:
+	// the logits output's name and type (rows are [pooled | logits])
+	logitsOut  string
+	logitsType ort.TensorElementDataType
 
 	empty []float32 // sparse graphs: the vector of an empty text, made on first need
 
 	// reused buffers
 	i64a, i64b, i64c, i64d []int64
-	f32                    []float32
-	raw                    []byte
+	f32, pooled, logits    []float32
+	raw, raw2              []byte
 }
 
 // SessionOptions configure one session.
@@ -66,7 +70,7 @@ func NewSession(m *models.Manifest, opts SessionOptions) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: %w", path, err)
 	}
-	s := &Session{m: m, padLeft: opts.PadLeft, buckets: opts.Buckets}
+	s := &Session{m: m, padLeft: opts.PadLeft || m.PadLeft, buckets: opts.Buckets}
 	have := map[string]bool{}
 	for _, in := range ins {
 		have[in.Name] = true
@@ -102,12 +106,33 @@ func NewSession(m *models.Manifest, opts SessionOptions) (*Session, error) {
 		found = true
 		s.outType = o.DataType
 		s.outRank = len(o.Dimensions)
-		if d := o.Dimensions; len(d) > 0 && d[len(d)-1] > 0 && int(d[len(d)-1]) != m.Dim {
-			return nil, fmt.Errorf("onnx: %s: output %q has width %d, the manifest says dim %d", path, o.Name, d[len(d)-1], m.Dim)
+		if d := o.Dimensions; len(d) > 0 && d[len(d)-1] > 0 && int(d[len(d)-1]) != m.HiddenDim() {
+			return nil, fmt.Errorf("onnx: %s: output %q has width %d, the manifest says %d", path, o.Name, d[len(d)-1], m.HiddenDim())
 		}
 	}
 	if !found {
 		return nil, fmt.Errorf("onnx: %s has no output %q (its outputs: %s)", path, m.Output, names(outs))
+	}
+	outputs := []string{m.Output}
+	if r := m.Reward; r != nil && r.Output != m.Output {
+		for _, o := range outs {
+			if o.Name != r.Output {
+				continue
+			}
+			if d := o.Dimensions; len(d) != 2 || (d[1] > 0 && int(d[1]) != r.Labels) {
+				return nil, fmt.Errorf("onnx: %s: output %q is %v; the manifest says [batch, %d]", path, o.Name, d, r.Labels)
+			}
+			s.logitsOut, s.logitsType = o.Name, o.DataType
+		}
+		if s.logitsOut == "" {
+			return nil, fmt.Errorf("onnx: %s has no output %q (its outputs: %s)", path, r.Output, names(outs))
+		}
+		switch s.logitsType {
+		case ort.TensorElementDataTypeFloat, ort.TensorElementDataTypeFloat16, ort.TensorElementDataTypeBFloat16:
+		default:
+			return nil, fmt.Errorf("onnx: %s: output %q is %s; float32, float16 and bfloat16 are read", path, r.Output, s.logitsType)
+		}
+		outputs = append(outputs, s.logitsOut)
 	}
 	switch s.outType {
 	case ort.TensorElementDataTypeFloat, ort.TensorElementDataTypeFloat16, ort.TensorElementDataTypeBFloat16:
@@ -129,7 +154,7 @@ func NewSession(m *models.Manifest, opts SessionOptions) (*Session, error) {
 		return nil, err
 	}
 	defer so.Destroy()
-	s.s, err = ort.NewDynamicAdvancedSession(path, s.inputs, []string{m.Output}, so)
+	s.s, err = ort.NewDynamicAdvancedSession(path, s.inputs, outputs, so)
 	if err != nil {
 		if opts.Device.CUDA {
 			return nil, cudaError(err)
@@ -280,25 +305,39 @@ func (s *Session) runDense(batch [][]int32, dst []float32) error {
 			extra = append(extra, pos)
 		}
 	}
-	dim := s.m.Dim
-	if s.outRank == 2 {
-		return s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(dim)), dst)
+	dim := s.m.HiddenDim()
+	out := dst
+	if s.logitsOut != "" { // rows are [pooled | logits]: pool apart, then join
+		out = growF32(&s.pooled, b*dim)
 	}
-	// [b, t, dim] stays as the graph wrote it (16-bit values are not widened
-	// here): pooling reads only the rows it needs.
-	hidden := hiddenOutput{typ: s.outType, t: t, dim: dim}
-	if s.outType == ort.TensorElementDataTypeFloat {
-		hidden.f32 = growF32(&s.f32, b*t*dim)
-		if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), hidden.f32); err != nil {
+	if s.outRank == 2 {
+		if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(dim)), out); err != nil {
 			return err
 		}
 	} else {
-		if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), nil); err != nil {
-			return err
+		// [b, t, dim] stays as the graph wrote it (16-bit values are not
+		// widened here): pooling reads only the rows it needs.
+		hidden := hiddenOutput{typ: s.outType, t: t, dim: dim}
+		if s.outType == ort.TensorElementDataTypeFloat {
+			hidden.f32 = growF32(&s.f32, b*t*dim)
+			if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), hidden.f32); err != nil {
+				return err
+			}
+		} else {
+			if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), nil); err != nil {
+				return err
+			}
+			hidden.raw = s.raw[:2*b*t*dim]
 		}
-		hidden.raw = s.raw[:2*b*t*dim]
+		pool(s.m.Pooling, hidden, mask, b, t, dim, out)
 	}
-	pool(s.m.Pooling, hidden, mask, b, t, dim, dst)
+	if s.logitsOut != "" {
+		k, w := s.m.Reward.Labels, s.m.Dim
+		for i := 0; i < b; i++ {
+			copy(dst[i*w:i*w+dim], out[i*dim:(i+1)*dim])
+			copy(dst[i*w+dim:(i+1)*w], s.logits[i*k:(i+1)*k])
+		}
+	}
 	return nil
 }
 
@@ -343,11 +382,31 @@ func (s *Session) run(shapeA, a, shapeB, b []int64, extra [][]int64, outShape or
 		return err
 	}
 	vals = append(vals, o)
-	if err := s.s.Run(inputs, []ort.Value{o}); err != nil {
+	outs := []ort.Value{o}
+	var k int
+	if s.logitsOut != "" { // the reward model's logits [rows, labels], beside
+		k = s.m.Reward.Labels * int(outShape[0])
+		shape := ort.NewShape(outShape[0], int64(s.m.Reward.Labels))
+		var l ort.Value
+		if s.logitsType == ort.TensorElementDataTypeFloat {
+			l, err = ort.NewTensor(shape, growF32(&s.logits, k))
+		} else {
+			l, err = ort.NewCustomDataTensor(shape, growBytes(&s.raw2, 2*k), s.logitsType)
+		}
+		if err != nil {
+			return err
+		}
+		vals = append(vals, l)
+		outs = append(outs, l)
+	}
+	if err := s.s.Run(inputs, outs); err != nil {
 		return err
 	}
 	if out != nil && typ != ort.TensorElementDataTypeFloat {
 		widen16(typ, s.raw[:2*n], out[:n])
+	}
+	if k > 0 && s.logitsType != ort.TensorElementDataTypeFloat {
+		widen16(s.logitsType, s.raw2[:2*k], growF32(&s.logits, k))
 	}
 	return nil
 }

@@ -27,6 +27,9 @@ import (
 // Options configure a Server; zero fields take the defaults in brackets.
 type Options struct {
 	HeadPath  string        // the head file, read again on Reload
+	// Head, when HeadPath is empty, is the head served, fixed (a reward
+	// model's own reward: head.FromRewardModel).
+	Head *head.Head
 	MaxBatch  int           // items per batch [256]
 	MaxWait   time.Duration // longest wait for a batch to fill after its first item [5ms]
 	QueueSize int           // items waiting or in a batch, beyond which requests get 429 [16384]
@@ -160,9 +163,12 @@ func New(f *features.Featurizer, opt Options) (*Server, error) {
 }
 
 func (s *Server) loadHead() (*head.Head, error) {
-	h, err := head.Load(s.opt.HeadPath)
-	if err != nil {
-		return nil, err
+	h := s.opt.Head
+	if s.opt.HeadPath != "" || h == nil {
+		var err error
+		if h, err = head.Load(s.opt.HeadPath); err != nil {
+			return nil, err
+		}
 	}
 	if err := h.Check(s.bb); err != nil {
 		return nil, err
@@ -177,6 +183,9 @@ func (s *Server) loadHead() (*head.Head, error) {
 // keep the head they read; none is dropped. A head that does not load, or
 // was trained on other features, leaves the current one serving.
 func (s *Server) Reload() error {
+	if s.opt.HeadPath == "" {
+		return errors.New("serving a reward model's own reward: there is no head file to read again")
+	}
 	h, err := s.loadHead()
 	if err != nil {
 		s.m.reloadFailures.Add(1)

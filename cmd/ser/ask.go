@@ -24,20 +24,23 @@ ser ask --head rm.head --pool pool.jsonl --labelled seed.jsonl --rule dopt --n 2
 ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers, as {prompt, chosen, rejected} rows`,
 		Usage: "choose the pool pairs whose human labels would teach the head most (uncertainty, D-optimal or random)",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "head", Usage: "(required) head file"},
+			&cli.StringFlag{Name: "head", Usage: "(required, or --model a reward model) head file, or model:NAME for a reward model's own reward"},
 			&cli.StringSliceFlag{Name: "pool", Usage: "(required) unlabelled pairs to choose from (files or folders; {prompt, response_a, response_b} rows, or any format the readers take: labels are ignored)"},
 			&cli.StringSliceFlag{Name: "labelled", Usage: "pairs already labelled (for dopt: what they teach is not asked again)"},
 			&cli.IntFlag{Name: "n", Value: 200, Destination: &o.N, Usage: "pairs to choose"},
 			&cli.StringFlag{Name: "rule", Value: ask.DOptimal, Destination: &o.Rule, Usage: "dopt (greedy D-optimal on the head's last layer: informative and diverse), uncertainty (closest scores) or random"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Destination: &o.Seed, Usage: "breaks ties; draws random's sample and the order each pair's responses are shown in"},
 			&cli.StringFlag{Name: "out", Usage: "(required) JSONL of the chosen pairs, in the order to show them (written atomically)"},
-			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names)"},
+			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names); without --head, a reward model whose own reward is used"},
 			&cli.StringFlag{Name: "cache", Usage: "feature cache (default: the backbone's)"},
 			&cli.StringFlag{Name: "side-key", Usage: "hex key that draws which of a labelled pair's responses is written as A (default: a fresh random one, so that nobody can work out which is the source's choice; give one to repeat a run's rows)"},
 			&cli.BoolFlag{Name: "keep-labels", Usage: "keep a labelled pool's label fields in the rows, and say which response it prefers (source_chosen); without it rows are blind, for any labelling tool"},
 		}, withoutFlags(dataFlags(""), "data")...),
 		Action: func(c *cli.Context) error {
-			if err := need(c, "head", "pool", "out"); err != nil {
+			if err := needHead(c); err != nil {
+				return err
+			}
+			if err := need(c, "pool", "out"); err != nil {
 				return err
 			}
 			if err := o.Check(); err != nil {

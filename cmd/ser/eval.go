@@ -33,22 +33,30 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 			"two heads: the paired difference B - A with a bootstrap 95% interval, and McNemar's exact test on the pairs only one orders right",
 			"uf-raw data: per prompt, Spearman's correlation of rewards with the overall ratings, best of N (the rating of the completion ranked first), and accuracy per rated aspect"}, "\n   "),
 		Flags: append(dataFlags("labelled pairs to evaluate on"),
-			&cli.StringSliceFlag{Name: "head", Usage: "(required) head file; twice (or more) to compare heads on the same pairs, each against the first"},
+			&cli.StringSliceFlag{Name: "head", Usage: "(required, or --model a reward model) head file, or model:NAME for a reward model's own reward; twice (or more) to compare on the same pairs, each against the first"},
 			&cli.StringFlag{Name: "json", Usage: "also write the figures as JSON here"},
-			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one each head names)"},
+			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one each head names); without --head, a reward model whose own reward is evaluated"},
 			&cli.StringFlag{Name: "cache", Usage: "feature cache file (default: the backbone's)"},
 			&cli.StringFlag{Name: "scores-out", Usage: "also write each pair's rewards as JSONL here (file, line, id, subset, reward_chosen, reward_rejected, correct; a second head's as reward_chosen_2, ...)"},
 			&cli.StringFlag{Name: "plots", Usage: "also draw charts into this folder (PNG and SVG): accuracy by subset, calibration, margins, and comparisons"},
 		),
 		Action: func(c *cli.Context) error {
-			if err := need(c, "head", "data"); err != nil {
+			if err := needHead(c); err != nil {
+				return err
+			}
+			if err := need(c, "data"); err != nil {
 				return err
 			}
 			heads := c.StringSlice("head")
+			if len(heads) == 0 { // --model alone: a reward model's own reward
+				heads = []string{modelHeadPrefix + c.String("model")}
+			}
 			outs := []file{{"--json", c.String("json")}, {"--scores-out", c.String("scores-out")}, {"--plots", c.String("plots")}}
 			ins := append(flagFiles(c, "data"), file{"--cache", c.String("cache")})
 			for _, h := range heads {
-				ins = append(ins, file{"--head", h})
+				if !strings.HasPrefix(h, modelHeadPrefix) {
+					ins = append(ins, file{"--head", h})
+				}
 			}
 			if err := checkOutputs(outs, ins); err != nil {
 				return err

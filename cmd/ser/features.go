@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -64,13 +65,41 @@ func usable(c *cli.Context, pairs []data.Pair) []data.Pair {
 }
 
 // loadHead reads --head and the backbone it was trained on (or --model),
-// refusing a head of another backbone.
+// refusing a head of another backbone. Without --head, --model must be a
+// reward model: its own reward is the head.
 func loadHead(c *cli.Context) (*head.Head, *models.Manifest, error) {
+	if c.String("head") == "" {
+		name := c.String("model")
+		if name == "" {
+			return nil, nil, fmt.Errorf("%s: --head is required (or --model naming a reward model, to use its own reward)", c.Command.Name)
+		}
+		return modelHead(c, name)
+	}
 	return loadHeadAt(c, c.String("head"))
 }
 
-// loadHeadAt is loadHead for the head file at path.
+// modelHeadPrefix names, as a --head, a reward model's own reward.
+const modelHeadPrefix = "model:"
+
+// modelHead is the head that is the reward model name's own reward.
+func modelHead(c *cli.Context, name string) (*head.Head, *models.Manifest, error) {
+	m, err := manifest(c, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Reward == nil {
+		return nil, nil, fmt.Errorf("backbone %s is not a reward model (import a sequence classifier's export, --task text-classification): give a --head trained on it", m.Name)
+	}
+	h, err := head.FromRewardModel(features.BackboneOf(m), m.RewardIndex())
+	return h, m, err
+}
+
+// loadHeadAt is loadHead for the head file at path, or, for
+// "model:NAME", the reward model NAME's own reward.
 func loadHeadAt(c *cli.Context, path string) (*head.Head, *models.Manifest, error) {
+	if name, ok := strings.CutPrefix(path, modelHeadPrefix); ok {
+		return modelHead(c, name)
+	}
 	h, err := head.Load(path)
 	if err != nil {
 		return nil, nil, err

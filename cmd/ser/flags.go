@@ -111,6 +111,16 @@ func need(c *cli.Context, names ...string) error {
 	return nil
 }
 
+// needHead requires --head, or --model: a reward model's own reward.
+func needHead(c *cli.Context) error {
+	for _, n := range []string{"head", "model"} {
+		if _, ok := set(c, n); ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: --head is required, or --model naming a reward model to use its own reward (see ser %s --help)", c.Command.Name, c.Command.Name)
+}
+
 // version is the module version or VCS revision this binary was built from.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()

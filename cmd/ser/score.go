@@ -21,10 +21,10 @@ ser score --head rm.head --in pairs.parquet --out scored.jsonl
 ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} rows`,
 		Usage: "add rewards to a JSONL file of {prompt, response} (or {prompt, chosen, rejected}) rows, streaming, order kept",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "head", Usage: "(required) head file"},
+			&cli.StringFlag{Name: "head", Usage: "(required, or --model a reward model) head file, or model:NAME for a reward model's own reward"},
 			&cli.StringFlag{Name: "in", Value: "-", Usage: "input JSONL, - for stdin"},
 			&cli.StringFlag{Name: "out", Value: "-", Usage: "output JSONL, - for stdout (a file is written atomically)"},
-			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names)"},
+			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names); without --head, a reward model whose own reward is used"},
 			&cli.StringFlag{Name: "cache", Usage: "feature cache to read vectors from when present (default: the backbone's)"},
 			&cli.IntFlag{Name: "batch", Value: 512, Usage: "rows scored at a time"},
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed rows (and say how many) instead of stopping"},
@@ -33,7 +33,7 @@ ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} row
 			templateFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if err := need(c, "head"); err != nil {
+			if err := needHead(c); err != nil {
 				return err
 			}
 			if b := c.Int("batch"); b < 1 {

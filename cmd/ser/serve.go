@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ser-rl/ser/head"
 	"github.com/ser-rl/ser/serve"
 )
 
@@ -25,9 +27,9 @@ curl -s localhost:5000/get_reward -d '{"query": ["\n\nHuman: Hi\n\nAssistant: He
 kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 		Usage: "serve rewards over HTTP to RLHF trainers (OpenRLHF's --remote_rm_url: POST /get_reward; native: POST /v1/reward)",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "head", Destination: &o.HeadPath, Usage: "(required) head file; read again on SIGHUP or POST /admin/reload"},
+			&cli.StringFlag{Name: "head", Destination: &o.HeadPath, Usage: "(required, or --model a reward model) head file, read again on SIGHUP or POST /admin/reload; or model:NAME for a reward model's own reward"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5000", Usage: "address to listen on (0.0.0.0:5000 for every interface)"},
-			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names)"},
+			&cli.StringFlag{Name: "model", Usage: "backbone (default: the one the head names); without --head, a reward model whose own reward is used"},
 			&cli.StringFlag{Name: "cache", Usage: "feature cache to read vectors from when present (default: the backbone's)"},
 			&cli.IntFlag{Name: "max-batch", Value: 256, Destination: &o.MaxBatch, Usage: "items per batch of the backbone, gathered across requests"},
 			&cli.DurationFlag{Name: "max-wait", Value: 5 * time.Millisecond, Destination: &o.MaxWait, Usage: "longest wait for a batch to fill after its first item"},
@@ -43,7 +45,7 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 			templateFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if err := need(c, "head"); err != nil {
+			if err := needHead(c); err != nil {
 				return err
 			}
 			if c.Int("max-items") < 0 || c.Duration("drain") < 0 {
@@ -72,6 +74,9 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 			h, m, err := loadHead(c)
 			if err != nil {
 				return err
+			}
+			if strings.HasPrefix(h.SHA256, head.ModelSHA256Prefix) { // a reward model's own reward: no file to reload
+				o.HeadPath, o.Head = "", h
 			}
 			f, _, err := featurizer(c, m, h.Features)
 			if err != nil {
@@ -110,7 +115,7 @@ func serveUntilSignal(c *cli.Context, s *serve.Server, ln net.Listener) error {
 	}
 	hd := s.Head()
 	notef(c, "serving %s (%s %s head on %s, sha256 %.12s) at http://%s, ready in %.1fs",
-		c.String("head"), hd.Features, hd.Kind, hd.Backbone.Name, hd.SHA256, ln.Addr(), time.Since(start).Seconds())
+		orDefault(c.String("head"), "the reward model's own reward"), hd.Features, hd.Kind, hd.Backbone.Name, hd.SHA256, ln.Addr(), time.Since(start).Seconds())
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -39,6 +39,24 @@ type Options struct {
 	AnyID       bool            // accept any id (taken modulo the table's 16 rows), for real tokenizers' vocabularies
 	MaxTokens   int             // manifest's cap (default MaxPos)
 	Truncate    string          // manifest's side
+	// Labels, when positive, makes the graph a sequence classifier, as
+	// transformers' *ForSequenceClassification exports are: its output is
+	// "logits" [batch, Labels], a linear map of one token's hidden state:
+	// with Pooling last, the last token whose id is not PadID (as
+	// transformers finds it, from input_ids), else the first token (BERT's
+	// CLS). Both keeps last_hidden_state as a second output.
+	Labels int
+	Both   bool
+	PadID  int64
+}
+
+// classifier is the classifier's weights [Dim, labels], row-major.
+func classifier(labels int) []float32 {
+	w := make([]float32, Dim*labels)
+	for i := range w {
+		w[i] = float32(math.Cos(float64(i*5+3)) * 0.7)
+	}
+	return w
 }
 
 func table(rows, salt int) []float32 {
@@ -125,11 +143,35 @@ func WriteModel(path string, o Options) error {
 	h = b.Op("Mul", []string{h, mask})
 	h = b.Op("CumSum", []string{h, b.Scalar64(1)})
 	h = b.Op("Mul", []string{h, mask})
+	hiddenOut := onnxpb.ValueInfo{Name: "last_hidden_state", Type: o.Out, Shape: []onnxpb.Dim{{Param: "batch"}, {Param: "tokens"}, {Size: Dim}}}
+	b.Graph.Outputs = nil
+	if o.Labels > 0 {
+		var pooled string
+		if o.Pooling == models.PoolLast { // the last token whose id is not the pad id
+			nonPad := b.Op("Cast", []string{b.Op("Not", []string{b.Op("Equal", []string{"input_ids", b.Scalar64(o.PadID)})})}, onnxpb.Int("to", int64(onnxpb.Float)))
+			t := b.Op("Gather", []string{b.Op("Shape", []string{"input_ids"}), b.Scalar64(1)}, onnxpb.Int("axis", 0))
+			pos := b.Op("Cast", []string{b.Op("Range", []string{b.Scalar64(1), b.Op("Add", []string{t, b.Scalar64(1)}), b.Scalar64(1)})}, onnxpb.Int("to", int64(onnxpb.Float)))
+			idx := b.Op("ArgMax", []string{b.Op("Mul", []string{nonPad, pos})}, onnxpb.Int("axis", 1), onnxpb.Int("keepdims", 1)) // [batch, 1]
+			shape := b.Op("Concat", []string{b.Op("Shape", []string{idx}), b.Ints64(Dim)}, onnxpb.Int("axis", 0))
+			idx3 := b.Op("Expand", []string{b.Op("Unsqueeze", []string{idx, b.Ints64(-1)}), shape})
+			pooled = b.Op("Squeeze", []string{b.Op("GatherElements", []string{h, idx3}, onnxpb.Int("axis", 1)), b.Ints64(1)})
+		} else { // the first token
+			pooled = b.Op("Gather", []string{h, b.Scalar64(0)}, onnxpb.Int("axis", 1))
+		}
+		logits := b.Op("MatMul", []string{pooled, b.Floats([]int64{Dim, int64(o.Labels)}, classifier(o.Labels))})
+		if o.Out != onnxpb.Float {
+			logits = b.Op("Cast", []string{logits}, onnxpb.Int("to", int64(o.Out)))
+		}
+		b.OpTo("Identity", []string{logits}, []string{"logits"})
+		b.Graph.Outputs = append(b.Graph.Outputs, onnxpb.ValueInfo{Name: "logits", Type: o.Out, Shape: []onnxpb.Dim{{Param: "batch"}, {Size: int64(o.Labels)}}})
+	}
 	if o.Out != onnxpb.Float {
 		h = b.Op("Cast", []string{h}, onnxpb.Int("to", int64(o.Out)))
 	}
-	b.OpTo("Identity", []string{h}, []string{"last_hidden_state"})
-	b.Graph.Outputs = []onnxpb.ValueInfo{{Name: "last_hidden_state", Type: o.Out, Shape: []onnxpb.Dim{{Param: "batch"}, {Param: "tokens"}, {Size: Dim}}}}
+	if o.Labels == 0 || o.Both {
+		b.OpTo("Identity", []string{h}, []string{"last_hidden_state"})
+		b.Graph.Outputs = append(b.Graph.Outputs, hiddenOut)
+	}
 	model := &onnxpb.Model{Producer: "ser internal/tiny", Graph: b.Graph, ExternalData: dataFile(o)}
 	return model.WriteFile(path)
 }
@@ -147,6 +189,23 @@ func IDs(text string) []int32 {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// ExpectLogits is a sequence classifier's logits for ids (already
+// truncated, without padding): the classifier applied to the pooled token's
+// hidden state.
+func ExpectLogits(o Options, ids []int32) []float32 {
+	pooled := Expect(o, ids)
+	w := classifier(o.Labels)
+	out := make([]float32, o.Labels)
+	for j := range out {
+		var s float64
+		for k := 0; k < Dim; k++ {
+			s += float64(pooled[k]) * float64(w[k*o.Labels+j])
+		}
+		out[j] = float32(s)
+	}
+	return out
 }
 
 // Expect is the vector a correct runtime returns for ids (already truncated).
