@@ -95,6 +95,9 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles, testFiles, poolFil
 	if err != nil {
 		return nil, err
 	}
+	if err := residual(c, m, form, &opt.Head); err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	all, err := readFiles(c, dataFiles)
 	if err != nil {

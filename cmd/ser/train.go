@@ -34,7 +34,27 @@ func trainFlags(o *head.TrainOptions, seed *uint64) []cli.Flag {
 		&cli.StringFlag{Name: "optimizer", Value: string(o.Optimizer), Destination: (*string)(&o.Optimizer), Usage: "lbfgs (full batch) or adamw", DefaultText: "lbfgs for linear, adamw for mlp"},
 		&cli.StringFlag{Name: "calibration", Value: orDefault(o.Calibration, "platt"), Destination: &o.Calibration, Usage: "platt, temperature or none"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Destination: seed, Usage: "seed of every random choice"},
+		&cli.BoolFlag{Name: "residual", Usage: "on a reward model (--model): a head whose reward is the model's own plus a linear correction learned from the labels (adapting an existing reward model with few labels)"},
 	}
+}
+
+// residual sets o.Base for --residual: the reward model's own reward, to
+// which the head adds its correction.
+func residual(c *cli.Context, m *models.Manifest, form string, o *head.TrainOptions) error {
+	if !c.Bool("residual") {
+		return nil
+	}
+	switch {
+	case m.Reward == nil:
+		return fmt.Errorf("--residual: backbone %s is not a reward model (import a sequence classifier's export, --task text-classification)", m.Name)
+	case form != head.Joint:
+		return fmt.Errorf("--residual: the reward model's own reward is in its joint features, not %s (leave --features out)", form)
+	case o.Kind == head.MLP:
+		return fmt.Errorf("--residual: the correction is linear (--kind linear)")
+	}
+	i := m.RewardIndex()
+	o.Base = &i
+	return nil
 }
 
 // checkKind says what --kind (or its older name --head) means in train and
@@ -86,7 +106,8 @@ func trainCommand() *cli.Command {
 		Name: "train",
 		UsageText: `ser train --data train.jsonl --out rm.head
 ser train --data train.jsonl --kind mlp --hidden 64 --out rm-mlp.head
-ser train --data more.jsonl --init rm.head --out rm2.head   # retrain as the data changes`,
+ser train --data more.jsonl --init rm.head --out rm2.head   # retrain as the data changes
+ser train --model my-rm --residual --data few.jsonl --out adapted.head   # adapt a reward model with few labels`,
 		Usage: "train a reward head on labelled pairs",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
@@ -116,6 +137,9 @@ ser train --data more.jsonl --init rm.head --out rm2.head   # retrain as the dat
 			}
 			form, err := featureForm(c, m)
 			if err != nil {
+				return err
+			}
+			if err := residual(c, m, form, &opt); err != nil {
 				return err
 			}
 			if p := c.String("init"); p != "" {
