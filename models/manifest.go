@@ -127,10 +127,11 @@ func (m *Manifest) RewardIndex() int {
 	return m.Dim - m.Reward.Labels + m.Reward.Label
 }
 
-// HiddenDim is the width of the graph's hidden-state part of a vector (0
-// for a reward model whose graph gives only its logits).
+// HiddenDim is the width of the part of a vector that the graph output
+// Output gives: all of it, but for a reward model whose graph gives its
+// logits beside (then the rest is the logits row).
 func (m *Manifest) HiddenDim() int {
-	if m.Reward == nil {
+	if m.Reward == nil || m.Reward.Output == m.Output {
 		return m.Dim
 	}
 	return m.Dim - m.Reward.Labels

@@ -41,6 +41,7 @@ Example:
 			&cli.StringFlag{Name: "pair-template", Usage: "text with {prompt} and {response} (default: rendered from the chat template)"},
 			&cli.StringFlag{Name: "features", Usage: "separate, joint or both (default: joint for decoders)"},
 			&cli.StringFlag{Name: "feature-storage", Usage: "how the feature cache stores vectors: float32, or float16 (half the bytes; README)", Value: "float32"},
+			&cli.IntFlag{Name: "label", Usage: "a reward model whose logits have several columns: the one that is the reward (0-based)", DefaultText: "the only column"},
 			&cli.BoolFlag{Name: "no-check", Usage: "write the manifest without embedding two texts first"},
 			&cli.BoolFlag{Name: "force", Usage: "replace a manifest.json that says something else (heads and caches of the old fingerprint then no longer apply)"},
 		},
@@ -63,10 +64,14 @@ Example:
 				t := c.String("pair-template")
 				o.PairTemplate = &t
 			}
+			if c.IsSet("label") {
+				l := c.Int("label")
+				o.Label = &l
+			}
 			m, notes, err := models.Import(c.Context, dir, o)
 			var need *models.NeedError
 			if errors.As(err, &need) {
-				flag := map[string]string{"Dim": "--dim", "Pooling": "--pooling last (decoders) or mean (encoders)", "Model": "--model-file", "Output": "--output"}[need.Option]
+				flag := map[string]string{"Dim": "--dim", "Pooling": "--pooling last (decoders) or mean (encoders)", "Model": "--model-file", "Output": "--output", "Labels": "a config.json with num_labels"}[need.Option]
 				return fmt.Errorf("%s: pass %s", need.Msg, flag)
 			}
 			if err != nil {
@@ -88,6 +93,10 @@ Example:
 			}
 			fmt.Fprintf(c.App.Writer, "backbone %s: %s/manifest.json (dim %d, pooling %s, features %s, max %d tokens, fingerprint %s)\n",
 				m.Name, m.Dir, m.Dim, m.Pooling, m.FeatureForm(), m.MaxTokens, m.Fingerprint())
+			if m.Reward != nil {
+				fmt.Fprintf(c.App.Writer, "a reward model: its own reward is logits column %d of %d (ser score/eval/serve/ask --model %s without --head; ser train --model %s --residual to adapt it)\n",
+					m.Reward.Label, m.Reward.Labels, m.Dir, m.Dir)
+			}
 			tpl := m.PairTemplate
 			if len(tpl) > 300 {
 				tpl = fmt.Sprintf("%s... (%d bytes in all)", tpl[:300], len(tpl))

@@ -48,6 +48,9 @@ type Options struct {
 	Labels int
 	Both   bool
 	PadID  int64
+	// HiddenName names the hidden-states output (default
+	// last_hidden_state; "logits" makes it look like a language model's head).
+	HiddenName string
 }
 
 // classifier is the classifier's weights [Dim, labels], row-major.
@@ -143,7 +146,11 @@ func WriteModel(path string, o Options) error {
 	h = b.Op("Mul", []string{h, mask})
 	h = b.Op("CumSum", []string{h, b.Scalar64(1)})
 	h = b.Op("Mul", []string{h, mask})
-	hiddenOut := onnxpb.ValueInfo{Name: "last_hidden_state", Type: o.Out, Shape: []onnxpb.Dim{{Param: "batch"}, {Param: "tokens"}, {Size: Dim}}}
+	hiddenName := "last_hidden_state"
+	if o.HiddenName != "" {
+		hiddenName = o.HiddenName
+	}
+	hiddenOut := onnxpb.ValueInfo{Name: hiddenName, Type: o.Out, Shape: []onnxpb.Dim{{Param: "batch"}, {Param: "tokens"}, {Size: Dim}}}
 	b.Graph.Outputs = nil
 	if o.Labels > 0 {
 		var pooled string
@@ -169,7 +176,7 @@ func WriteModel(path string, o Options) error {
 		h = b.Op("Cast", []string{h}, onnxpb.Int("to", int64(o.Out)))
 	}
 	if o.Labels == 0 || o.Both {
-		b.OpTo("Identity", []string{h}, []string{"last_hidden_state"})
+		b.OpTo("Identity", []string{h}, []string{hiddenName})
 		b.Graph.Outputs = append(b.Graph.Outputs, hiddenOut)
 	}
 	model := &onnxpb.Model{Producer: "ser internal/tiny", Graph: b.Graph, ExternalData: dataFile(o)}
