@@ -567,6 +567,10 @@ func idOf(obj map[string]any) string {
 	return ""
 }
 
+// MaxCompletions bounds the completions of one uf-raw record: every two
+// make a pair (2,016 at most), each with its own features.
+const MaxCompletions = 64
+
 // decodeUFRaw builds every pair of completions whose overall scores differ,
 // the higher-rated one chosen; ties yield no pair (counted in Stats.Dropped).
 func (r *Reader) decodeUFRaw(obj map[string]any) ([]Pair, error) {
@@ -578,6 +582,9 @@ func (r *Reader) decodeUFRaw(obj map[string]any) ([]Pair, error) {
 	list, ok := obj["completions"].([]any)
 	if !ok {
 		return nil, r.errf("completions", "is %s, want a list", typeName(obj["completions"]))
+	}
+	if len(list) > MaxCompletions { // every two of them make a pair
+		return nil, r.errf("completions", "%d completions; at most %d are read from one record (UltraFeedback has 4)", len(list), MaxCompletions)
 	}
 	type comp struct {
 		text    string
@@ -601,6 +608,9 @@ func (r *Reader) decodeUFRaw(obj map[string]any) ([]Pair, error) {
 		}
 		if !ok {
 			return nil, r.errf(field+".overall_score", "is %s, want a number", typeName(c["overall_score"]))
+		}
+		if math.IsNaN(score) || math.Abs(score) > maxRating {
+			return nil, r.errf(field+".overall_score", "is %v, want a number at most %g in size", score, maxRating)
 		}
 		if strings.TrimSpace(text) == "" {
 			r.stats.add(&r.stats.Dropped, "empty completion")
@@ -638,6 +648,10 @@ func (r *Reader) decodeUFRaw(obj map[string]any) ([]Pair, error) {
 	return out, nil
 }
 
+// maxRating bounds a rating's size (UltraFeedback's are 1 to 10): sums of
+// ratings stay finite.
+const maxRating = 1e6
+
 // aspects reads a completion's "annotations": per aspect of Aspects, an
 // object whose "Rating" is a number or a numeric string ("N/A", an absent
 // aspect or absent annotations give NaN).
@@ -669,14 +683,14 @@ func (r *Reader) aspects(v any, field string) ([4]float64, error) {
 				continue
 			}
 			f, err := strconv.ParseFloat(x, 64)
-			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-				return out, r.errf(field+"."+a+".Rating", "is %q, want a number or \"N/A\"", x)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > maxRating {
+				return out, r.errf(field+"."+a+".Rating", "is %q, want a number (at most %g in size) or \"N/A\"", x, maxRating)
 			}
 			out[k] = f
 		default:
 			f, ok := number(x)
-			if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
-				return out, r.errf(field+"."+a+".Rating", "is %s, want a number or \"N/A\"", typeName(x))
+			if !ok || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > maxRating {
+				return out, r.errf(field+"."+a+".Rating", "is %s, want a number (at most %g in size) or \"N/A\"", typeName(x), maxRating)
 			}
 			out[k] = f
 		}

@@ -19,8 +19,8 @@ import (
 // Definitions of the figures, one line each, for tables' footers and --help.
 const (
 	DefAccuracy = "accuracy: the share of pairs whose chosen response gets the higher reward; a tie (equal rewards, identical responses included) counts as wrong, as RewardBench counts it"
-	DefInterval = "95% CI: bootstrap percentile interval, 1,000 resamples of the pairs within each subset, seeded; \"not above chance\" where it reaches 0.5"
-	DefMargin   = "margin: r(chosen) - r(rejected) in the head's reward units (calibrated log-odds: a margin m says the head gives the chosen response probability sigmoid(m) of being preferred)"
+	DefInterval = "95% CI: bootstrap percentile interval, 1,000 resamples, seeded (of a subset's pairs for a subset, of all the pairs overall), Clopper-Pearson's exact interval under 30 pairs; \"not above chance\" where it reaches 0.5"
+	DefMargin   = "margin: r(chosen) - r(rejected) in the head's reward units (log-odds for a calibrated head: a margin m gives the chosen response probability sigmoid(m) of being preferred)"
 	DefECE      = "ECE: expected calibration error of sigmoid(margin) as the probability that the chosen response is preferred, over 10 equal-width bins (both orders of each pair), 0 for a perfectly calibrated head"
 	DefTies     = "ties: pairs with equal rewards (identical responses always tie), counted as wrong"
 )
@@ -220,18 +220,22 @@ func reliability(p, y []float64, bins int) []Bin {
 // resamples is how many bootstrap resamples every interval takes.
 const resamples = 1000
 
-// bootstrap sets the 95% intervals: pairs are resampled within each subset
-// (so each subset's interval, the overall one and RewardBench's scores come
-// from the same resamples).
+// smallN is the count of pairs under which a share's interval is
+// Clopper-Pearson's exact one rather than the bootstrap's: a bootstrap of
+// a handful of pairs underestimates the spread by (n-1)/n, and of one pair
+// has none.
+const smallN = 30
+
+// bootstrap sets the 95% intervals: each subset's by resampling its pairs
+// (exact for fewer than smallN), the overall one by resampling all the
+// pairs together, and RewardBench's scores from the subsets' resamples.
 func (m *Metrics) bootstrap(hits map[string][]bool) {
 	names := m.Subsets()
 	rng := rand.New(rand.NewPCG(0x5e, 0xb007))
-	overall := make([]float64, resamples)
 	per := map[string][]float64{}
 	var rbScore, rbBoard []float64
 	acc := map[string]float64{}
-	for r := range resamples {
-		total := 0
+	for range resamples {
 		for _, s := range names {
 			h := hits[s]
 			ok := 0
@@ -242,28 +246,109 @@ func (m *Metrics) bootstrap(hits map[string][]bool) {
 			}
 			acc[s] = float64(ok) / float64(len(h))
 			per[s] = append(per[s], acc[s])
-			total += ok
 		}
-		overall[r] = float64(total) / float64(m.N)
 		if sc := RewardBench(acc); sc != nil {
 			rbScore = append(rbScore, sc.Score)
-			rbBoard = append(rbBoard, sc.Leaderboard)
+			if sc.Leaderboard != nil {
+				rbBoard = append(rbBoard, *sc.Leaderboard)
+			}
 		}
 	}
-	m.AccuracyCI = interval(overall)
+	var all []bool
+	for _, s := range names {
+		all = append(all, hits[s]...)
+	}
+	_, m.AccuracyCI = shareCI(all, rng)
 	m.Chance = chance(m.AccuracyCI)
 	point := map[string]float64{}
 	for _, s := range names {
 		sm := m.BySubset[s]
-		sm.CI = interval(per[s])
+		if sm.N < smallN {
+			sm.CI = clopperPearson(count(hits[s]), sm.N)
+		} else {
+			sm.CI = interval(per[s])
+		}
 		sm.Chance = chance(sm.CI)
 		m.BySubset[s] = sm
 		point[s] = sm.Accuracy
 	}
 	if sc := RewardBench(point); sc != nil {
-		sc.ScoreCI, sc.LeaderboardCI = interval(rbScore), interval(rbBoard)
+		sc.ScoreCI = interval(rbScore)
+		if sc.Leaderboard != nil && len(rbBoard) == resamples {
+			ci := interval(rbBoard)
+			sc.LeaderboardCI = &ci
+		}
 		m.RewardBench = sc
 	}
+}
+
+func count(hits []bool) int {
+	k := 0
+	for _, h := range hits {
+		if h {
+			k++
+		}
+	}
+	return k
+}
+
+// shareCI is the share of true values in hits and its 95% interval: the
+// bootstrap's (resamples of all of them, from rng), or Clopper-Pearson's
+// for fewer than smallN.
+func shareCI(hits []bool, rng *rand.Rand) (float64, [2]float64) {
+	n, k := len(hits), count(hits)
+	if n == 0 {
+		return math.NaN(), [2]float64{math.NaN(), math.NaN()}
+	}
+	if n < smallN {
+		return float64(k) / float64(n), clopperPearson(k, n)
+	}
+	shares := make([]float64, resamples)
+	for r := range shares {
+		s := 0
+		for range n {
+			if hits[rng.IntN(n)] {
+				s++
+			}
+		}
+		shares[r] = float64(s) / float64(n)
+	}
+	return float64(k) / float64(n), interval(shares)
+}
+
+// clopperPearson is the exact 95% interval of a share of k in n: the
+// shares at which k or more (k or fewer) successes have probability 2.5%.
+func clopperPearson(k, n int) [2]float64 {
+	// upperTail(p, k) = P(X >= k) for X ~ binomial(n, p), summed from logs
+	lg := func(x int) float64 { v, _ := math.Lgamma(float64(x) + 1); return v }
+	upperTail := func(p float64, k int) float64 {
+		s := 0.0
+		for i := k; i <= n; i++ {
+			s += math.Exp(lg(n) - lg(i) - lg(n-i) + float64(i)*math.Log(p) + float64(n-i)*math.Log1p(-p))
+		}
+		return s
+	}
+	// solve finds where f, increasing in p, crosses target
+	solve := func(f func(float64) float64, target float64) float64 {
+		lo, hi := 0.0, 1.0
+		for range 60 {
+			mid := (lo + hi) / 2
+			if f(mid) < target {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		return (lo + hi) / 2
+	}
+	ci := [2]float64{0, 1}
+	if k > 0 { // P(X >= k) = 2.5%
+		ci[0] = solve(func(p float64) float64 { return upperTail(p, k) }, 0.025)
+	}
+	if k < n { // P(X <= k) = 2.5%: P(X >= k+1) = 97.5%
+		ci[1] = solve(func(p float64) float64 { return upperTail(p, k+1) }, 0.975)
+	}
+	return ci
 }
 
 // interval is the 2.5th and 97.5th percentiles of xs.

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -86,13 +87,13 @@ func TestRewardBenchExact(t *testing.T) {
 			if !near(sc.Score, mean) {
 				t.Errorf("score %v, want the mean of RewardBench's four sections %v", sc.Score, mean)
 			}
-			if c.Leaderboard != nil && !near(sc.Leaderboard, *c.Leaderboard) {
-				t.Errorf("leaderboard %v, RewardBench %v", sc.Leaderboard, *c.Leaderboard)
+			if (c.Leaderboard == nil) != (sc.Leaderboard == nil) || (c.Leaderboard != nil && !near(*sc.Leaderboard, *c.Leaderboard)) {
+				t.Errorf("leaderboard %v, RewardBench %v (none where a section is missing: its code divides by zero)", sc.Leaderboard, c.Leaderboard)
 			}
 			if (c.PriorSets == nil) != (sc.PriorSets == nil) || (c.PriorSets != nil && !near(*sc.PriorSets, *c.PriorSets)) {
 				t.Errorf("prior sets %v, RewardBench %v", sc.PriorSets, c.PriorSets)
 			}
-			if !(sc.ScoreCI[0] <= sc.Score && sc.Score <= sc.ScoreCI[1]) || !(sc.LeaderboardCI[0] <= sc.Leaderboard && sc.Leaderboard <= sc.LeaderboardCI[1]) {
+			if !(sc.ScoreCI[0] <= sc.Score && sc.Score <= sc.ScoreCI[1]) || (sc.Leaderboard != nil && !(sc.LeaderboardCI[0] <= *sc.Leaderboard && *sc.Leaderboard <= sc.LeaderboardCI[1])) {
 				t.Errorf("intervals %v %v do not hold %v %v", sc.ScoreCI, sc.LeaderboardCI, sc.Score, sc.Leaderboard)
 			}
 		})
@@ -282,3 +283,112 @@ func writeFile(t *testing.T, path, s string) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestIntervalsSmallAndLarge: a subset of a few pairs gets Clopper-Pearson's
+// exact interval (checked against scipy.stats.beta), so 5 of 5 right is not
+// "above chance" and one pair says nothing; the overall interval resamples
+// all the pairs together (200 subsets of one pair each no longer give a
+// zero-width interval); a large sample's bootstrap interval is as wide as
+// the normal approximation says (n 1,000 at 0.6: about 0.061).
+func TestIntervalsSmallAndLarge(t *testing.T) {
+	for _, c := range []struct {
+		k, n   int
+		lo, hi float64
+	}{{0, 1, 0, 0.975}, {1, 1, 0.025, 1}, {5, 5, 0.4781762498950185, 1}, {3, 10, 0.06673951117773447, 0.6524528500599973},
+		{0, 20, 0, 0.1684334709830853}, {14, 29, 0.294485582951841, 0.6746850036385436}} {
+		if got := clopperPearson(c.k, c.n); math.Abs(got[0]-c.lo) > 1e-9 || math.Abs(got[1]-c.hi) > 1e-9 {
+			t.Errorf("Clopper-Pearson %d of %d: %v, scipy [%v, %v]", c.k, c.n, got, c.lo, c.hi)
+		}
+	}
+	pairs, ra, rb := synthetic(5, 1, "five")
+	if m := Evaluate(ra, rb, pairs); m.BySubset["five"].Chance != AtChance || m.Chance != AtChance {
+		t.Errorf("5 of 5 right: %+v, overall %s %v", m.BySubset["five"], m.Chance, m.AccuracyCI)
+	}
+	var many []data.Pair
+	var a, b []float64
+	for i := range 200 {
+		many = append(many, data.Pair{Chosen: "x", Rejected: "y", Labelled: true, Subset: fmt.Sprint(i)})
+		a, b = append(a, float64(i%2)), append(b, 0.5)
+	}
+	if m := Evaluate(a, b, many); m.AccuracyCI[1]-m.AccuracyCI[0] < 0.1 || m.Chance != AtChance {
+		t.Errorf("200 one-pair subsets at 50%%: overall %v %s", m.AccuracyCI, m.Chance)
+	}
+	pairs, ra, rb = synthetic(1000, 0.6, "s")
+	m := Evaluate(ra, rb, pairs)
+	if w := m.AccuracyCI[1] - m.AccuracyCI[0]; w < 0.05 || w > 0.072 {
+		t.Errorf("interval %v of 0.6 on 1,000 pairs: width %v, the normal approximation 0.061", m.AccuracyCI, w)
+	}
+	if len(m.Reliability) != 10 {
+		t.Errorf("%d reliability bins, want ECE's 10", len(m.Reliability))
+	}
+	if chance([2]float64{0.5, 0.7}) != AtChance || chance([2]float64{0.3, 0.5}) != AtChance || chance([2]float64{0.5001, 0.7}) != AboveChance {
+		t.Error("an interval that reaches 0.5 is at chance")
+	}
+	if (PairScore{Chosen: 1, Reject: 1}).Correct() || (PairScore{Chosen: math.NaN(), Reject: 0}).Correct() {
+		t.Error("a tie or NaN counted right")
+	}
+	// NaN rewards count as wrong, in the figure and its interval
+	pairs, ra, rb = synthetic(40, 1, "s")
+	for i := 30; i < 40; i++ {
+		ra[i] = math.NaN()
+	}
+	m = Evaluate(ra, rb, pairs)
+	if m.Accuracy != 0.75 || m.NonFinite != 10 || m.AccuracyCI[1] >= 0.95 {
+		t.Errorf("NaN rewards: accuracy %v, non-finite %d, interval %v", m.Accuracy, m.NonFinite, m.AccuracyCI)
+	}
+}
+
+// TestCompareSmallVerdict: three pairs that only A orders right are not
+// enough to tell A and B apart (McNemar's p = 0.25), whatever a bootstrap
+// of them says.
+func TestCompareSmallVerdict(t *testing.T) {
+	pairs, ra, rb := synthetic(3, 1, "s")
+	zero := make([]float64, 3)
+	c, err := Compare("A", "B", Evaluate(ra, rb, pairs), Evaluate(zero, zero, pairs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Overall; o.OnlyA != 3 || math.Abs(o.McNemarP-0.25) > 1e-12 || o.ToldApart {
+		t.Errorf("%+v", o)
+	}
+}
+
+// TestMarginBins: bins hold every value, one value gets a bin around it
+// (not 0 to 1), and a range beyond float64 is refused rather than drawn.
+func TestMarginBins(t *testing.T) {
+	bins, ok := marginBins([]float64{-0.076}, 40)
+	if !ok || len(bins) != 1 || !(bins[0].Min < -0.076 && -0.076 < bins[0].Max) || bins[0].Max > 0 {
+		t.Errorf("one value: %+v", bins)
+	}
+	v := []float64{-2, -1, 0, 0.5, 3}
+	bins, _ = marginBins(v, 40)
+	total := 0.0
+	for _, b := range bins {
+		total += b.Weight
+	}
+	if total != 5 || bins[0].Min != -2 || bins[len(bins)-1].Max != 3 {
+		t.Errorf("bins %v..%v hold %v", bins[0].Min, bins[len(bins)-1].Max, total)
+	}
+	if _, ok := marginBins([]float64{-1e308, 1e308}, 40); ok {
+		t.Error("a range beyond float64 binned")
+	}
+}
+
+// TestBestOfNTiesAndNaN: a tie for the highest reward, or rewards that are
+// not numbers, earn no credit: the pick is the lowest-rated of the tied,
+// and NaN ranks last; the intervals hold their figures.
+func TestBestOfNTiesAndNaN(t *testing.T) {
+	rec := &data.Rated{Prompt: "p", Responses: []string{"a", "b", "c", "d"}, Overall: []float64{9, 5, 3, 1}, Aspects: map[string][]float64{}}
+	u := UltraFeedbackMeasures([]*data.Rated{rec}, [][]float64{{1, 1, 0, 0}})
+	if u.PickRating != 5 || u.PickBest != 0 {
+		t.Errorf("a tie for first: pick rated %v, best %v", u.PickRating, u.PickBest)
+	}
+	u = UltraFeedbackMeasures([]*data.Rated{rec}, [][]float64{{math.NaN(), 0.5, math.NaN(), 0.1}})
+	if u.PickRating != 5 {
+		t.Errorf("NaN rewards: pick rated %v, want 5 (the best finite reward)", u.PickRating)
+	}
+	u = UltraFeedbackMeasures([]*data.Rated{rec, rec, rec}, [][]float64{{4, 3, 2, 1}, {1, 2, 3, 4}, {2, 4, 1, 3}})
+	if !(u.PickRatingCI[0] <= u.PickRating && u.PickRating <= u.PickRatingCI[1]) || !(u.PickBestCI[0] <= u.PickBest && u.PickBest <= u.PickBestCI[1]) || u.PickBestCI[1] > 1 {
+		t.Errorf("intervals %v %v for %v %v", u.PickRatingCI, u.PickBestCI, u.PickRating, u.PickBest)
+	}
+}

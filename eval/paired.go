@@ -23,6 +23,9 @@ type Paired struct {
 	OnlyA    int     `json:"only_a_right"`
 	OnlyB    int     `json:"only_b_right"`
 	McNemarP float64 `json:"mcnemar_p"`
+	// ToldApart is McNemar's verdict at 5%: the two are told apart on these
+	// pairs (exact where the bootstrap interval of a few pairs is not).
+	ToldApart bool `json:"told_apart"`
 }
 
 // Comparison is Paired overall and per subset.
@@ -74,6 +77,7 @@ func Compare(nameA, nameB string, a, b Metrics) (Comparison, error) {
 		}
 		p.Diff = p.AccuracyB - p.AccuracyA
 		p.McNemarP = McNemarExact(p.OnlyA, p.OnlyB)
+		p.ToldApart = p.McNemarP < 0.05
 		return p
 	}
 	c.Overall = summary(all)
@@ -81,23 +85,26 @@ func Compare(nameA, nameB string, a, b Metrics) (Comparison, error) {
 	for _, s := range names {
 		c.BySubset[s] = summary(bySubset[s])
 	}
-	// the bootstrap: per resample, each subset's pairs drawn within it
+	// the bootstrap: each subset's pairs drawn within it, all the pairs
+	// together for the overall difference
 	rng := rand.New(rand.NewPCG(0x5e, 0xc0de))
+	draw := func(hs []hit) float64 {
+		d := 0
+		for range hs {
+			h := hs[rng.IntN(len(hs))]
+			d += b2i(h.b) - b2i(h.a)
+		}
+		return float64(d) / float64(len(hs))
+	}
 	overall := make([]float64, resamples)
 	per := map[string][]float64{}
 	for r := range resamples {
-		total := 0
 		for _, s := range names {
-			hs := bySubset[s]
-			d := 0
-			for range hs {
-				h := hs[rng.IntN(len(hs))]
-				d += b2i(h.b) - b2i(h.a)
-			}
-			per[s] = append(per[s], float64(d)/float64(len(hs)))
-			total += d
+			per[s] = append(per[s], draw(bySubset[s]))
 		}
-		overall[r] = float64(total) / float64(len(all))
+		if len(all) > 0 {
+			overall[r] = draw(all)
+		}
 	}
 	if len(all) > 0 {
 		c.Overall.CI = interval(overall)

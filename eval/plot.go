@@ -6,6 +6,8 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"unicode"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -21,18 +23,23 @@ import (
 // distribution of r(chosen) - r(rejected)). title names the model and data.
 // It returns the base paths written.
 func Plots(m Metrics, dir, prefix, title string) ([]string, error) {
-	var out []string
-	for _, c := range []struct {
-		name string
-		draw func(Metrics, string, string) error
-	}{{"subsets", SubsetChart}, {"reliability", ReliabilityChart}, {"margins", MarginChart}} {
-		base := filepath.Join(dir, prefix+c.name)
-		if err := c.draw(m, base, title); err != nil {
-			return out, fmt.Errorf("chart %s: %w", c.name, err)
+	bases := PlotBases(dir, prefix)
+	for i, draw := range []func(Metrics, string, string) error{SubsetChart, ReliabilityChart, MarginChart} {
+		if err := draw(m, bases[i], title); err != nil {
+			return bases[:i], fmt.Errorf("chart %s: %w", bases[i], err)
 		}
-		out = append(out, base)
 	}
-	return out, nil
+	return bases, nil
+}
+
+// PlotBases are the charts Plots writes (without their extensions .png and
+// .svg), so that a caller can check them before anything is written.
+func PlotBases(dir, prefix string) []string {
+	var out []string
+	for _, name := range []string{"subsets", "reliability", "margins"} {
+		out = append(out, filepath.Join(dir, prefix+name))
+	}
+	return out
 }
 
 // hbar is one row of a horizontal bar chart: a value with its interval.
@@ -125,20 +132,47 @@ func hbars(p *plot.Plot, rows []hbar, ref float64, bright, dimName, refName stri
 	return nil
 }
 
-// SubsetChart draws the accuracy of each subset and overall as bars from
-// chance (0.5) with their 95% intervals; a bar whose interval reaches 0.5 is
-// grey ("not above chance").
+// maxRows bounds the rows of a bar chart (the table and the JSON have
+// them all).
+const maxRows = 60
+
+// Label is a subset's name as a chart or a terminal table shows it: quoted
+// when it holds characters that are not printable (line breaks, direction
+// overrides), and at most 40 characters (its middle cut).
+func Label(name string) string {
+	for _, r := range name {
+		if !unicode.IsPrint(r) || unicode.Is(unicode.Bidi_Control, r) {
+			name = strconv.QuoteToASCII(name)
+			break
+		}
+	}
+	return chart.Title(name, 40)
+}
+
+// rowsNote says, in a chart's title, when only the first maxRows subsets
+// are drawn.
+func rowsNote(n int) string {
+	if n <= maxRows {
+		return ""
+	}
+	return fmt.Sprintf(" (the first %d of %d subsets; all in the table and JSON)", maxRows, n)
+}
+
+// SubsetChart draws the accuracy of each subset and of all the pairs as
+// bars from chance (0.5) with their 95% intervals; a bar whose interval
+// reaches 0.5 is grey ("not above chance").
 func SubsetChart(m Metrics, base, title string) error {
 	p := plot.New()
-	p.Title.Text = "Accuracy by subset: " + chart.Title(title, 60)
+	names := m.Subsets()
+	p.Title.Text = "Accuracy by subset: " + chart.Title(title, 60) + rowsNote(len(names))
 	p.X.Label.Text = "pairwise accuracy (a tie counts as wrong), 95% CI"
 	var rows []hbar
-	for _, s := range m.Subsets() {
+	for _, s := range names[:min(len(names), maxRows)] {
 		sm := m.BySubset[s]
-		rows = append(rows, hbar{fmt.Sprintf("%s (%d)", s, sm.N), sm.Accuracy, sm.CI[0], sm.CI[1], sm.Chance != AboveChance})
+		rows = append(rows, hbar{fmt.Sprintf("%s (%d)", Label(s), sm.N), sm.Accuracy, sm.CI[0], sm.CI[1], sm.Chance != AboveChance})
 	}
-	if len(rows) != 1 {
-		rows = append(rows, hbar{fmt.Sprintf("overall (%d)", m.N), m.Accuracy, m.AccuracyCI[0], m.AccuracyCI[1], m.Chance != AboveChance})
+	if len(names) != 1 {
+		rows = append(rows, hbar{fmt.Sprintf("all pairs (%d)", m.N), m.Accuracy, m.AccuracyCI[0], m.AccuracyCI[1], m.Chance != AboveChance})
 	}
 	// the first row is drawn at the bottom: list from the bottom up
 	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
@@ -209,7 +243,7 @@ func ReliabilityChart(m Metrics, base, title string) error {
 // MarginChart draws the distribution of the margins r(chosen) -
 // r(rejected), with 0 marked: the pairs right of it are ordered right.
 func MarginChart(m Metrics, base, title string) error {
-	var d plotter.Values
+	var d []float64
 	right := 0
 	for _, s := range m.Scores {
 		if v := s.Chosen - s.Reject; finite(v) {
@@ -221,20 +255,23 @@ func MarginChart(m Metrics, base, title string) error {
 	}
 	p := plot.New()
 	p.Title.Text = "Reward margins: " + chart.Title(title, 60)
-	p.X.Label.Text = "margin r(chosen) - r(rejected), in the head's reward units (calibrated log-odds)"
+	p.X.Label.Text = "margin r(chosen) - r(rejected), in the head's reward units"
 	p.Y.Label.Text = "pairs"
 	if len(d) == 0 {
+		p.Title.Text += " (no pair with finite rewards)"
 		return chart.Save(p, base, 3.5*vg.Inch)
 	}
-	h, err := plotter.NewHist(d, 40)
-	if err != nil {
-		return err
+	bins, ok := marginBins(d, 40)
+	if !ok {
+		p.Title.Text += " (the margins span more than a float64 holds: not drawn)"
+		return chart.Save(p, base, 3.5*vg.Inch)
 	}
-	h.FillColor, h.LineStyle.Width = chart.Palette[0], vg.Points(0.5)
+	h := &plotter.Histogram{Bins: bins, Width: bins[0].Max - bins[0].Min, FillColor: chart.Palette[0], LineStyle: plotter.DefaultLineStyle}
+	h.LineStyle.Width = vg.Points(0.5)
 	p.Add(h)
-	p.Legend.Add(fmt.Sprintf("%d pairs: mean margin %.3f, sd %.3f; %d (%.1f%%) above 0", len(d), m.MeanMargin, m.MarginStd, right, 100*float64(right)/float64(len(d))), h)
+	p.Legend.Add(fmt.Sprintf("%d pairs: mean margin %.3g, sd %.3g; %d (%.1f%%) above 0", len(d), m.MeanMargin, m.MarginStd, right, 100*float64(right)/float64(len(d))), h)
 	top := 0.0
-	for _, b := range h.Bins {
+	for _, b := range bins {
 		top = math.Max(top, b.Weight)
 	}
 	zero, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 0, Y: top}})
@@ -244,9 +281,36 @@ func MarginChart(m Metrics, base, title string) error {
 	zero.Color, zero.Dashes, zero.Width = chart.Palette[1], chart.Dashed, vg.Points(1.5)
 	p.Add(zero)
 	p.Legend.Add("0: right of it, the chosen response gets the higher reward", zero)
+	p.X.Min, p.X.Max = math.Min(bins[0].Min, 0), math.Max(bins[len(bins)-1].Max, 0)
 	p.Y.Min, p.Y.Max = 0, top*1.05
 	p.Y.Tick.Marker = chart.CountTicks{}
 	return chart.Save(p, base, 3.5*vg.Inch)
+}
+
+// marginBins are n equal bins over the values' range (one bin of a tenth
+// of the value's size, at least 0.1, when they are all one value); ok is
+// false when the range is beyond float64.
+func marginBins(v []float64, n int) ([]plotter.HistogramBin, bool) {
+	lo, hi := v[0], v[0]
+	for _, x := range v {
+		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	}
+	if hi-lo == 0 {
+		w := math.Max(math.Abs(lo)/10, 0.1)
+		return []plotter.HistogramBin{{Min: lo - w/2, Max: lo + w/2, Weight: float64(len(v))}}, finite(w)
+	}
+	w := (hi - lo) / float64(n)
+	if !finite(hi-lo) || w == 0 {
+		return nil, false
+	}
+	bins := make([]plotter.HistogramBin, n)
+	for i := range bins {
+		bins[i].Min, bins[i].Max = lo+float64(i)*w, lo+float64(i+1)*w
+	}
+	for _, x := range v {
+		bins[min(int((x-lo)/w), n-1)].Weight++
+	}
+	return bins, true
 }
 
 // CompareChart draws a comparison's paired differences B - A per subset
@@ -255,21 +319,23 @@ func MarginChart(m Metrics, base, title string) error {
 func CompareChart(c Comparison, base, title string) error {
 	p := plot.New()
 	p.Title.Text = chart.Title(fmt.Sprintf("%s minus %s: %s", c.B, c.A, title), 80)
-	p.X.Label.Text = "paired difference of accuracies on the same pairs, 95% CI"
+	p.X.Label.Text = "paired difference of accuracies on the same pairs, bootstrap 95% CI"
 	var rows []hbar
 	row := func(name string, d Paired) hbar {
-		return hbar{fmt.Sprintf("%s (%d)", name, d.N), d.Diff, d.CI[0], d.CI[1], d.CI[0] <= 0 && d.CI[1] >= 0}
+		return hbar{fmt.Sprintf("%s (%d)", name, d.N), d.Diff, d.CI[0], d.CI[1], !d.ToldApart}
 	}
-	for _, s := range sortedKeys(c.BySubset) {
-		rows = append(rows, row(s, c.BySubset[s]))
+	names := sortedKeys(c.BySubset)
+	p.Title.Text += rowsNote(len(names))
+	for _, s := range names[:min(len(names), maxRows)] {
+		rows = append(rows, row(Label(s), c.BySubset[s]))
 	}
-	if len(rows) != 1 {
-		rows = append(rows, row("overall", c.Overall))
+	if len(names) != 1 {
+		rows = append(rows, row("all pairs", c.Overall))
 	}
 	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
 		rows[i], rows[j] = rows[j], rows[i]
 	}
-	if err := hbars(p, rows, 0, "the difference's interval excludes 0", "not told apart (the interval holds 0)", "no difference (0)"); err != nil {
+	if err := hbars(p, rows, 0, "told apart (McNemar's exact test, p < 0.05)", "not told apart (p >= 0.05)", "no difference (0)"); err != nil {
 		return err
 	}
 	lo, hi := 0.0, 0.0

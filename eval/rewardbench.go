@@ -23,12 +23,15 @@ type RewardBenchScore struct {
 	ScoreCI [2]float64 `json:"score_ci"`
 	// PriorSets is the mean accuracy over the preference test sets the
 	// leaderboard counts (anthropic_helpful, anthropic_hhh, shp, summarize)
-	// that are present, when any is.
-	PriorSets *float64 `json:"prior_sets,omitempty"`
+	// that are present (PriorSetsPresent), when any is.
+	PriorSets        *float64 `json:"prior_sets,omitempty"`
+	PriorSetsPresent []string `json:"prior_sets_present,omitempty"`
 	// Leaderboard is the leaderboard's average: the four sections at weight
-	// 2 and PriorSets, when present, at weight 1; else Score.
-	Leaderboard   float64    `json:"leaderboard"`
-	LeaderboardCI [2]float64 `json:"leaderboard_ci"`
+	// 2 and PriorSets, when present, at weight 1 (Score without them); nil
+	// when a section has none of its subsets, where RewardBench's own
+	// leaderboard code computes none (it divides by zero).
+	Leaderboard   *float64    `json:"leaderboard,omitempty"`
+	LeaderboardCI *[2]float64 `json:"leaderboard_ci,omitempty"`
 	// PresentMean is the mean of the sections that have subsets present
 	// (what ser reported as the score before it matched RewardBench): not
 	// RewardBench's figure when a section is missing.
@@ -102,19 +105,21 @@ func RewardBench(acc map[string]float64) *RewardBenchScore {
 		sc.Score += sc.Sections[section]
 	}
 	sc.Score /= float64(len(RewardBenchSections))
-	sc.Leaderboard = sc.Score
 	var prior float64
-	n := 0
 	for _, s := range priorSets {
 		if a, ok := acc[s]; ok {
 			prior += a
-			n++
+			sc.PriorSetsPresent = append(sc.PriorSetsPresent, s)
 		}
 	}
-	if n > 0 {
+	board := sc.Score
+	if n := len(sc.PriorSetsPresent); n > 0 {
 		prior /= float64(n)
 		sc.PriorSets = &prior
-		sc.Leaderboard = (2*4*sc.Score + prior) / 9
+		board = (2*4*sc.Score + prior) / 9
+	}
+	if len(sc.MissingSections) == 0 {
+		sc.Leaderboard = &board
 	}
 	sort.Strings(sc.Missing)
 	return sc

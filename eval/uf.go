@@ -60,9 +60,18 @@ func UltraFeedbackMeasures(records []*data.Rated, rewards [][]float64) UltraFeed
 		}
 		r := rewards[i]
 		p := prompt{spearman: spearman(r, rec.Overall), aspect: map[string][2]int{}}
-		pick := -1
-		for k := range r {
-			if pick < 0 || r[k] > r[pick] || (r[k] == r[pick] && rec.Overall[k] < rec.Overall[pick]) || math.IsNaN(r[pick]) {
+		// the completion ranked first: a reward that is not a number ranks
+		// last, and a tie (NaN ones included) picks the lowest-rated of the
+		// tied, so that neither earns credit
+		rank := func(k int) float64 {
+			if math.IsNaN(r[k]) {
+				return math.Inf(-1)
+			}
+			return r[k]
+		}
+		pick := 0
+		for k := 1; k < n; k++ {
+			if rank(k) > rank(pick) || (rank(k) == rank(pick) && rec.Overall[k] < rec.Overall[pick]) {
 				pick = k
 			}
 		}

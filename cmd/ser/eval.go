@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/ser-rl/ser/eval"
 	"github.com/ser-rl/ser/features"
 	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/internal/jsonsafe"
 	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/models"
 )
@@ -51,11 +53,25 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 			if len(heads) == 0 { // --model alone: a reward model's own reward
 				heads = []string{modelHeadPrefix + c.String("model")}
 			}
-			outs := []file{{"--json", c.String("json")}, {"--scores-out", c.String("scores-out")}, {"--plots", c.String("plots")}}
+			// every output is checked before anything is written: the
+			// charts are files of their own in the --plots folder
+			outs := []file{{"--json", c.String("json")}, {"--scores-out", c.String("scores-out")}}
 			ins := append(flagFiles(c, "data"), file{"--cache", c.String("cache")})
 			for _, h := range heads {
 				if !strings.HasPrefix(h, modelHeadPrefix) {
 					ins = append(ins, file{"--head", h})
+				}
+			}
+			charts := map[string]bool{}
+			if dir := c.String("plots"); dir != "" {
+				for _, base := range chartBases(dir, len(heads)) {
+					for _, ext := range []string{".png", ".svg"} {
+						outs = append(outs, file{"--plots", base + ext})
+						charts[filepath.Base(base+ext)] = true
+					}
+				}
+				if err := checkOutputFolder("--plots", dir, func(name string) bool { return charts[name] }, append(ins, outs[:2]...)); err != nil {
+					return err
 				}
 			}
 			if err := checkOutputs(outs, ins); err != nil {
@@ -69,10 +85,13 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 			for _, path := range heads {
 				e, err := evalHead(c, path, pairs)
 				if err != nil {
-					return err
+					return fmt.Errorf("--head %s: %w", path, err)
 				}
 				if err := checkOutputs(outs, backboneFiles(c, e.m)); err != nil {
 					return err
+				}
+				if e.met.N == 0 {
+					return fmt.Errorf("no pair to evaluate: %s (evaluation needs labelled pairs with a preference)", skippedText(e.met.Skipped))
 				}
 				evals = append(evals, e)
 			}
@@ -118,7 +137,7 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 					}
 					v = map[string]any{"heads": hs, "comparisons": comps}
 				}
-				raw, err := json.MarshalIndent(v, "", " ")
+				raw, err := jsonsafe.MarshalIndent(v, "", " ") // a figure that is not a number is null
 				if err != nil {
 					return err
 				}
@@ -137,12 +156,46 @@ type evaluated struct {
 	met  eval.Metrics
 }
 
-// letter names the k-th head of a comparison: A, B, C, ...
+// letter names the k-th head of a comparison: A, B, C, ..., then H27, ...
 func letter(k int) string {
 	if k < 26 {
 		return string(rune('A' + k))
 	}
-	return fmt.Sprintf("head %d", k+1)
+	return fmt.Sprintf("H%d", k+1)
+}
+
+// chartBases are the charts --plots writes for n heads (without their
+// extensions): each head's, prefixed A-, B-, ... when there are several,
+// and each comparison's.
+func chartBases(dir string, n int) []string {
+	var out []string
+	for k := 0; k < n; k++ {
+		prefix := ""
+		if n > 1 {
+			prefix = letter(k) + "-"
+		}
+		out = append(out, eval.PlotBases(dir, prefix)...)
+		if k > 0 {
+			out = append(out, compareBase(dir, k))
+		}
+	}
+	return out
+}
+
+func compareBase(dir string, k int) string {
+	return filepath.Join(dir, fmt.Sprintf("compare-%s-%s", letter(0), letter(k)))
+}
+
+// skippedText lists the reasons pairs were set aside.
+func skippedText(skipped map[string]int) string {
+	if len(skipped) == 0 {
+		return "the data holds none"
+	}
+	var parts []string
+	for _, why := range sortedKeys(skipped) {
+		parts = append(parts, fmt.Sprintf("%d %s", skipped[why], why))
+	}
+	return "set aside: " + strings.Join(parts, ", ")
 }
 
 // evalHead evaluates the head at path on pairs, with UltraFeedback's
@@ -246,7 +299,7 @@ func drawEval(c *cli.Context, dir string, evals []evaluated, comps []eval.Compar
 		bases = append(bases, b...)
 	}
 	for k, comp := range comps {
-		base := filepath.Join(dir, fmt.Sprintf("compare-%s-%s", comp.A, comp.B))
+		base := compareBase(dir, k+1)
 		title := fmt.Sprintf("%s vs %s on %s", filepath.Base(evals[k+1].path), filepath.Base(evals[0].path), data)
 		if err := eval.CompareChart(comp, base, title); err != nil {
 			return err
@@ -277,25 +330,51 @@ func chanceMark(v string) string {
 	return ""
 }
 
+// ci writes an interval as [lo, hi] (so that negative bounds read).
+func ci(c [2]float64) string { return fmt.Sprintf("[%.4f, %.4f]", c[0], c[1]) }
+
+// tableName is a subset's name in a table: eval.Label's, and a subset
+// called "overall" is told apart from the row of all the pairs.
+func tableName(s string) string {
+	if s == "overall" {
+		return "overall (a subset)"
+	}
+	return eval.Label(s)
+}
+
 func printMetrics(out io.Writer, m eval.Metrics, bb *models.Manifest) {
 	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "subset\tpairs\taccuracy\t95% CI\t")
-	ci := func(c [2]float64) string { return fmt.Sprintf("%.4f-%.4f", c[0], c[1]) }
-	if subsets := m.Subsets(); len(subsets) > 1 {
+	subsets := m.Subsets()
+	if len(subsets) > 1 || (len(subsets) == 1 && subsets[0] != "all") {
 		for _, s := range subsets {
 			sm := m.BySubset[s]
-			fmt.Fprintf(w, "%s\t%d\t%.4f\t%s\t%s\n", s, sm.N, sm.Accuracy, ci(sm.CI), chanceMark(sm.Chance))
+			fmt.Fprintf(w, "%s\t%d\t%.4f\t%s\t%s\n", tableName(s), sm.N, sm.Accuracy, ci(sm.CI), chanceMark(sm.Chance))
 		}
 	}
 	fmt.Fprintf(w, "overall\t%d\t%.4f\t%s\t%s\n", m.N, m.Accuracy, ci(m.AccuracyCI), chanceMark(m.Chance))
 	w.Flush()
-	if m.N > 0 && m.Chance != eval.AboveChance {
-		if m.Chance == eval.BelowChance {
-			fmt.Fprintf(out, "the overall accuracy is below chance: its 95%% interval %s lies under 0.5 (the head prefers what these labels reject: was it trained on data that values other things?)", ci(m.AccuracyCI))
-		} else {
-			fmt.Fprintf(out, "the overall accuracy is not above chance: its 95%% interval %s holds 0.5", ci(m.AccuracyCI))
+	if m.Ties > 0 { // ties count as wrong: say what the decided pairs give
+		decided := m.N - m.Ties - m.NonFinite
+		right := int(math.Round(m.Accuracy * float64(m.N)))
+		fmt.Fprintf(out, "%d of the %d pairs are ties (equal rewards", m.Ties, m.N)
+		if m.Identical > 0 {
+			fmt.Fprintf(out, "; %d of them identical responses", m.Identical)
 		}
-		fmt.Fprintln(out, defaultBackboneNote(bb))
+		fmt.Fprint(out, "), counted wrong")
+		if decided > 0 {
+			fmt.Fprintf(out, "; on the %d pairs decided the accuracy is %.4f", decided, float64(right)/float64(decided))
+		}
+		fmt.Fprintln(out)
+	}
+	switch {
+	case m.Chance == eval.AboveChance:
+	case m.Ties*2 >= m.N:
+		fmt.Fprintf(out, "the overall accuracy is not above chance: most pairs are ties (a head that gives most responses one reward?)%s\n", defaultBackboneNote(bb))
+	case m.Chance == eval.BelowChance:
+		fmt.Fprintf(out, "the overall accuracy is below chance: its 95%% interval %s lies under 0.5 (the head prefers what these labels reject: was it trained on data that values other things?)%s\n", ci(m.AccuracyCI), defaultBackboneNote(bb))
+	default:
+		fmt.Fprintf(out, "the overall accuracy is not above chance: its 95%% interval %s holds 0.5%s\n", ci(m.AccuracyCI), defaultBackboneNote(bb))
 	}
 	if rb := m.RewardBench; rb != nil {
 		fmt.Fprintf(out, "RewardBench (as its code at %s computes it): score %.4f (95%% CI %s), the mean of", eval.RewardBenchCommit[:7], rb.Score, ci(rb.ScoreCI))
@@ -303,60 +382,60 @@ func printMetrics(out io.Writer, m eval.Metrics, bb *models.Manifest) {
 			fmt.Fprintf(out, " %s %.4f", eval.RewardBenchSectionNames[s], rb.Sections[s])
 		}
 		fmt.Fprintln(out)
-		if rb.PriorSets != nil {
-			fmt.Fprintf(out, "  leaderboard average %.4f (95%% CI %s): the four sections at weight 2, Prior Sets %.4f (anthropic_helpful, anthropic_hhh, shp, summarize present) at 1\n",
-				rb.Leaderboard, ci(rb.LeaderboardCI), *rb.PriorSets)
+		if rb.PriorSets != nil && rb.Leaderboard != nil {
+			fmt.Fprintf(out, "  leaderboard average %.4f (95%% CI %s): the four sections at weight 2, Prior Sets %.4f (the mean of %s) at 1\n",
+				*rb.Leaderboard, ci(*rb.LeaderboardCI), *rb.PriorSets, strings.Join(rb.PriorSetsPresent, ", "))
 		}
 		if len(rb.MissingSections) > 0 {
 			var names []string
 			for _, s := range rb.MissingSections {
 				names = append(names, eval.RewardBenchSectionNames[s])
 			}
-			fmt.Fprintf(out, "  sections without any of their subsets in the data, counted 0 as RewardBench counts them: %s (the mean of the sections present: %.4f)\n", strings.Join(names, ", "), rb.PresentMean)
+			fmt.Fprintf(out, "  sections without any of their subsets in the data, counted 0 as RewardBench counts them: %s (the mean of the sections present: %.4f; no leaderboard average, which RewardBench's code does not compute then)\n", strings.Join(names, ", "), rb.PresentMean)
 		}
 		if len(rb.Missing) > 0 {
 			fmt.Fprintf(out, "  (subsets not in the data: %s)\n", strings.Join(rb.Missing, ", "))
 		}
 	}
 	if u := m.UltraFeedback; u != nil && u.Prompts > 0 {
-		fmt.Fprintf(out, "UltraFeedback ratings, %d prompts: Spearman(reward, overall rating) %.4f (95%% CI %s, %d prompts where both vary); best of N: the completion ranked first is rated %.3f (95%% CI %.3f-%.3f) against %.3f for the best and %.3f on average, and is a best-rated one for %.1f%% of prompts (95%% CI %.1f-%.1f)\n",
-			u.Prompts, u.Spearman, ci(u.SpearmanCI), u.SpearmanPrompts, u.PickRating, u.PickRatingCI[0], u.PickRatingCI[1], u.BestRating, u.MeanRating, 100*u.PickBest, 100*u.PickBestCI[0], 100*u.PickBestCI[1])
+		sp := "not defined (no prompt where both the rewards and the ratings vary)"
+		if u.SpearmanPrompts > 0 {
+			sp = fmt.Sprintf("%.4f (95%% CI %s, over the %d prompts where both vary)", u.Spearman, ci(u.SpearmanCI), u.SpearmanPrompts)
+		}
+		fmt.Fprintf(out, "UltraFeedback ratings, %d prompts: Spearman(reward, overall rating) %s; best of N: the completion ranked first is rated %.3f (95%% CI %s) against %.3f for the best and %.3f on average, and is a best-rated one for %.1f%% of prompts (95%% CI [%.1f, %.1f])\n",
+			u.Prompts, sp, u.PickRating, ci(u.PickRatingCI), u.BestRating, u.MeanRating, 100*u.PickBest, 100*u.PickBestCI[0], 100*u.PickBestCI[1])
 		for _, a := range data.Aspects {
 			if sm, ok := u.Aspects[a]; ok {
 				fmt.Fprintf(out, "  %s: accuracy %.4f (95%% CI %s) on %d pairs of completions rated differently %s\n", a, sm.Accuracy, ci(sm.CI), sm.N, chanceMark(sm.Chance))
 			}
 		}
 	}
-	fmt.Fprintf(out, "ties %d", m.Ties)
-	if m.Identical > 0 {
-		fmt.Fprintf(out, " (%d of them identical responses)", m.Identical)
-	}
-	fmt.Fprintf(out, "; margin mean %.4f, sd %.4f (reward units); ECE %.4f\n", m.MeanMargin, m.MarginStd, m.ECE)
+	fmt.Fprintf(out, "margin mean %.4g, sd %.4g (reward units); ECE %.4f\n", m.MeanMargin, m.MarginStd, m.ECE)
 	if m.NonFinite > 0 {
-		fmt.Fprintf(out, "%d pairs have a reward that is not a finite number (the backbone's vectors for them hold NaN or Inf): counted as wrong, left out of the margin and ECE\n", m.NonFinite)
+		fmt.Fprintf(out, "%d pairs have a reward that is not a finite number (the backbone's vectors for them hold NaN or Inf, or the head's weights overflow): counted as wrong, left out of the margin and ECE\n", m.NonFinite)
 	}
-	for why, n := range m.Skipped {
-		fmt.Fprintf(out, "skipped %d pairs: %s\n", n, why)
+	for _, why := range sortedKeys(m.Skipped) {
+		fmt.Fprintf(out, "skipped %d pairs: %s\n", m.Skipped[why], why)
 	}
 }
 
 // printComparison writes a comparison's table: per subset and overall,
 // both accuracies, the paired difference with its interval, the discordant
-// pairs and McNemar's p.
+// pairs and McNemar's p, whose verdict the last column gives.
 func printComparison(out io.Writer, c eval.Comparison) {
 	fmt.Fprintf(out, "%s - %s, paired on the same pairs:\n", c.B, c.A)
 	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "subset\tpairs\t%s\t%s\t%s-%s\t95%% CI\tonly %s right\tonly %s right\tMcNemar p\t\n", c.A, c.B, c.B, c.A, c.A, c.B)
 	row := func(name string, p eval.Paired) {
 		verdict := "not told apart"
-		if p.CI[0] > 0 || p.CI[1] < 0 {
-			verdict = ""
+		if p.ToldApart {
+			verdict = "told apart"
 		}
-		fmt.Fprintf(w, "%s\t%d\t%.4f\t%.4f\t%+.4f\t%+.4f to %+.4f\t%d\t%d\t%.3g\t%s\n", name, p.N, p.AccuracyA, p.AccuracyB, p.Diff, p.CI[0], p.CI[1], p.OnlyA, p.OnlyB, p.McNemarP, verdict)
+		fmt.Fprintf(w, "%s\t%d\t%.4f\t%.4f\t%+.4f\t[%+.4f, %+.4f]\t%d\t%d\t%.3g\t%s\n", name, p.N, p.AccuracyA, p.AccuracyB, p.Diff, p.CI[0], p.CI[1], p.OnlyA, p.OnlyB, p.McNemarP, verdict)
 	}
-	if len(c.BySubset) > 1 {
-		for _, s := range sortedKeys(c.BySubset) {
-			row(s, c.BySubset[s])
+	if names := sortedKeys(c.BySubset); len(names) > 1 || (len(names) == 1 && names[0] != "all") {
+		for _, s := range names {
+			row(tableName(s), c.BySubset[s])
 		}
 	}
 	row("overall", c.Overall)

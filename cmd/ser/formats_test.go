@@ -162,6 +162,28 @@ func TestEvalCompare(t *testing.T) {
 			}
 		}
 	}
+	// --plots into a folder that exists (a rerun) works; an output that is
+	// one of its charts, or a file as the folder, is refused before anything
+	// is written; data with no pair to evaluate is an error
+	if _, stderr, err := run(t, home, "-q", "eval", "--head", lin, "--head", mlp, "--data", test, "--cache", cache, "--plots", plots); err != nil {
+		t.Errorf("a rerun into the charts' folder: %v\n%s", err, stderr)
+	}
+	clash := filepath.Join(plots, "A-subsets.png")
+	if _, _, err := run(t, home, "-q", "eval", "--head", lin, "--head", mlp, "--data", test, "--cache", cache, "--plots", plots, "--json", clash); err == nil {
+		t.Error("--json naming one of the charts was taken")
+	}
+	fresh := filepath.Join(dir, "fresh-scores.jsonl")
+	if _, _, err := run(t, home, "-q", "eval", "--head", lin, "--data", test, "--cache", cache, "--plots", scores, "--scores-out", fresh); err == nil {
+		t.Error("--plots naming a file was taken")
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Error("--scores-out was written before --plots was refused")
+	}
+	unl := filepath.Join(dir, "unlabelled.jsonl")
+	os.WriteFile(unl, []byte(`{"prompt": "q", "response_a": "x", "response_b": "y"}`+"\n"), 0o644)
+	if _, _, err := run(t, home, "-q", "eval", "--head", lin, "--data", unl, "--cache", cache); err == nil || !strings.Contains(err.Error(), "no pair to evaluate") {
+		t.Errorf("unlabelled data: %v", err)
+	}
 	// uf-raw: the ratings' measures
 	out, stderr, err = run(t, home, "eval", "--head", lin, "--data", filepath.Join("..", "..", "eval", "testdata", "uf-raw.jsonl"), "--cache", cache)
 	if err != nil {

@@ -120,13 +120,17 @@ type CountTicks struct{}
 
 // Ticks implements plot.Ticker.
 func (CountTicks) Ticks(min, max float64) []plot.Tick {
-	t := plot.DefaultTicks{}.Ticks(min, max)
-	for i := range t {
-		if t[i].Label != "" {
-			t[i].Label = fmt.Sprintf("%.0f", t[i].Value)
+	var out []plot.Tick
+	for _, t := range (plot.DefaultTicks{}).Ticks(min, max) {
+		if t.Value != math.Trunc(t.Value) {
+			continue // no half pairs
 		}
+		if t.Label != "" {
+			t.Label = fmt.Sprintf("%.0f", t.Value)
+		}
+		out = append(out, t)
 	}
-	return t
+	return out
 }
 
 // IntTicks labels every integer of an axis.
