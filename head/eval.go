@@ -52,4 +52,3 @@ func Correct(h *Head, x *Pairs) []bool {
 	}
 	return out
 }
-

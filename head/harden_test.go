@@ -236,4 +236,3 @@ func FuzzHeadFile(f *testing.F) {
 		}
 	})
 }
-
