@@ -7,6 +7,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"gonum.org/v1/gonum/blas/blas32"
@@ -140,12 +141,24 @@ func trainLBFGS(ctx context.Context, h *Head, q *lbfgsProblem, vl *prepared, opt
 		return errors.New("head: lbfgs trains linear heads; use adamw for an MLP")
 	}
 	grid := []float64{opt.L2}
+	few := "" // why a residual head's decay was not chosen
 	if opt.L2 == 0 {
 		grid = opt.L2Grid
 		if len(grid) == 0 {
 			grid = []float64{3, 1, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003}
 		}
-		if vl == nil {
+		switch {
+		case opt.Base != nil && (vl == nil || vl.n < minResidualVal):
+			// a residual head with too few validation pairs to choose its
+			// decay: the strongest keeps the correction small, so that a
+			// handful of labels cannot overturn the reward model
+			grid = []float64{residualDecay}
+			n := 0
+			if vl != nil {
+				n = vl.n
+			}
+			few = fmt.Sprintf("%d validation pairs, fewer than the %d that choose a residual correction's weight decay: it was held at %g (strong), so the head stays near the reward model; give more labelled pairs to let it learn", n, minResidualVal, residualDecay)
+		case vl == nil:
 			grid = []float64{1e-3}
 		}
 	}
@@ -156,7 +169,7 @@ func trainLBFGS(ctx context.Context, h *Head, q *lbfgsProblem, vl *prepared, opt
 	if opt.Base != nil && len(grid) > 1 {
 		// a residual head: no correction at all (the base reward alone) is
 		// a candidate, and stronger decays lead towards it
-		grid = append([]float64{100, 30, 10}, grid...)
+		grid = append([]float64{residualDecay, 30, 10}, grid...)
 		zero := make([]float64, len(w))
 		copy(h.Layers[0].W.RawRowView(0), zero)
 		bestLoss, bestL2, best, bestStatus = pairLoss(h, vl), 0, zero, "no correction: the base reward alone was best on validation"
@@ -191,9 +204,17 @@ func trainLBFGS(ctx context.Context, h *Head, q *lbfgsProblem, vl *prepared, opt
 		}
 	}
 	copy(h.Layers[0].W.RawRowView(0), best)
-	out.L2, out.Iterations, out.Status, out.Warning = bestL2, iters, bestStatus, bestWarning
+	out.L2, out.Iterations, out.Status, out.Warning = bestL2, iters, bestStatus, strings.TrimPrefix(bestWarning+"; "+few, "; ")
+	out.Warning = strings.TrimSuffix(out.Warning, "; ")
 	return nil
 }
+
+// A residual head chooses its correction's weight decay on at least
+// minResidualVal validation pairs; with fewer it uses residualDecay.
+const (
+	minResidualVal = 20
+	residualDecay  = 100.0
+)
 
 // cancelled is an optimize.Recorder that stops the optimizer, between
 // iterations, once ctx has ended.

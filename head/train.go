@@ -236,6 +236,11 @@ func Train(ctx context.Context, p Problem, opt TrainOptions) (*Head, error) {
 	}
 	h := &Head{Kind: opt.Kind, Features: form, Backbone: bb}
 	h.Mean, h.Scale = standardisation(train.X)
+	if opt.Base != nil && h.Scale[*opt.Base] == 0 {
+		// the base reward is constant on these pairs: it still counts in
+		// every reward (standardisation would drop it), unscaled
+		h.Scale[*opt.Base] = 1
+	}
 	if opt.Init != nil {
 		if opt.Init.FeatureDim() != d || opt.Init.Kind != opt.Kind {
 			return nil, fmt.Errorf("head: the head to start from is %s on %d features; this training is %s on %d", opt.Init.Kind, opt.Init.FeatureDim(), opt.Kind, d)
@@ -277,9 +282,7 @@ func Train(ctx context.Context, p Problem, opt TrainOptions) (*Head, error) {
 	}
 	if opt.Base != nil { // the base reward joins the correction: r = x[base] + w.z + b
 		k := *opt.Base
-		if h.Scale[k] > 0 {
-			h.Layers[0].W.Set(0, k, h.Layers[0].W.At(0, k)+1/h.Scale[k])
-		}
+		h.Layers[0].W.Set(0, k, h.Layers[0].W.At(0, k)+1/h.Scale[k]) // Scale[k] > 0, see above
 		h.Layers[0].B[0] += h.Mean[k]
 		res.Base = opt.Base
 	}

@@ -32,6 +32,10 @@ type ImportOptions struct {
 	// Label picks the logits column that is the reward, for a sequence
 	// classifier with more than one (default: the only one).
 	Label *int
+	// PadLeft pads batches on the left (default: for a decoder reward model
+	// whose config.json has no pad_token_id, which then reads each row's
+	// last position).
+	PadLeft *bool
 	// FeatureStorage: "float32" (default) or "float16" (half the cache's
 	// bytes; see Manifest.FeatureStorage)
 	FeatureStorage string
@@ -188,6 +192,9 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	// Width, architecture, pooling.
 	switch m.Dim = o.Dim; {
 	case m.Reward != nil && m.Output == m.Reward.Output:
+		if o.Dim != 0 || (o.Pooling != "" && o.Pooling != PoolNone) {
+			note("a reward model's logits alone are its vectors: --dim and --pooling do not apply (dim %d, pooling none)", m.Reward.Labels)
+		}
 		m.Dim = m.Reward.Labels
 	case m.Dim == 0:
 		if m.Dim = cfg.hiddenSize(); m.Dim == 0 {
@@ -220,6 +227,9 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 	if o.FeatureStorage != "float32" {
 		m.FeatureStorage = o.FeatureStorage // validated with the manifest
 	}
+	if m.Reward != nil && kind == "" && (o.Truncate == "" || o.PadLeft == nil) {
+		return nil, nil, &NeedError{"Kind", fmt.Sprintf("%s: a reward model whose kind config.json does not say (model_type %q, architectures %v): a decoder reads the response at the end of a text and often a row's last position", dir, cfg.ModelType, cfg.Architectures)}
+	}
 	if m.Truncate = o.Truncate; m.Truncate == "" {
 		m.Truncate = "head"
 		if m.Pooling == PoolLast || (m.Reward != nil && kind == "decoder") {
@@ -244,12 +254,18 @@ func Import(ctx context.Context, dir string, o ImportOptions) (*Manifest, []stri
 		}
 	}
 
-	// Pad id.
-	if m.Reward != nil && kind == "decoder" && !cfg.PadTokenID.ok && o.PadID == nil {
-		// transformers' decoder classifiers find a row's last token from
-		// the pad id; without one they read the last position
+	// Pad id, and side. transformers' decoder classifiers find a row's last
+	// token from config.json's pad id, baked into the export; without one
+	// they read the last position.
+	switch {
+	case o.PadLeft != nil:
+		m.PadLeft = *o.PadLeft
+	case m.Reward != nil && kind == "decoder" && !cfg.PadTokenID.ok:
 		m.PadLeft = true
 		note("a decoder reward model without pad_token_id in config.json: it reads each row's last position, so batches are padded on the left")
+	}
+	if m.Reward != nil && kind == "decoder" && cfg.PadTokenID.ok && o.PadID != nil && *o.PadID != cfg.PadTokenID.first {
+		return nil, nil, fmt.Errorf("--pad-id %d: this reward model finds each row's last token by config.json's pad_token_id %d, which its export compares ids with: pad with that (leave --pad-id out)", *o.PadID, cfg.PadTokenID.first)
 	}
 	switch {
 	case o.PadID != nil:
@@ -424,13 +440,16 @@ func rewardOutput(path string, g *GraphInfo, cfg *modelConfig, o ImportOptions) 
 	switch logits.ElemType {
 	case 1, 10, 16: // float, float16, bfloat16
 	default:
-		return nil, fmt.Errorf("%s: output logits has element type %d; float32, float16 and bfloat16 are read", path, logits.ElemType)
+		return nil, fmt.Errorf("%s: output logits has element type %s; float32, float16 and bfloat16 are read", path, elemTypeName(logits.ElemType))
 	}
 	k := int(logits.Last)
 	if k == 0 {
 		k = cfg.labels()
 	}
-	if k < 1 || k > MaxLabels {
+	switch {
+	case k > MaxLabels:
+		return nil, fmt.Errorf("%s: output logits has %d columns, over the %d a reward model may have", path, k, MaxLabels)
+	case k < 1:
 		return nil, &NeedError{"Labels", fmt.Sprintf("%s: the width of output logits is not fixed in the graph, and config.json gives no num_labels or id2label", path)}
 	}
 	label := 0
@@ -444,6 +463,15 @@ func rewardOutput(path string, g *GraphInfo, cfg *modelConfig, o ImportOptions) 
 		return nil, fmt.Errorf("%s: output logits has %d labels (%s): a reward model gives one; pick the reward's column with --label N (0 to %d)", path, k, cfg.labelNames(k), k-1)
 	}
 	return &Reward{Output: "logits", Labels: k, Label: label}, nil
+}
+
+// elemTypeName names an ONNX element type (TensorProto.DataType).
+func elemTypeName(t int) string {
+	names := map[int]string{1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+	if n, ok := names[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("%d", t)
 }
 
 func hasOutput(g *GraphInfo, name string) bool {

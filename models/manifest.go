@@ -218,6 +218,14 @@ func (m *Manifest) Changes(old *Manifest) []string {
 	diff("chat_turns", turns(old.ChatTurns), turns(m.ChatTurns))
 	diff("features", old.FeatureForm(), m.FeatureForm())
 	diff("feature_storage", orFloat32(old.FeatureStorage), orFloat32(m.FeatureStorage))
+	reward := func(r *Reward) string {
+		if r == nil {
+			return ""
+		}
+		return fmt.Sprintf("%s column %d of %d", r.Output, r.Label, r.Labels)
+	}
+	diff("reward", reward(old.Reward), reward(m.Reward))
+	diff("pad_left", old.PadLeft, m.PadLeft)
 	sums := func(fs []File) map[string]string {
 		s := map[string]string{}
 		for _, f := range fs {
@@ -454,6 +462,9 @@ func (m *Manifest) Validate() error {
 		case m.Input != InputDense:
 			return bad("reward", "a reward model reads dense ids (input dense)")
 		}
+	}
+	if m.PadLeft && m.Input != InputDense {
+		return bad("pad_left", "set on sparse input, which has no padding")
 	}
 	for field, name := range map[string]string{"model": m.Model, "tokenizer": m.Tokenizer} {
 		if err := checkFileName(name); err != nil {

@@ -670,7 +670,11 @@ func (s *Server) healthz(http.ResponseWriter, *http.Request) (any, error) {
 
 func (s *Server) reload(w http.ResponseWriter, _ *http.Request) (any, error) {
 	if err := s.Reload(); err != nil {
-		return nil, &httpError{http.StatusInternalServerError, "the head was not reloaded (the previous one serves on): " + err.Error()}
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrNoHeadFile) {
+			code = http.StatusConflict // nothing to reload: not a fault
+		}
+		return nil, &httpError{code, "the head was not reloaded (the previous one serves on): " + err.Error()}
 	}
 	sha := s.head.Load().SHA256
 	w.Header().Set("X-Ser-Head", sha)

@@ -26,10 +26,10 @@ import (
 
 // Options configure a Server; zero fields take the defaults in brackets.
 type Options struct {
-	HeadPath  string        // the head file, read again on Reload
+	HeadPath string // the head file, read again on Reload
 	// Head, when HeadPath is empty, is the head served, fixed (a reward
 	// model's own reward: head.FromRewardModel).
-	Head *head.Head
+	Head      *head.Head
 	MaxBatch  int           // items per batch [256]
 	MaxWait   time.Duration // longest wait for a batch to fill after its first item [5ms]
 	QueueSize int           // items waiting or in a batch, beyond which requests get 429 [16384]
@@ -136,6 +136,10 @@ var ErrBusy = errors.New("the queue is full: try again shortly")
 // hold Options.MaxBytes.
 var ErrBodies = errors.New("the server is reading as many request bytes as it takes at once: try again shortly")
 
+// ErrNoHeadFile is Reload's error for a server of a reward model's own
+// reward: there is no head file to read again.
+var ErrNoHeadFile = errors.New("serving a reward model's own reward: there is no head file to read again")
+
 // ErrClosed is returned by Score once Close has begun.
 var ErrClosed = errors.New("the server is shutting down")
 
@@ -184,7 +188,8 @@ func (s *Server) loadHead() (*head.Head, error) {
 // was trained on other features, leaves the current one serving.
 func (s *Server) Reload() error {
 	if s.opt.HeadPath == "" {
-		return errors.New("serving a reward model's own reward: there is no head file to read again")
+		s.m.reloadFailures.Add(1)
+		return ErrNoHeadFile
 	}
 	h, err := s.loadHead()
 	if err != nil {
@@ -225,10 +230,11 @@ func (s *Server) Close() {
 // first request (and /healthz says ready only then).
 func (s *Server) Warm(ctx context.Context) error {
 	_, _, err := s.Score(ctx, []Item{{Prompt: "Hello", Response: "Hello! How can I help?"}})
-	if err == nil {
-		s.ready.Store(true)
+	if err != nil {
+		return fmt.Errorf("serve: warming up on a greeting (\"Hello\" / \"Hello! How can I help?\"): %w", err)
 	}
-	return err
+	s.ready.Store(true)
+	return nil
 }
 
 // Score queues items, waits for their batch, and returns their calibrated

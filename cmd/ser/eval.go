@@ -93,6 +93,10 @@ ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
 				if e.met.N == 0 {
 					return fmt.Errorf("no pair to evaluate: %s (evaluation needs labelled pairs with a preference)", skippedText(e.met.Skipped))
 				}
+				if len(evals) > 0 && c.String("cache") != "" && e.m.Fingerprint() != evals[0].m.Fingerprint() {
+					return fmt.Errorf("--cache %s holds one backbone's features, and --head %s and --head %s are on backbones %s and %s: leave --cache out (each backbone's own cache is used)",
+						c.String("cache"), evals[0].path, path, evals[0].m.Name, e.m.Name)
+				}
 				evals = append(evals, e)
 			}
 			var comps []eval.Comparison
@@ -369,6 +373,8 @@ func printMetrics(out io.Writer, m eval.Metrics, bb *models.Manifest) {
 	}
 	switch {
 	case m.Chance == eval.AboveChance:
+	case m.NonFinite == m.N:
+		fmt.Fprintln(out, "no reward is a finite number: the backbone's vectors hold NaN or Inf, or the head's weights overflow")
 	case m.Ties*2 >= m.N:
 		fmt.Fprintf(out, "the overall accuracy is not above chance: most pairs are ties (a head that gives most responses one reward?)%s\n", defaultBackboneNote(bb))
 	case m.Chance == eval.BelowChance:
@@ -410,7 +416,11 @@ func printMetrics(out io.Writer, m eval.Metrics, bb *models.Manifest) {
 			}
 		}
 	}
-	fmt.Fprintf(out, "margin mean %.4g, sd %.4g (reward units); ECE %.4f\n", m.MeanMargin, m.MarginStd, m.ECE)
+	if m.NonFinite < m.N {
+		fmt.Fprintf(out, "margin mean %.4g, sd %.4g (reward units); ECE %.4f\n", m.MeanMargin, m.MarginStd, m.ECE)
+	} else {
+		fmt.Fprintln(out, "margin and ECE: n/a (no pair has finite rewards)")
+	}
 	if m.NonFinite > 0 {
 		fmt.Fprintf(out, "%d pairs have a reward that is not a finite number (the backbone's vectors for them hold NaN or Inf, or the head's weights overflow): counted as wrong, left out of the margin and ECE\n", m.NonFinite)
 	}

@@ -98,6 +98,12 @@ func modelHead(c *cli.Context, name string) (*head.Head, *models.Manifest, error
 // "model:NAME", the reward model NAME's own reward.
 func loadHeadAt(c *cli.Context, path string) (*head.Head, *models.Manifest, error) {
 	if name, ok := strings.CutPrefix(path, modelHeadPrefix); ok {
+		if name == "" {
+			return nil, nil, fmt.Errorf("--head %s: name the reward model after model:", path)
+		}
+		if other := c.String("model"); other != "" && other != name {
+			return nil, nil, fmt.Errorf("--head %s with --model %s: a reward model's own reward is read from that model; leave --model out", path, other)
+		}
 		return modelHead(c, name)
 	}
 	h, err := head.Load(path)

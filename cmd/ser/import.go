@@ -41,6 +41,7 @@ Example:
 			&cli.StringFlag{Name: "pair-template", Usage: "text with {prompt} and {response} (default: rendered from the chat template)"},
 			&cli.StringFlag{Name: "features", Usage: "separate, joint or both (default: joint for decoders)"},
 			&cli.StringFlag{Name: "feature-storage", Usage: "how the feature cache stores vectors: float32, or float16 (half the bytes; README)", Value: "float32"},
+			&cli.BoolFlag{Name: "pad-left", Usage: "pad batches on the left (default: for a decoder reward model whose config.json has no pad_token_id)"},
 			&cli.IntFlag{Name: "label", Usage: "a reward model whose logits have several columns: the one that is the reward (0-based)", DefaultText: "the only column"},
 			&cli.BoolFlag{Name: "no-check", Usage: "write the manifest without embedding two texts first"},
 			&cli.BoolFlag{Name: "force", Usage: "replace a manifest.json that says something else (heads and caches of the old fingerprint then no longer apply)"},
@@ -68,10 +69,15 @@ Example:
 				l := c.Int("label")
 				o.Label = &l
 			}
+			if c.IsSet("pad-left") {
+				b := c.Bool("pad-left")
+				o.PadLeft = &b
+			}
 			m, notes, err := models.Import(c.Context, dir, o)
 			var need *models.NeedError
 			if errors.As(err, &need) {
-				flag := map[string]string{"Dim": "--dim", "Pooling": "--pooling last (decoders) or mean (encoders)", "Model": "--model-file", "Output": "--output", "Labels": "a config.json with num_labels"}[need.Option]
+				flag := map[string]string{"Dim": "--dim", "Pooling": "--pooling last (decoders) or mean (encoders)", "Model": "--model-file", "Output": "--output", "Labels": "a config.json with num_labels",
+					"Kind": "--truncate tail and --pad-left for a decoder exported without a pad id (--pad-left=false with one), or --truncate head --pad-left=false for an encoder"}[need.Option]
 				return fmt.Errorf("%s: pass %s", need.Msg, flag)
 			}
 			if err != nil {
@@ -119,6 +125,27 @@ func checkEmbeds(c *cli.Context, m *models.Manifest) error {
 	vecs, err := b.Embed(c.Context, texts)
 	if err != nil {
 		return err
+	}
+	// a text's vector must not depend on its batch-mates: embedded alone,
+	// each gives (up to rounding) what it gave padded beside the other. A
+	// graph that finds a row's end by a pad id ser does not pad with, or
+	// reads the last position of rows padded on the right, or makes its own
+	// positions under left padding, fails here.
+	for i, text := range texts {
+		alone, err := b.Embed(c.Context, []string{text})
+		if err != nil {
+			return err
+		}
+		got := vecs[i*m.Dim : (i+1)*m.Dim]
+		scale := 1e-3
+		for _, x := range alone {
+			scale = math.Max(scale, math.Abs(float64(x)))
+		}
+		for k, x := range alone {
+			if d := math.Abs(float64(x) - float64(got[k])); d > 0.05*scale {
+				return fmt.Errorf("text %d gives value %d = %.4g alone and %.4g batched with a text of another length: the vectors depend on padding (a reward model's pad id or pad side: --pad-id, --pad-left; a graph that makes its own positions cannot be padded on the left)", i+1, k, x, got[k])
+			}
+		}
 	}
 	for i := range texts {
 		norm := 0.0

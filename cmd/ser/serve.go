@@ -97,6 +97,15 @@ kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
 	}
 }
 
+// headName is how a note names a head: its checksum's first 12 digits, or
+// the reward model's fingerprint.
+func headName(h *head.Head) string {
+	if strings.HasPrefix(h.SHA256, head.ModelSHA256Prefix) {
+		return h.SHA256
+	}
+	return "sha256 " + h.SHA256[:min(12, len(h.SHA256))]
+}
+
 // serveUntilSignal warms the backbone, serves on ln, reloads the head on
 // SIGHUP, and on SIGTERM or SIGINT (c.Context ends) stops listening,
 // finishes the requests accepted, and returns nil.
@@ -114,8 +123,8 @@ func serveUntilSignal(c *cli.Context, s *serve.Server, ln net.Listener) error {
 		return runtimeHint(err)
 	}
 	hd := s.Head()
-	notef(c, "serving %s (%s %s head on %s, sha256 %.12s) at http://%s, ready in %.1fs",
-		orDefault(c.String("head"), "the reward model's own reward"), hd.Features, hd.Kind, hd.Backbone.Name, hd.SHA256, ln.Addr(), time.Since(start).Seconds())
+	notef(c, "serving %s (%s %s head on %s, %s) at http://%s, ready in %.1fs",
+		orDefault(c.String("head"), "the reward model's own reward"), hd.Features, hd.Kind, hd.Backbone.Name, headName(hd), ln.Addr(), time.Since(start).Seconds())
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

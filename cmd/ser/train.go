@@ -48,7 +48,7 @@ func residual(c *cli.Context, m *models.Manifest, form string, o *head.TrainOpti
 	case m.Reward == nil:
 		return fmt.Errorf("--residual: backbone %s is not a reward model (import a sequence classifier's export, --task text-classification)", m.Name)
 	case form != head.Joint:
-		return fmt.Errorf("--residual: the reward model's own reward is in its joint features, not %s (leave --features out)", form)
+		return fmt.Errorf("--residual: the reward model's own reward is in its joint features, not %s: pass --features joint", form)
 	case o.Kind == head.MLP:
 		return fmt.Errorf("--residual: the correction is linear (--kind linear)")
 	}
