@@ -22,6 +22,7 @@ package cache
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -33,6 +34,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -125,10 +127,33 @@ func File(dir, fingerprint string, format Format) string {
 	return path
 }
 
+// ErrLocked is the error of opening for writing a cache that another
+// process is writing (Open), or of a wait for it that was cut short (OpenWait).
+var ErrLocked = errors.New("another ser process is writing it")
+
 // Open opens (creating, when writable) the cache file at path, storing values
 // in format ("" is Float32). A writable cache takes an exclusive lock: one
-// writer per file.
+// writer per file; when another process holds it, the error is ErrLocked.
 func Open(path, fingerprint string, dim int, format Format, writable bool) (*Cache, error) {
+	return open(context.Background(), path, fingerprint, dim, format, writable, nil)
+}
+
+// LockPoll is how often OpenWait tries the lock again.
+const LockPoll = 200 * time.Millisecond
+
+// OpenWait opens the cache for writing as Open does, but when another
+// process is writing it, calls waiting once (when not nil) and waits for
+// the lock until ctx ends (then the error is ctx's, wrapped with
+// ErrLocked). A cache whose writer finishes is then read as it left it.
+func OpenWait(ctx context.Context, path, fingerprint string, dim int, format Format, waiting func()) (*Cache, error) {
+	return open(ctx, path, fingerprint, dim, format, true, func() {
+		if waiting != nil {
+			waiting()
+		}
+	})
+}
+
+func open(ctx context.Context, path, fingerprint string, dim int, format Format, writable bool, waiting func()) (*Cache, error) {
 	if len(fingerprint) > headerSize-16 {
 		return nil, fmt.Errorf("cache: fingerprint %q too long", fingerprint)
 	}
@@ -161,9 +186,9 @@ func Open(path, fingerprint string, dim int, format Format, writable bool) (*Cac
 	}
 	c.f = f
 	if writable {
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if err := lock(ctx, f, waiting); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("cache %s: another ser process is writing it (%v)", path, err)
+			return nil, fmt.Errorf("cache %s: %w", path, err)
 		}
 	}
 	if err := c.load(); err != nil {
@@ -171,6 +196,33 @@ func Open(path, fingerprint string, dim int, format Format, writable bool) (*Cac
 		return nil, err
 	}
 	return c, nil
+}
+
+// lock takes f's exclusive lock; when another process holds it, it fails
+// with ErrLocked, or (waiting not nil) calls waiting and tries again every
+// LockPoll until it gets it or ctx ends.
+func lock(ctx context.Context, f *os.File, waiting func()) error {
+	for told := false; ; {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			return fmt.Errorf("locking it for writing: %w", err)
+		}
+		if waiting == nil {
+			return fmt.Errorf("%w (%v)", ErrLocked, err)
+		}
+		if !told {
+			waiting()
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w; stopped waiting for it: %w", ErrLocked, ctx.Err())
+		case <-time.After(LockPoll):
+		}
+	}
 }
 
 func (c *Cache) header() []byte {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Embedder is what Fill needs of a backbone (an *onnx.Backbone). Fill calls
@@ -34,6 +36,35 @@ type FillStats struct {
 type Progress struct {
 	Texts, TotalTexts   int
 	Tokens, TotalTokens int64
+	// Batch is the batch just stored, an index into Plan.Batches, and
+	// Seconds how long the backbone took over it (for a sampled batch, which
+	// runs with none waiting for a session, the batch's own time).
+	Batch   int
+	Seconds float64
+}
+
+// Plan is what a Fill is about to do, told (FillOptions.Plan) after the
+// texts are tokenized and before any batch runs.
+type Plan struct {
+	Texts   int   // texts asked for (with repeats)
+	Unique  int   // distinct texts
+	Cached  int   // distinct texts already in the cache (with a shard, of its batches)
+	ToEmbed int   // distinct texts to embed now
+	Tokens  int64 // tokens of the distinct texts, as the backbone keeps them
+	// TokensToEmbed is the tokens the backbone will run: those of every
+	// row of the batches to run (a batch holding a missing text runs whole).
+	TokensToEmbed int64
+	// Batches are the batches to run, in the canonical plan's order (short
+	// texts first); Sample are the indices of those that run first, in the
+	// order they start (see FillOptions.Sample).
+	Batches []Batch
+	Sample  []int
+}
+
+// Batch is the shape of one planned batch.
+type Batch struct {
+	Rows   int   // rows run
+	Tokens int64 // their tokens
 }
 
 // FillOptions tune Fill; the zero value is sensible.
@@ -41,8 +72,30 @@ type FillOptions struct {
 	InFlight int // batches embedded at once, so that no session idles (default 4)
 	// Shard and Of select batches Shard, Shard+Of, ... of the plan (Of <= 1: all).
 	Shard, Of int
+	// Plan, when set, is told the plan before any batch runs.
+	Plan func(Plan)
 	// Progress is called after each batch is stored.
 	Progress func(Progress)
+	// Sample, when positive, runs that many of the batches first, spread
+	// evenly over the plan (which runs short texts to long), the longest
+	// first, SampleInFlight at a time (default 1: the embedder's sessions,
+	// so that no sampled batch waits for one and each one's Seconds is its
+	// own cost), and waits for them before the rest starts: the time they
+	// take represents the whole, so the time left can be told from the
+	// start rather than from the shortest texts. Only the order changes:
+	// each batch is the plan's, and is stored as it completes.
+	Sample, SampleInFlight int
+}
+
+// sampleOf picks k of n batches spread evenly over them: the middle of
+// each of k equal runs.
+func sampleOf(n, k int) []int {
+	k = min(k, n)
+	out := make([]int, k)
+	for i := range out {
+		out[i] = (2*i + 1) * n / (2 * k)
+	}
+	return out
 }
 
 // Fill embeds the texts that are not yet in the cache and appends their
@@ -102,75 +155,109 @@ func Fill(ctx context.Context, c *Cache, e Embedder, texts []string, opt FillOpt
 			total += need
 		}
 	}
-	var totalTokens int64
-	for _, batch := range todo {
+	plan := Plan{Texts: st.Texts, Unique: st.Unique, Cached: st.Cached, ToEmbed: total, Batches: make([]Batch, len(todo))}
+	for _, t := range ids {
+		plan.Tokens += int64(len(t))
+	}
+	for k, batch := range todo {
+		plan.Batches[k].Rows = len(batch)
 		for _, i := range batch {
-			totalTokens += int64(len(ids[i]))
+			plan.Batches[k].Tokens += int64(len(ids[i]))
 		}
+		plan.TokensToEmbed += plan.Batches[k].Tokens
+	}
+	// the order batches run in: a sample spread over the plan, then the rest
+	order := make([]int, 0, len(todo))
+	if opt.Sample > 0 && len(todo) > 0 {
+		plan.Sample = sampleOf(len(todo), opt.Sample)
+		slices.Reverse(plan.Sample) // the longest first: the sessions end the sample together
+	}
+	first := map[int]bool{}
+	for _, k := range plan.Sample {
+		first[k] = true
+		order = append(order, k)
+	}
+	for k := range todo {
+		if !first[k] {
+			order = append(order, k)
+		}
+	}
+	if opt.Plan != nil {
+		opt.Plan(plan)
 	}
 	var done, doneTokens atomic.Int64
-	work := make(chan []int)
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for g := 0; g < opt.InFlight; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for batch := range work {
-				rows := make([][]int32, len(batch))
-				keys := make([]Key, len(batch))
-				var tokens int64
-				for j, i := range batch {
-					rows[j], keys[j] = ids[i], all[i].key
-					tokens += int64(len(ids[i]))
+	// run embeds and stores the batches todo[k] for k in ks, inFlight at a time.
+	run := func(ks []int, inFlight int) error {
+		work := make(chan int)
+		var wg sync.WaitGroup
+		for g := 0; g < inFlight; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range work {
+					batch := todo[k]
+					rows := make([][]int32, len(batch))
+					keys := make([]Key, len(batch))
+					for j, i := range batch {
+						rows[j], keys[j] = ids[i], all[i].key
+					}
+					t0 := time.Now()
+					vecs, err := e.EmbedTokens(ctx, rows)
+					secs := time.Since(t0).Seconds()
+					mu.Lock()
+					added := 0
+					if err == nil && firstErr == nil {
+						before := c.Len()
+						err = c.Put(keys, vecs)
+						added = c.Len() - before
+					}
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
+					if err == nil {
+						st.Embedded += added
+						st.Tokens += plan.Batches[k].Tokens
+						st.Batches++
+					}
+					mu.Unlock()
+					if err == nil && opt.Progress != nil {
+						opt.Progress(Progress{Texts: int(done.Add(int64(added))), TotalTexts: total,
+							Tokens: doneTokens.Add(plan.Batches[k].Tokens), TotalTokens: plan.TokensToEmbed, Batch: k, Seconds: secs})
+					}
 				}
-				vecs, err := e.EmbedTokens(ctx, rows)
-				mu.Lock()
-				added := 0
-				if err == nil && firstErr == nil {
-					before := c.Len()
-					err = c.Put(keys, vecs)
-					added = c.Len() - before
-				}
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				if err == nil {
-					st.Embedded += added
-					st.Tokens += tokens
-					st.Batches++
-				}
-				mu.Unlock()
-				if err == nil && opt.Progress != nil {
-					opt.Progress(Progress{Texts: int(done.Add(int64(added))), TotalTexts: total,
-						Tokens: doneTokens.Add(tokens), TotalTokens: totalTokens})
-				}
+			}()
+		}
+		var cancelled error
+		for _, k := range ks {
+			mu.Lock()
+			stop := firstErr != nil
+			mu.Unlock()
+			if stop {
+				break
 			}
-		}()
-	}
-	var cancelled error
-	for _, batch := range todo {
-		mu.Lock()
-		stop := firstErr != nil
-		mu.Unlock()
-		if stop {
+			select {
+			case work <- k:
+				continue
+			case <-ctx.Done():
+				cancelled = ctx.Err()
+			}
 			break
 		}
-		select {
-		case work <- batch:
-			continue
-		case <-ctx.Done():
-			cancelled = ctx.Err()
+		close(work)
+		wg.Wait()
+		if firstErr != nil {
+			return firstErr
 		}
-		break
+		return cancelled
 	}
-	close(work)
-	wg.Wait()
-	if firstErr == nil {
-		firstErr = cancelled
+	ns := len(plan.Sample)
+	err = run(order[:ns], max(1, opt.SampleInFlight))
+	if err == nil {
+		err = run(order[ns:], opt.InFlight)
 	}
-	return st, firstErr
+	return st, err
 }
 
 // keyed is a distinct text and its key.

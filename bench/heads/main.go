@@ -265,7 +265,7 @@ func run(home, shared, python string) error {
 		reps++
 	}
 	perRow := time.Since(start).Seconds() / float64(2*reps*len(teIdx))
-	fmt.Printf("  head scoring: %.0f rows/s (linear and MLP alike; the backbone embeds about 170 texts/s here)\n", 1/perRow)
+	fmt.Printf("  head scoring: %.0f rows/s (linear and MLP alike)\n", 1/perRow)
 	// float16 storage: the same fits on features rounded as a float16 cache
 	// stores them; the MLP over 5 seeds, as its own seed-to-seed spread is
 	// larger than what rounding could do

@@ -66,7 +66,7 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			notef(c, "3/4 embed (once, into the feature cache) and SER")
-			rep, err := runEvolve(c, m, []string{trainFile}, []string{testFile}, nil, opt)
+			rep, err := runEvolve(c, m, []string{trainFile}, []string{testFile}, nil, opt, evolve.DatasetSample)
 			if err != nil {
 				return err
 			}

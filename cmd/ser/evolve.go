@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/ser-rl/ser/data"
 	"github.com/ser-rl/ser/evolve"
 	"github.com/ser-rl/ser/features"
+	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/models"
 )
 
@@ -80,7 +82,7 @@ ser evolve --data uf.parquet --statuses staged --tau-high 0.6 --tau-low 0.4 --ma
 			if err != nil {
 				return err
 			}
-			rep, err := runEvolve(c, m, c.StringSlice("data"), c.StringSlice("test"), c.StringSlice("unlabelled"), opt)
+			rep, err := runEvolve(c, m, c.StringSlice("data"), c.StringSlice("test"), c.StringSlice("unlabelled"), opt, "")
 			if err != nil {
 				return err
 			}
@@ -89,8 +91,10 @@ ser evolve --data uf.parquet --statuses staged --tau-high 0.6 --tau-low 0.4 --ma
 	}
 }
 
-// runEvolve reads the data, fills the feature cache and runs the loop.
-func runEvolve(c *cli.Context, m *models.Manifest, dataFiles, testFiles, poolFiles []string, opt evolve.Options) (*evolve.Report, error) {
+// runEvolve reads the data, fills the feature cache and runs the loop;
+// the report says what it was on (dataset: a known data set, else detected
+// from the formats read; see evolve.About).
+func runEvolve(c *cli.Context, m *models.Manifest, dataFiles, testFiles, poolFiles []string, opt evolve.Options, dataset string) (*evolve.Report, error) {
 	form, err := featureForm(c, m)
 	if err != nil {
 		return nil, err
@@ -99,9 +103,12 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles, testFiles, poolFil
 		return nil, err
 	}
 	t0 := time.Now()
-	all, err := readFiles(c, dataFiles)
+	all, formats, err := readFilesFormats(c, dataFiles)
 	if err != nil {
 		return nil, err
+	}
+	if dataset == "" {
+		dataset = knownDataset(formats)
 	}
 	labelled := usable(c, all)
 	var sets []*[]data.Pair
@@ -158,7 +165,63 @@ func runEvolve(c *cli.Context, m *models.Manifest, dataFiles, testFiles, poolFil
 		pool = part(len(poolPairs))
 	}
 	bb := features.BackboneOf(m)
-	return evolve.Run(c.Context, evolve.Input{Labelled: *lab, Unlabelled: pool, Test: test, Backbone: bb, Form: form, Logf: func(f string, a ...any) { notef(c, f, a...) }}, opt)
+	rep, err := evolve.Run(c.Context, evolve.Input{Labelled: *lab, Unlabelled: pool, Test: test, Backbone: bb, Form: form, Logf: func(f string, a ...any) { notef(c, f, a...) }}, opt)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(dataFiles))
+	for i, f := range dataFiles {
+		if abs, err := filepath.Abs(f); err == nil {
+			f = abs
+		}
+		names[i] = f
+	}
+	rep.About = &evolve.About{Data: strings.Join(names, ", "), Dataset: dataset, Backbone: m.Name, Fingerprint: m.Fingerprint(), DefaultBackbone: m.Name == models.DefaultName}
+	rep.Advise()
+	return rep, nil
+}
+
+// knownDataset names the data set the README has results for, from the
+// formats of the pairs read: HH-RLHF (hh) or UltraFeedback (uf-raw,
+// uf-binarized), when every pair is of it; else "".
+func knownDataset(formats map[string]int) string {
+	known := ""
+	for f, n := range formats {
+		if n == 0 {
+			continue
+		}
+		d := ""
+		switch f {
+		case data.HH:
+			d = evolve.DatasetHH
+		case data.UFRaw, data.UFBinarized:
+			d = evolve.DatasetUF
+		}
+		if d == "" || (known != "" && known != d) {
+			return ""
+		}
+		known = d
+	}
+	return known
+}
+
+// earlierRuns reads the report of the last run written into out, and
+// gives rep the runs before it on the same data and backbone (with it), so
+// that its advice does not suggest what they tried.
+func earlierRuns(c *cli.Context, rep *evolve.Report, out string) {
+	raw, err := safefile.ReadRegular(filepath.Join(out, "report.json"), 64<<20)
+	if err != nil {
+		return
+	}
+	var prev evolve.Report
+	if err := json.Unmarshal(raw, &prev); err != nil {
+		notef(c, "%s: not read (%v); the advice does not know the runs before this one", filepath.Join(out, "report.json"), err)
+		return
+	}
+	if rep.About.Same(prev.About) {
+		rep.Earlier = prev.Previous()
+		rep.Advise()
+	}
 }
 
 func writeEvolve(c *cli.Context, rep *evolve.Report, m *models.Manifest, what string) error {
@@ -166,6 +229,7 @@ func writeEvolve(c *cli.Context, rep *evolve.Report, m *models.Manifest, what st
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
+	earlierRuns(c, rep, out)
 	title := fmt.Sprintf("%s, backbone %s", what, m.Name)
 	if err := rep.Write(out, title); err != nil {
 		return err

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -119,62 +117,6 @@ func needHead(c *cli.Context) error {
 		}
 	}
 	return fmt.Errorf("%s: --head is required, or --model naming a reward model to use its own reward (see ser %s --help)", c.Command.Name, c.Command.Name)
-}
-
-// version is the module version or VCS revision this binary was built from.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v = strings.TrimPrefix(v+" ", "(devel) ") + s.Value[:12]
-		}
-	}
-	if v == "" || v == "(devel)" {
-		v = "dev"
-	}
-	return strings.TrimSpace(v)
-}
-
-// commandNotFound suggests the nearest command name.
-func commandNotFound(c *cli.Context, name string) {
-	best, bestD := "", 3
-	for _, cmd := range c.App.Commands {
-		if d := editDistance(name, cmd.Name); d < bestD {
-			best, bestD = cmd.Name, d
-		}
-	}
-	msg := fmt.Sprintf("ser: no command %q", name)
-	if best != "" {
-		msg += fmt.Sprintf("; did you mean %q?", best)
-	}
-	notFound = fmt.Errorf("%s (ser --help lists them)", strings.TrimPrefix(msg, "ser: "))
-}
-
-// notFound is the error of an unknown command, which urfave's hook cannot return.
-var notFound error
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // defaultHome is the home when neither --home nor $SER_HOME is given: the

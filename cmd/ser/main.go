@@ -73,6 +73,8 @@ func newApp() *cli.App {
 		Before:          checkGlobals,
 	}
 	addGlobalFlags(app.Commands)
+	app.OnUsageError = onUsageError(nil, app.Flags)
+	setUsageErrors(app.Commands)
 	for _, c := range app.Commands {
 		before := c.Before
 		c.Before = func(ctx *cli.Context) error { // global flags given after the command
@@ -184,8 +186,12 @@ func featurizer(c *cli.Context, m *models.Manifest, form string) (*features.Feat
 		return nil, nil, err
 	}
 	bar := progress.New(stderr(c), "embed", "texts", 0, globalBool(c, "quiet"))
+	rep := newEmbedReport(c, m, bar, h)
 	f, err := features.New(features.Options{Manifest: m, Form: form, CachePath: p, ORTLib: ortLib(c, h),
-		PromptFormat: pf, Backbone: backboneOptions(c), Progress: func(p cache.Progress) { bar.SetWork(p.Texts, p.TotalTexts, p.Tokens, p.TotalTokens) }})
+		PromptFormat: pf, Backbone: backboneOptions(c), Plan: rep.onPlan, Progress: rep.onProgress,
+		LockWait: func(path string) {
+			notef(c, "feature cache %s: another ser process is writing it (a ser embed?); waiting for it to finish (Ctrl-C to stop)", path)
+		}})
 	return f, bar, err
 }
 
@@ -206,7 +212,14 @@ func openCache(c *cli.Context, m *models.Manifest, writable bool) (*cache.Cache,
 	if err != nil {
 		return nil, err
 	}
-	cc, err := cache.Open(p, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), writable)
+	var cc *cache.Cache
+	if writable {
+		cc, err = cache.OpenWait(c.Context, p, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), func() {
+			notef(c, "feature cache %s: another ser process is writing it (a ser embed?); waiting for it to finish (Ctrl-C to stop)", p)
+		})
+	} else {
+		cc, err = cache.Open(p, m.Fingerprint(), m.Dim, cache.Format(m.FeatureStorage), false)
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no feature cache for backbone %s at %s: run `ser embed` on the data first", m.Name, p)
 	}
@@ -268,12 +281,20 @@ func readData(c *cli.Context, flag string) ([]data.Pair, error) {
 // what was skipped: an answers folder of `ser label` gives its pairs by
 // majority vote, any other path its data files (see data.Files).
 func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
+	pairs, _, err := readFilesFormats(c, paths)
+	return pairs, err
+}
+
+// readFilesFormats is readFiles, also counting the pairs read in each
+// format (as detected, or --format; "answers" for a `ser label` folder).
+func readFilesFormats(c *cli.Context, paths []string) ([]data.Pair, map[string]int, error) {
+	formats := map[string]int{}
 	mb := data.DefaultMaxLine >> 20
 	if defined(c, "max-line-mb") { // demo reads its own sample without the data flags
 		mb = c.Int("max-line-mb")
 	}
 	if mb < 1 || mb > 1<<14 {
-		return nil, fmt.Errorf("--max-line-mb %d: want 1 to %d", mb, 1<<14)
+		return nil, nil, fmt.Errorf("--max-line-mb %d: want 1 to %d", mb, 1<<14)
 	}
 	var pairs []data.Pair
 	var all []string
@@ -281,25 +302,26 @@ func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
 		if label.IsAnswers(p) {
 			got, err := labelAnswers(c, p)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
+			formats["answers"] += len(got)
 			pairs = append(pairs, got...)
 			all = append(all, p)
 			continue
 		}
 		files, notes, err := data.Files([]string{p}, c.String("split"))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, n := range notes {
 			notef(c, "%s", n)
 		}
-		got, stats, err := data.ReadAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad"), MaxLine: mb << 20})
+		got, stats, err := readAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad"), MaxLine: mb << 20}, formats)
 		if errors.Is(err, data.ErrUnknownFormat) {
-			return nil, fmt.Errorf("%w: name it with --format hh, uf-raw, uf-binarized, pairs or unlabelled", err)
+			return nil, nil, fmt.Errorf("%w: name it with --format hh, uf-raw, uf-binarized, pairs or unlabelled", err)
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i, s := range stats {
 			for _, why := range sortedKeys(s.Skipped) {
@@ -316,7 +338,35 @@ func readFiles(c *cli.Context, paths []string) ([]data.Pair, error) {
 		all = append(all, files...)
 	}
 	if len(pairs) == 0 {
-		return nil, fmt.Errorf("no pairs in %v", all)
+		return nil, nil, fmt.Errorf("no pairs in %v", all)
 	}
-	return pairs, nil
+	return pairs, formats, nil
+}
+
+// readAll is data.ReadAll, also counting the pairs of each format.
+func readAll(paths []string, opts data.Options, formats map[string]int) ([]data.Pair, []data.Stats, error) {
+	var all []data.Pair
+	var stats []data.Stats
+	for _, path := range paths {
+		r, err := data.Open(path, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		n := len(all)
+		for {
+			p, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				r.Close()
+				return nil, nil, err
+			}
+			all = append(all, p)
+		}
+		formats[r.Format()] += len(all) - n
+		stats = append(stats, r.Stats())
+		r.Close()
+	}
+	return all, stats, nil
 }

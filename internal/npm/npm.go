@@ -18,18 +18,22 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Package is an npm package pinned by the sha256 of its tarball.
 type Package struct {
 	Spec   string // name@version
 	SHA256 string
+	Size   int64 // the tarball's bytes, when known: progress says "of" it
 }
 
 // Options configure Fetch; the zero value finds npm on PATH and says nothing.
 type Options struct {
 	NPM  string                        // the npm program; "" finds it on PATH
 	Logf func(format string, a ...any) // progress lines
+	// Every is how often a download in progress is reported [5s].
+	Every time.Duration
 }
 
 // Fetch returns the path of p's tarball under cacheDir, running `npm pack`
@@ -64,7 +68,10 @@ func Fetch(cacheDir string, p Package, o Options) (string, error) {
 	cmd.Dir = stage
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	stop := watch(npm, p, o, logf)
+	err = cmd.Run()
+	stop()
+	if err != nil {
 		return "", fmt.Errorf("npm pack %s failed (%v); the registry refused or could not be reached: %s", p.Spec, err, lastLines(stderr.String(), 5))
 	}
 	var packed []struct {
@@ -82,6 +89,65 @@ func Fetch(cacheDir string, p Package, o Options) (string, error) {
 		return "", fmt.Errorf("npm pack %s: tarball has sha256 %s, want %s", p.Spec, sum, p.SHA256)
 	}
 	return path, os.Rename(got, path)
+}
+
+// watch reports a download's progress every o.Every until stop is called:
+// npm writes a download into its cache's _cacache/tmp as it arrives, so the
+// bytes there are the bytes so far.
+func watch(npm string, p Package, o Options, logf func(string, ...any)) (stop func()) {
+	every := o.Every
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tmp := ""
+		if out, err := exec.Command(npm, "config", "get", "cache").Output(); err == nil {
+			if dir := strings.TrimSpace(string(out)); filepath.IsAbs(dir) {
+				tmp = filepath.Join(dir, "_cacache", "tmp")
+			}
+		}
+		start := time.Now()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			line := fmt.Sprintf("fetching %s: %s", p.Spec, time.Since(start).Round(time.Second))
+			if n := dirBytes(tmp); n > 0 {
+				line += fmt.Sprintf(", %.1f MB", float64(n)/1e6)
+				if p.Size > 0 {
+					line += fmt.Sprintf(" of %.1f MB", float64(p.Size)/1e6)
+				}
+			}
+			logf("%s", line)
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// dirBytes is the bytes of the regular files directly in dir (0 when dir is
+// "" or unreadable).
+func dirBytes(dir string) int64 {
+	if dir == "" {
+		return 0
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+	}
+	return n
 }
 
 func lastLines(s string, n int) string {

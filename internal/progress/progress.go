@@ -55,6 +55,20 @@ func (b *Bar) SetWork(done, total int, work, totalWork int64) {
 	if b == nil {
 		return
 	}
+	el := time.Since(b.start).Seconds()
+	left, known := time.Duration(0), false
+	if work > 0 && totalWork >= work {
+		left, known = time.Duration(el*float64(totalWork-work)/float64(work)*float64(time.Second)), true
+	}
+	b.SetLeft(done, total, left, known)
+}
+
+// SetLeft is Set with the time left given (known false: not yet known, as
+// while an estimate's sample runs).
+func (b *Bar) SetLeft(done, total int, left time.Duration, known bool) {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if total > 0 {
@@ -66,23 +80,52 @@ func (b *Bar) SetWork(done, total int, work, totalWork int64) {
 	}
 	b.last = now
 	b.active = true
-	el := now.Sub(b.start).Seconds()
-	rate := float64(done) / max(el, 1e-9)
+	rate := float64(done) / max(now.Sub(b.start).Seconds(), 1e-9)
 	var line string
 	if b.total <= 0 {
 		line = fmt.Sprintf("%s %d %s  %.1f %s/s", b.label, done, b.unit, rate, b.unit)
 	} else {
-		eta := "?"
-		if work > 0 && totalWork >= work {
-			eta = (time.Duration(el*float64(totalWork-work)/float64(work)) * time.Second).Round(time.Second).String()
+		eta := "measuring"
+		if known {
+			eta = Human(left)
 		}
 		line = fmt.Sprintf("%s %d/%d %s  %.1f %s/s  ETA %s", b.label, done, b.total, b.unit, rate, b.unit, eta)
 	}
+	b.draw(line)
+}
+
+func (b *Bar) draw(line string) {
 	if b.tty {
 		fmt.Fprintf(b.w, "\r\033[K%s", line)
 	} else {
 		fmt.Fprintln(b.w, line)
 	}
+}
+
+// Restart sets the bar's clock, from which its rate is reckoned, to now (as
+// when the work itself starts after a set-up).
+func (b *Bar) Restart() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.start = time.Now()
+	b.mu.Unlock()
+}
+
+// Println writes a line of its own, above the bar's line on a terminal.
+func (b *Bar) Println(line string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tty && b.active {
+		fmt.Fprintf(b.w, "\r\033[K%s\n", line)
+		b.last = time.Time{} // redraw the bar at the next report
+		return
+	}
+	fmt.Fprintln(b.w, line)
 }
 
 // Done ends the bar's line.
