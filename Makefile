@@ -5,15 +5,33 @@ SER_HOME ?= $(CURDIR)/.ser-home
 export SER_HOME
 GO ?= go
 
-.PHONY: all build setup blas chromium test test-short race staticcheck demo bench vet fmt-check fuzz-short
+PREFIX ?= $(HOME)/.local
+
+.PHONY: all build install setup blas chromium test test-short race staticcheck demo bench vet fmt-check fuzz-short
 
 all: build
 
+# The VCS revision is stamped into the binary (ser --version) where git can
+# read this checkout, whatever GOFLAGS says; elsewhere it is left out.
+BUILDVCS := $(shell git rev-parse --is-inside-work-tree >/dev/null 2>&1 && echo auto || echo false)
+
 build:
-	$(GO) build -o bin/ser ./cmd/ser
+	$(GO) build -buildvcs=$(BUILDVCS) -o bin/ser ./cmd/ser
 
 setup: build blas
 	./bin/ser setup
+
+# `ser` on PATH: a link $(PREFIX)/bin/ser to this checkout's bin/ser, which
+# finds its set-up (.ser-home) beside it through the link, and follows every
+# rebuild. Anything else already at that path is left alone, with a word.
+install: setup
+	@mkdir -p "$(PREFIX)/bin"; dst="$(PREFIX)/bin/ser"; \
+	if [ -e "$$dst" ] || [ -L "$$dst" ]; then \
+		if [ "$$(readlink -f "$$dst")" != "$$(readlink -f bin/ser)" ]; then \
+			echo "$$dst exists and is not this checkout's bin/ser: left alone (remove it, or make install PREFIX=another/folder)"; exit 1; fi; \
+	else ln -s "$(CURDIR)/bin/ser" "$$dst"; fi; \
+	echo "ser: $$dst -> $(CURDIR)/bin/ser"; \
+	case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "$(PREFIX)/bin is not on PATH: export PATH=\"$(PREFIX)/bin:\$$PATH\"";; esac
 
 # OpenBLAS, optional: where it is installed the MLP head trains about twice as
 # fast (internal/openblas loads it at run time; without it gonum's pure-Go
