@@ -24,7 +24,13 @@ func Files(paths []string, split string) (files, notes []string, err error) {
 			continue
 		}
 		n := len(files)
-		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+		root := p
+		if li, err := os.Lstat(p); err == nil && li.Mode()&os.ModeSymlink != 0 {
+			// a link to a folder (datasets/hh-rlhf -> the copy elsewhere) is
+			// the folder it names: WalkDir would list the link alone
+			root = p + string(filepath.Separator)
+		}
+		err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
