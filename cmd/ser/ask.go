@@ -19,9 +19,9 @@ func askCommand() *cli.Command {
 	var o ask.Options
 	return &cli.Command{
 		Name: "ask",
-		UsageText: `ser ask --head rm.head --pool pool.jsonl --n 200 --out to-label.jsonl
-ser ask --head rm.head --pool pool.jsonl --labelled seed.jsonl --rule dopt --n 200 --out to-label.jsonl
-ser train --data seed.jsonl --data answers.jsonl --out rm2.head   # the answers, as {prompt, chosen, rejected} rows`,
+		UsageText: `ser ask --head rm.head.json --pool pool.jsonl --n 200 --out to-label.jsonl
+ser ask --head rm.head.json --pool pool.jsonl --labelled seed.jsonl --rule dopt --n 200 --out to-label.jsonl
+ser train --data seed.jsonl --data answers.jsonl --out rm2.head.json   # the answers, as {prompt, chosen, rejected} rows`,
 		Usage: "choose the pool pairs whose human labels would teach the head most (uncertainty, D-optimal or random)",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "head", Usage: "(required, or --model a reward model) head file, or model:NAME for a reward model's own reward"},

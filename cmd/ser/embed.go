@@ -14,7 +14,7 @@ import (
 func embedCommand() *cli.Command {
 	return &cli.Command{
 		Name: "embed",
-		UsageText: `ser embed --data ../shared/data/hh-rlhf
+		UsageText: `ser embed --data datasets/hh-rlhf
 ser --device cuda embed --model ./llama-3-8b --data uf.parquet --out uf.npy
 ser embed --data big.jsonl --shard 0/8 --cache shard0.feat   # then: ser cache merge shard*.feat`,
 		Usage: "fill the feature cache for a dataset (resumable: what is cached is not embedded again)",

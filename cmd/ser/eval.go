@@ -25,10 +25,10 @@ import (
 func evalCommand() *cli.Command {
 	return &cli.Command{
 		Name: "eval",
-		UsageText: `ser eval --head rm.head --data test.jsonl --json eval.json --plots eval-charts/
-ser eval --head rm.head --data reward-bench/filtered.parquet --scores-out scores.jsonl
-ser eval --head linear.head --head mlp.head --data test.jsonl   # the two compared, paired
-ser eval --head rm.head --data ultrafeedback_binarized/ --split test_prefs`,
+		UsageText: `ser eval --head rm.head.json --data test.jsonl --json eval.json --plots eval-charts/
+ser eval --head rm.head.json --data reward-bench/filtered.parquet --scores-out scores.jsonl
+ser eval --head linear.head.json --head mlp.head.json --data test.jsonl   # the two compared, paired
+ser eval --head rm.head.json --data ultrafeedback_binarized/ --split test_prefs`,
 		Usage: "evaluate heads offline on labelled pairs: accuracy (overall, per subset, against chance), RewardBench's scores, ties, margin, calibration; two heads compared on the same pairs",
 		Description: "Figures:\n   " + strings.Join([]string{eval.DefAccuracy, eval.DefInterval, eval.DefTies, eval.DefMargin, eval.DefECE,
 			"RewardBench: its sections and score as its code (commit " + eval.RewardBenchCommit[:7] + ") computes them, when the data's subsets are its",

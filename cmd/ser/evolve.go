@@ -56,7 +56,7 @@ func evolveCommand() *cli.Command {
 	opt := evolve.DefaultOptions()
 	return &cli.Command{
 		Name: "evolve",
-		UsageText: `ser evolve --data ../shared/data/hh-rlhf --out run/
+		UsageText: `ser evolve --data datasets/hh-rlhf --out run/
 ser evolve --data seed.jsonl --unlabelled pool.jsonl --test test.jsonl --no-valve
 ser evolve --data uf.parquet --statuses staged --tau-high 0.6 --tau-low 0.4 --max-loops 5`,
 		Usage: "grow a reward head from a labelled seed by self-labelling (SER); writes each loop's head, report.json, report.md and a chart",

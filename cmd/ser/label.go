@@ -25,7 +25,7 @@ func labelCommand() *cli.Command {
 		UsageText: `ser label --in to-label.jsonl --out answers/ --annotator alice    # then open the URL it prints
 ser label --in to-label.jsonl --out answers/ --addr 0.0.0.0:8080        # several people: each gives a name; a token guards it
 ser label export --out answers/ --stats > labelled.jsonl
-ser train --data seed.jsonl --data labelled.jsonl --out rm2.head          # or --data answers/ directly`,
+ser train --data seed.jsonl --data labelled.jsonl --out rm2.head.json          # or --data answers/ directly`,
 		Usage: "label preference pairs on a local web page (blind to the source's labels; every answer fsynced; export by majority vote)",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "in", Usage: "(required) the pairs to label: `ser ask` output (shown in ask_rank order, sides by ask_first) or any file the readers take"},

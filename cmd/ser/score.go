@@ -16,9 +16,9 @@ import (
 func scoreCommand() *cli.Command {
 	return &cli.Command{
 		Name: "score",
-		UsageText: `ser score --head rm.head < responses.jsonl > scored.jsonl
-ser score --head rm.head --in pairs.parquet --out scored.jsonl
-ser score --head rm.head --in chats.jsonl --skip-bad   # {"messages": [...]} rows`,
+		UsageText: `ser score --head rm.head.json < responses.jsonl > scored.jsonl
+ser score --head rm.head.json --in pairs.parquet --out scored.jsonl
+ser score --head rm.head.json --in chats.jsonl --skip-bad   # {"messages": [...]} rows`,
 		Usage: "add rewards to a JSONL file of {prompt, response} (or {prompt, chosen, rejected}) rows, streaming, order kept",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "head", Usage: "(required, or --model a reward model) head file, or model:NAME for a reward model's own reward"},

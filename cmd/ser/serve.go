@@ -22,9 +22,9 @@ func serveCommand() *cli.Command {
 	var o serve.Options
 	return &cli.Command{
 		Name: "serve",
-		UsageText: `ser serve --head rm.head --addr 127.0.0.1:5000
+		UsageText: `ser serve --head rm.head.json --addr 127.0.0.1:5000
 curl -s localhost:5000/get_reward -d '{"query": ["\n\nHuman: Hi\n\nAssistant: Hello!"]}'
-kill -HUP $(pidof ser)   # read rm.head again, after ser train wrote a new one`,
+kill -HUP $(pidof ser)   # read rm.head.json again, after ser train wrote a new one`,
 		Usage: "serve rewards over HTTP to RLHF trainers (OpenRLHF's --remote_rm_url: POST /get_reward; native: POST /v1/reward)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "head", Destination: &o.HeadPath, Usage: "(required, or --model a reward model) head file, read again on SIGHUP or POST /admin/reload; or model:NAME for a reward model's own reward"},

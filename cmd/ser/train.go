@@ -104,10 +104,10 @@ func trainCommand() *cli.Command {
 	flags = append(append(flags, modelFlags()...), trainFlags(&opt, &opt.Seed)...)
 	return &cli.Command{
 		Name: "train",
-		UsageText: `ser train --data train.jsonl --out rm.head
-ser train --data train.jsonl --kind mlp --hidden 64 --out rm-mlp.head
-ser train --data more.jsonl --init rm.head --out rm2.head   # retrain as the data changes
-ser train --model my-rm --residual --data few.jsonl --out adapted.head   # adapt a reward model with few labels`,
+		UsageText: `ser train --data train.jsonl --out rm.head.json
+ser train --data train.jsonl --kind mlp --hidden 64 --out rm-mlp.head.json
+ser train --data more.jsonl --init rm.head.json --out rm2.head.json   # retrain as the data changes
+ser train --model my-rm --residual --data few.jsonl --out adapted.head.json   # adapt a reward model with few labels`,
 		Usage: "train a reward head on labelled pairs",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
