@@ -128,7 +128,11 @@ func (r *Report) Markdown(w io.Writer, title string) error {
 		fmt.Fprintf(w, "| full data - SER final | %+.4f | %+.4f to %+.4f |\n", r.FullGap.Mean, r.FullGap.CI[0], r.FullGap.CI[1])
 	}
 	if r.GapClosed != nil {
-		fmt.Fprintf(w, "\nSER closes %.0f%% of the seed-to-full gap.\n", 100**r.GapClosed)
+		fmt.Fprintf(w, "\nSER closes %.0f%% of the seed-to-full gap", 100**r.GapClosed)
+		if *r.GapClosed != 0 && r.Gain.CI[0] <= 0 && r.Gain.CI[1] >= 0 {
+			fmt.Fprint(w, ", the share of a gain whose 95% interval includes 0: not distinguishable from none")
+		}
+		fmt.Fprintln(w, ".")
 	}
 	fmt.Fprintf(w, "\nStopped: %s. %.1f s in all.\n\n", r.Stopped, r.Seconds)
 	for _, a := range r.Advice {
@@ -177,7 +181,7 @@ func orDefault(s, d string) string {
 func (r *Report) Chart(base, title string) error {
 	p := plot.New()
 	p.Title.Text = "SER: " + chart.Title(title, 70)
-	p.X.Label.Text = "loop\n" + chart.Title("stopped: "+r.Stopped, 95)
+	p.X.Label.Text = "loop\n" + chart.Wrap("stopped: "+r.Stopped, 95, 3)
 	p.Y.Label.Text = "pairwise accuracy"
 	var val, test plotter.XYs
 	for _, l := range r.Loops {
@@ -381,7 +385,11 @@ func advice(r *Report) []string {
 		}
 		out = append(out, fmt.Sprintf("Already tried (%s), so not suggested again: %s.", where, strings.Join(tried, "; ")))
 	}
-	if r.Split.PoolLabelled {
+	anyTrained := false
+	for _, l := range r.Loops[min(1, len(r.Loops)):] {
+		anyTrained = anyTrained || l.Added
+	}
+	if r.Split.PoolLabelled && anyTrained {
 		note := "Pseudo-label accuracy is measured against the pool's labels as given; where those labels are noisy, a correct pseudo-label can count as wrong."
 		if r.About != nil && r.About.Dataset == DatasetSample {
 			note = "Pseudo-label accuracy is measured against the pool's labels as given; the built-in sample's annotator is wrong 10% of the time (--label-noise), so a correct pseudo-label can count as wrong."

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -283,6 +286,11 @@ func TestAdviceUsesWhatIsKnown(t *testing.T) {
 
 	sample := stopped(NoImprovement, o, &About{Data: "d", Dataset: DatasetSample})
 	sample.Advise()
+	if all := strings.Join(sample.Advice, " "); strings.Contains(all, "Pseudo-label accuracy") {
+		t.Errorf("no loop trained on pseudo-labels, yet the advice speaks of their accuracy: %q", all)
+	}
+	sample.Loops[1].Added, sample.FinalLoop = true, 1
+	sample.Advise()
 	if all := strings.Join(sample.Advice, " "); !strings.Contains(all, "built-in sample's annotator") {
 		t.Errorf("the built-in sample's advice lacks its annotator's note: %q", all)
 	}
@@ -294,3 +302,46 @@ func TestAdviceUsesWhatIsKnown(t *testing.T) {
 }
 
 func fmtSscan(s string, x *float64) (int, error) { return fmt.Sscan(s, x) }
+
+// TestReportNotANumber: figures that are not numbers (a loss over no pairs)
+// are null in report.json rather than a failed write; a share of the gap
+// closed by a gain not told from none says so.
+func TestReportNotANumber(t *testing.T) {
+	set := planted(3000, 10, 0.5, 2)
+	rep, err := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) {
+		o.Seed, o.MinPrecision, o.FullData = 1, 0.99, true
+		o.Head.Hidden, o.Head.L2Grid = []int{8}, []float64{0.1, 1}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Loops[0].ValLoss = math.NaN()
+	rep.Gain.Mean, rep.Gain.CI = math.Inf(1), [2]float64{-0.01, 0.02}
+	closed := 1.0
+	rep.GapClosed = &closed
+	dir := t.TempDir()
+	if err := rep.Write(dir, "t"); err != nil {
+		t.Fatalf("writing a report with NaN and Inf: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	if got := v["loops"].([]any)[0].(map[string]any)["val_loss"]; got != nil {
+		t.Errorf("NaN val_loss written %v, want null", got)
+	}
+	if got := v["ser_gain"].(map[string]any)["mean"]; got != nil {
+		t.Errorf("+Inf gain written %v, want null", got)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "SER closes 100% of the seed-to-full gap, the share of a gain whose 95% interval includes 0") {
+		t.Errorf("report.md does not qualify the share:\n%s", md)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ser-rl/ser/eval"
+	"github.com/ser-rl/ser/internal/jsonsafe"
 	"github.com/ser-rl/ser/head"
 )
 
@@ -117,7 +118,7 @@ type Earlier struct {
 // MarshalJSON writes the options in snake_case.
 func (e Earlier) MarshalJSON() ([]byte, error) {
 	type alias Earlier
-	return json.Marshal(struct {
+	return jsonsafe.Marshal(struct {
 		alias
 		Options optionsJSON `json:"options"`
 	}{alias(e), toJSON(e.Options)})
@@ -161,7 +162,7 @@ func (r *Report) Advise() { r.Advice = advice(r) }
 // accuracies it does not have (see Loop.MarshalJSON).
 func (r Report) MarshalJSON() ([]byte, error) {
 	type alias Report
-	return json.Marshal(struct {
+	return jsonsafe.Marshal(struct {
 		alias
 		Options optionsJSON `json:"options"`
 	}{alias(r), toJSON(r.Options)})
@@ -205,7 +206,7 @@ func (l Loop) MarshalJSON() ([]byte, error) {
 			out.Why = "no head was trained in this loop"
 		}
 	}
-	return json.Marshal(out)
+	return jsonsafe.Marshal(out)
 }
 
 // optionsJSON is Options as report.json writes it: snake_case keys (Options

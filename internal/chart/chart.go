@@ -87,6 +87,39 @@ func Title(s string, max int) string {
 	return s
 }
 
+// Wrap breaks s at spaces into lines of at most width runes (a longer word
+// is a line of its own, cut), at most lines of them; what does not fit ends
+// the last line with "...". Paths are shortened as Title shortens them.
+func Wrap(s string, width, lines int) string {
+	var out []string
+	cur := ""
+	for _, w := range strings.Fields(Title(s, 1<<20)) {
+		if r := []rune(w); len(r) > width {
+			w = string(r[:width-3]) + "..."
+		}
+		switch {
+		case cur == "":
+			cur = w
+		case len([]rune(cur))+1+len([]rune(w)) <= width:
+			cur += " " + w
+		default:
+			out = append(out, cur)
+			cur = w
+		}
+	}
+	if cur != "" {
+		out = append(out, cur)
+	}
+	if len(out) > lines {
+		last := []rune(out[lines-1])
+		if len(last)+3 > width {
+			last = last[:width-3]
+		}
+		out = append(out[:lines-1], string(last)+"...")
+	}
+	return strings.Join(out, "\n")
+}
+
 // AccuracyTicks labels an accuracy axis with round steps (0.005 to 0.1),
 // two or three decimals, none above Top (when set) nor above 1.
 type AccuracyTicks struct{ Top float64 }

@@ -18,6 +18,11 @@ func MarshalIndent(v any, prefix, indent string) ([]byte, error) {
 	return json.MarshalIndent(clean(reflect.ValueOf(v)), prefix, indent)
 }
 
+// Marshal is json.Marshal with every NaN and ±Inf written as null.
+func Marshal(v any) ([]byte, error) {
+	return json.Marshal(clean(reflect.ValueOf(v)))
+}
+
 var (
 	marshaler     = reflect.TypeFor[json.Marshaler]()
 	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
@@ -104,27 +109,78 @@ func (o object) MarshalJSON() ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
+// cleanStruct is a struct as encoding/json writes it: its exported fields
+// under their JSON names, those of embedded structs promoted (a shallower
+// field hides a deeper one of the same name; two at the same depth hide
+// each other, as encoding/json has it).
 func cleanStruct(v reflect.Value) any {
+	var fs []field
+	fields(v, 0, &fs)
+	best := map[string]int{} // name -> the shallowest depth, -1 when two tie there
+	for _, f := range fs {
+		d, ok := best[f.name]
+		switch {
+		case !ok || f.depth < d:
+			best[f.name] = f.depth
+		case f.depth == d:
+			best[f.name] = -1
+		}
+	}
 	var o object
+	for _, f := range fs {
+		if best[f.name] != f.depth {
+			continue
+		}
+		if f.omitempty && f.val.IsZero() {
+			continue
+		}
+		o.keys = append(o.keys, f.name)
+		o.vals = append(o.vals, clean(f.val))
+	}
+	return o
+}
+
+// field is one JSON field of a struct, found depth embeddings down.
+type field struct {
+	name      string
+	depth     int
+	omitempty bool
+	val       reflect.Value
+}
+
+// fields lists v's JSON fields in encoding/json's order, descending into
+// embedded structs (and non-nil pointers to them) that have no JSON name.
+func fields(v reflect.Value, depth int, out *[]field) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" && opts == "" {
+			continue
+		}
+		fv := v.Field(i)
+		if f.Anonymous && name == "" {
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				if fv.Kind() == reflect.Pointer {
+					if fv.IsNil() {
+						continue
+					}
+					fv = fv.Elem()
+				}
+				fields(fv, depth+1, out)
+				continue
+			}
+		}
+		if !f.IsExported() {
 			continue
 		}
 		if name == "" {
 			name = f.Name
 		}
-		fv := v.Field(i)
-		if strings.Contains(opts, "omitempty") && fv.IsZero() {
-			continue
-		}
-		o.keys = append(o.keys, name)
-		o.vals = append(o.vals, clean(fv))
+		*out = append(*out, field{name: name, depth: depth, omitempty: strings.Contains(opts, "omitempty"), val: fv})
 	}
-	return o
 }

@@ -3,6 +3,7 @@ package jsonsafe
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,43 @@ func TestMarshal(t *testing.T) {
 	std, _ := json.MarshalIndent(finite, "", " ")
 	if string(got) != string(std) {
 		t.Errorf("finite values: %s, encoding/json %s", got, std)
+	}
+}
+
+// TestEmbedded: embedded structs are written as encoding/json writes them
+// (fields promoted, a shallower one hiding a deeper one, a tie hiding both),
+// the way a MarshalJSON method wraps its type's alias.
+func TestEmbedded(t *testing.T) {
+	type inner struct {
+		A    float64 `json:"a"`
+		B    string  `json:"b"`
+		Tie  int
+		Skip int `json:"-"`
+	}
+	type other struct{ Tie int }
+	type alias inner
+	type outer struct {
+		alias
+		*other
+		B     int             `json:"b"` // hides alias's
+		Named struct{ X int } `json:"named"`
+		Nil   *inner          `json:"nil,omitempty"`
+	}
+	v := outer{alias: alias{A: 1.5, B: "hidden", Tie: 2}, other: &other{Tie: 3}, B: 7}
+	want, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("Marshal = %s, want %s (encoding/json's)", got, want)
+	}
+	v.A = math.NaN()
+	got, err = Marshal(v)
+	if err != nil || !strings.Contains(string(got), `"a":null`) {
+		t.Fatalf("NaN in an embedded struct: %s, %v", got, err)
 	}
 }
