@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/ser-rl/ser/eval"
-	"github.com/ser-rl/ser/internal/jsonsafe"
 	"github.com/ser-rl/ser/head"
+	"github.com/ser-rl/ser/internal/jsonsafe"
 )
 
 // Loop is one row of the report.
