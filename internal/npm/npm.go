@@ -8,6 +8,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -101,10 +102,14 @@ func watch(npm string, p Package, o Options, logf func(string, ...any)) (stop fu
 	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	go func() {
 		defer close(finished)
 		tmp := ""
-		if out, err := exec.Command(npm, "config", "get", "cache").Output(); err == nil {
+		// an npm that hangs here is stopped with the pack (or after 30 s)
+		cfg := exec.CommandContext(ctx, npm, "config", "get", "cache")
+		cfg.WaitDelay = time.Second // a child left holding its stdout is not waited for
+		if out, err := cfg.Output(); err == nil {
 			if dir := strings.TrimSpace(string(out)); filepath.IsAbs(dir) {
 				tmp = filepath.Join(dir, "_cacache", "tmp")
 			}
@@ -128,7 +133,7 @@ func watch(npm string, p Package, o Options, logf func(string, ...any)) (stop fu
 			logf("%s", line)
 		}
 	}()
-	return func() { close(done); <-finished }
+	return func() { close(done); cancel(); <-finished }
 }
 
 // dirBytes is the bytes of the regular files directly in dir (0 when dir is
