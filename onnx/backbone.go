@@ -32,6 +32,12 @@ type Options struct {
 	// "on"/"off" overrides), off on the CPU, whose fp32 kernels do not move.
 	Buckets       bool
 	LengthBuckets string
+	// PoolIn is where a dense graph's [batch, tokens, dim] output is pooled:
+	// "graph" (ONNX Runtime pools, on the device: SessionOptions.PoolInGraph),
+	// "host" (Go reads the tokens it needs), or "" for graph on CUDA and host
+	// on the CPU, where reading only the kept rows of a 16-bit output is the
+	// cheaper.
+	PoolIn string
 	// NoWarmup skips the one-row batch each session runs when it opens on
 	// CUDA, which takes library handles and first allocations out of the
 	// first real batch (and out of throughput figures).
@@ -99,9 +105,19 @@ func Open(m *models.Manifest, opts Options) (*Backbone, error) {
 	default:
 		return nil, fmt.Errorf("onnx: length buckets %q: want on or off", opts.LengthBuckets)
 	}
+	var inGraph bool
+	switch opts.PoolIn {
+	case "graph":
+		inGraph = true
+	case "host":
+	case "":
+		inGraph = dev.CUDA
+	default:
+		return nil, fmt.Errorf("onnx: pool in %q: want graph or host", opts.PoolIn)
+	}
 	b := &Backbone{M: m, tok: tok, opt: opts, jobs: make(chan job)}
 	for i := 0; i < opts.Sessions; i++ {
-		s, err := NewSession(m, SessionOptions{Device: dev, Threads: opts.Threads, PadLeft: opts.PadLeft, Buckets: opts.Buckets})
+		s, err := NewSession(m, SessionOptions{Device: dev, Threads: opts.Threads, PadLeft: opts.PadLeft, Buckets: opts.Buckets, PoolInGraph: inGraph})
 		if err != nil {
 			b.Close()
 			return nil, err

@@ -59,28 +59,40 @@ func TestDensePooling(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := onnx.Open(m, onnx.Options{PadLeft: v.left, MaxBatch: 4})
-		if err != nil {
-			t.Fatal(err)
+		// pooled by ser on the host, and by the graph itself (as on CUDA)
+		for _, in := range []string{"host", "graph"} {
+			b, err := onnx.Open(m, onnx.Options{PadLeft: v.left, MaxBatch: 4, PoolIn: in})
+			if err != nil {
+				t.Fatalf("%+v pool in %s: %v", v.o, in, err)
+			}
+			got, err := b.Embed(context.Background(), tinyTexts)
+			b.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTiny(t, v.o, v.left, in, got, v.tol)
 		}
-		got, err := b.Embed(context.Background(), tinyTexts)
-		b.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+	}
+}
+
+// checkTiny compares the vectors of tinyTexts with what the tiny graph
+// computes by construction (truncated as the manifest says).
+func checkTiny(t *testing.T, o tiny.Options, left bool, in string, got []float32, tol float64) {
+	t.Helper()
+	{
 		for i, text := range tinyTexts {
 			ids := tiny.IDs(text)
-			if v.o.MaxTokens > 0 && len(ids) > v.o.MaxTokens {
-				if v.o.Truncate == "tail" {
-					ids = ids[len(ids)-v.o.MaxTokens:]
+			if o.MaxTokens > 0 && len(ids) > o.MaxTokens {
+				if o.Truncate == "tail" {
+					ids = ids[len(ids)-o.MaxTokens:]
 				} else {
-					ids = ids[:v.o.MaxTokens]
+					ids = ids[:o.MaxTokens]
 				}
 			}
-			want := tiny.Expect(v.o, ids)
+			want := tiny.Expect(o, ids)
 			for k, w := range want {
-				if d := math.Abs(float64(got[i*tiny.Dim+k] - w)); d > v.tol {
-					t.Fatalf("%+v left=%v: text %q component %d: got %g, want %g", v.o, v.left, text, k, got[i*tiny.Dim+k], w)
+				if d := math.Abs(float64(got[i*tiny.Dim+k] - w)); d > tol {
+					t.Fatalf("%+v left=%v pool in %s: text %q component %d: got %g, want %g", o, left, in, text, k, got[i*tiny.Dim+k], w)
 				}
 			}
 		}

@@ -2,11 +2,14 @@ package onnx
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/models"
+	"github.com/ser-rl/ser/onnx/onnxpb"
 )
 
 // Session is one ONNX Runtime session of a backbone's graph. It is not safe
@@ -19,6 +22,9 @@ type Session struct {
 	outRank int
 	padLeft bool
 	buckets bool
+	// poolInGraph: the graph pools (onnxpb.AppendPooling): it takes each
+	// token's weight as one more input and gives [rows, dim] float32
+	poolInGraph bool
 	// a reward model whose graph gives its logits beside the hidden states:
 	// the logits output's name and type (rows are [pooled | logits])
 	logitsOut  string
@@ -29,6 +35,7 @@ type Session struct {
 	// reused buffers
 	i64a, i64b, i64c, i64d []int64
 	f32, pooled, logits    []float32
+	weights                []float32
 	raw, raw2              []byte
 }
 
@@ -43,7 +50,19 @@ type SessionOptions struct {
 	// batch): on a GPU, where fp16 kernels round differently at other
 	// shapes, a text's vector no longer moves with its batch-mates.
 	Buckets bool
+	// PoolInGraph makes the graph pool a dense [batch, tokens, dim] output
+	// itself (see onnxpb.AppendPooling): on a GPU only [batch, dim] floats
+	// then leave the device, instead of every token's hidden state, and the
+	// pooling runs there. The model's bytes are read and extended in memory;
+	// its external data, if any, is read from its folder as before.
+	PoolInGraph bool
 }
+
+// The names the pooling added to a graph goes by.
+const (
+	poolWeights = "ser.pool.weights"
+	poolOutput  = "ser.pool.pooled"
+)
 
 // BucketLen is the length a row of n tokens is padded to under buckets:
 // multiples of 16 up to 128, of 64 up to 1,024, then of 256 (at most a
@@ -154,7 +173,11 @@ func NewSession(m *models.Manifest, opts SessionOptions) (*Session, error) {
 		return nil, err
 	}
 	defer so.Destroy()
-	s.s, err = ort.NewDynamicAdvancedSession(path, s.inputs, outputs, so)
+	if opts.PoolInGraph && s.outRank == 3 {
+		s.s, err = s.pooledSession(path, outputs, so)
+	} else {
+		s.s, err = ort.NewDynamicAdvancedSession(path, s.inputs, outputs, so)
+	}
 	if err != nil {
 		if opts.Device.CUDA {
 			return nil, cudaError(err)
@@ -162,6 +185,68 @@ func NewSession(m *models.Manifest, opts SessionOptions) (*Session, error) {
 		return nil, fmt.Errorf("onnx: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// maxGraphBytes bounds the model file read to pool in the graph: a
+// protobuf message is at most 2 GiB (larger models keep their weights as
+// external data, and their .onnx file is small).
+const maxGraphBytes = 2 << 30
+
+// pooledSession opens the graph extended to pool its output (outputs[0])
+// with the weights runDense computes; the session's first output is then
+// the pooled [rows, dim] float32.
+func (s *Session) pooledSession(path string, outputs []string, so *ort.SessionOptions) (*ort.DynamicAdvancedSession, error) {
+	raw, err := safefile.ReadRegular(path, maxGraphBytes)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: reading %s to pool in the graph: %w", path, err)
+	}
+	ext, err := onnxpb.AppendPooling(raw, onnxpb.Pooling{Hidden: outputs[0], Weights: poolWeights, Pooled: poolOutput})
+	if err != nil {
+		return nil, fmt.Errorf("onnx: %s: pooling in the graph: %w", path, err)
+	}
+	// a model read from memory finds its external data here
+	if err := so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	outs := append([]string{poolOutput}, outputs[1:]...)
+	ss, err := ort.NewDynamicAdvancedSessionWithONNXData(ext, append(append([]string(nil), s.inputs...), poolWeights), outs, so)
+	if err != nil {
+		return nil, err
+	}
+	s.poolInGraph = true
+	return ss, nil
+}
+
+// poolWeightsOf fills w [b, t] with each token's weight in pooling kind: 1/n
+// on a row's n kept tokens (mean), or 1 on its first (cls) or last kept
+// token, 0 elsewhere (and on an empty row everywhere), as pool reads them.
+func poolWeightsOf(kind string, mask []int64, b, t int, w []float32) {
+	clear(w)
+	for i := 0; i < b; i++ {
+		m, row := mask[i*t:(i+1)*t], w[i*t:(i+1)*t]
+		first, last, n := -1, -1, 0
+		for j, v := range m {
+			if v != 0 {
+				if first < 0 {
+					first = j
+				}
+				last, n = j, n+1
+			}
+		}
+		switch {
+		case n == 0:
+		case kind == models.PoolCLS:
+			row[first] = 1
+		case kind == models.PoolLast:
+			row[last] = 1
+		default:
+			for j, v := range m {
+				if v != 0 {
+					row[j] = 1 / float32(n)
+				}
+			}
+		}
+	}
 }
 
 func names(infos []ort.InputOutputInfo) string {
@@ -231,7 +316,7 @@ func (s *Session) runSparse(batch [][]int32, dst []float32) error {
 	if len(rows) < len(batch) {
 		out = growF32(&s.f32, len(rows)*dim)
 	}
-	if err := s.run([]int64{int64(n), 2}, idx, []int64{int64(n)}, val, nil, ort.NewShape(int64(len(rows)), int64(dim)), out); err != nil {
+	if err := s.run([]int64{int64(n), 2}, idx, []int64{int64(n)}, val, nil, ort.NewShape(int64(len(rows)), int64(dim)), out, nil); err != nil {
 		return err
 	}
 	if len(rows) < len(batch) {
@@ -249,7 +334,7 @@ func (s *Session) ensureEmpty() error {
 	dim := s.m.Dim
 	out := make([]float32, 2*dim)
 	// one token in row 1 makes the graph build two rows; row 0 is all padding
-	if err := s.run([]int64{1, 2}, []int64{1, 0}, []int64{1}, []int64{int64(s.m.PadID)}, nil, ort.NewShape(2, int64(dim)), out); err != nil {
+	if err := s.run([]int64{1, 2}, []int64{1, 0}, []int64{1}, []int64{int64(s.m.PadID)}, nil, ort.NewShape(2, int64(dim)), out, nil); err != nil {
 		return fmt.Errorf("onnx: embedding the empty text: %w", err)
 	}
 	s.empty = out[:dim]
@@ -310,21 +395,28 @@ func (s *Session) runDense(batch [][]int32, dst []float32) error {
 	if s.logitsOut != "" { // rows are [pooled | logits]: pool apart, then join
 		out = growF32(&s.pooled, b*dim)
 	}
-	if s.outRank == 2 {
-		if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(dim)), out); err != nil {
+	switch {
+	case s.poolInGraph:
+		w := growF32(&s.weights, b*t)
+		poolWeightsOf(s.m.Pooling, mask, b, t, w)
+		if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(dim)), out, w); err != nil {
 			return err
 		}
-	} else {
+	case s.outRank == 2:
+		if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(dim)), out, nil); err != nil {
+			return err
+		}
+	default:
 		// [b, t, dim] stays as the graph wrote it (16-bit values are not
 		// widened here): pooling reads only the rows it needs.
 		hidden := hiddenOutput{typ: s.outType, t: t, dim: dim}
 		if s.outType == ort.TensorElementDataTypeFloat {
 			hidden.f32 = growF32(&s.f32, b*t*dim)
-			if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), hidden.f32); err != nil {
+			if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), hidden.f32, nil); err != nil {
 				return err
 			}
 		} else {
-			if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), nil); err != nil {
+			if err := s.run([]int64{int64(b), int64(t)}, ids, []int64{int64(b), int64(t)}, mask, extra, ort.NewShape(int64(b), int64(t), int64(dim)), nil, nil); err != nil {
 				return err
 			}
 			hidden.raw = s.raw[:2*b*t*dim]
@@ -342,8 +434,10 @@ func (s *Session) runDense(batch [][]int32, dst []float32) error {
 }
 
 // run executes the graph. out receives the output, converted to float32; a
-// 16-bit output with out nil is left in s.raw as the graph wrote it.
-func (s *Session) run(shapeA, a, shapeB, b []int64, extra [][]int64, outShape ort.Shape, out []float32) error {
+// 16-bit output with out nil is left in s.raw as the graph wrote it. With
+// weights (a graph that pools), they are fed as [shapeB..., 1] after the
+// other inputs, and the output is float32.
+func (s *Session) run(shapeA, a, shapeB, b []int64, extra [][]int64, outShape ort.Shape, out, weights []float32) error {
 	var vals []ort.Value
 	defer func() {
 		for _, v := range vals {
@@ -367,10 +461,18 @@ func (s *Session) run(shapeA, a, shapeB, b []int64, extra [][]int64, outShape or
 		}
 		vals = append(vals, te)
 	}
+	typ := s.outType
+	if weights != nil {
+		tw, err := ort.NewTensor(ort.NewShape(shapeB[0], shapeB[1], 1), weights)
+		if err != nil {
+			return err
+		}
+		vals = append(vals, tw)
+		typ = ort.TensorElementDataTypeFloat
+	}
 	inputs := append([]ort.Value(nil), vals...)
 	var o ort.Value
 	n := int(outShape.FlattenedSize())
-	typ := s.outType
 	switch typ {
 	case ort.TensorElementDataTypeFloat:
 		o, err = ort.NewTensor(outShape, out[:n])

@@ -19,6 +19,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or cuda:N"},
 		&cli.IntFlag{Name: "threads", Usage: "CPU threads for the backbone", DefaultText: "all cores"},
 		&cli.StringFlag{Name: "length-buckets", Usage: "on or off: pad each batch to its rows' length bucket, so that a text's vector does not depend on its batch-mates (default: on for CUDA, off on the CPU)"},
+		&cli.StringFlag{Name: "pool-in", Usage: "graph or host: where a dense backbone's token states are pooled, in the ONNX graph (on the device: only pooled vectors leave it) or by ser on the host (default: graph on CUDA, host on the CPU)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
 	}
 }
@@ -94,6 +95,9 @@ func checkGlobals(c *cli.Context) error {
 	}
 	if b := globalString(c, "length-buckets"); b != "" && b != "on" && b != "off" {
 		return fmt.Errorf("--length-buckets %q: want on or off", b)
+	}
+	if p := globalString(c, "pool-in"); p != "" && p != "graph" && p != "host" {
+		return fmt.Errorf("--pool-in %q: want graph or host", p)
 	}
 	return nil
 }

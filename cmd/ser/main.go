@@ -137,7 +137,7 @@ func manifest(c *cli.Context, name string) (*models.Manifest, error) {
 
 // backboneOptions are the sessions the global flags ask for.
 func backboneOptions(c *cli.Context) onnx.Options {
-	opts := onnx.Options{Device: globalString(c, "device"), LengthBuckets: globalString(c, "length-buckets")}
+	opts := onnx.Options{Device: globalString(c, "device"), LengthBuckets: globalString(c, "length-buckets"), PoolIn: globalString(c, "pool-in")}
 	if n := globalInt(c, "threads"); n > 0 {
 		opts.Sessions = n
 		if n > runtime.NumCPU() {

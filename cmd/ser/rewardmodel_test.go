@@ -125,7 +125,6 @@ func TestRewardModels(t *testing.T) {
 				}
 			}
 			near("ser score --model", got)
-
 			// ser eval --model: the model's own accuracy on the pairs
 			pairsFile := filepath.Join(t.TempDir(), "pairs.jsonl")
 			var pb bytes.Buffer
@@ -134,6 +133,26 @@ func TestRewardModels(t *testing.T) {
 				pb.Write(append(raw, '\n'))
 			}
 			os.WriteFile(pairsFile, pb.Bytes(), 0o644)
+			if c.opts.Both { // the hidden states pooled by the graph, as on CUDA: the same vectors
+				onHost, inGraph := filepath.Join(t.TempDir(), "h.feat"), filepath.Join(t.TempDir(), "g.feat")
+				for _, where := range [][2]string{{"host", onHost}, {"graph", inGraph}} {
+					if _, stderr, err := run(t, home, "-q", "--pool-in", where[0], "embed", "--model", dir, "--data", pairsFile, "--cache", where[1]); err != nil {
+						t.Fatalf("embed --pool-in %s: %v\n%s", where[0], err, stderr)
+					}
+				}
+				host, graph := readCache(t, onHost, m), readCache(t, inGraph, m)
+				if len(host) != len(graph) || len(host) == 0 {
+					t.Fatalf("pooled on the host %d vectors, in the graph %d", len(host), len(graph))
+				}
+				for k, v := range host {
+					for j := range v {
+						if d := math.Abs(float64(v[j] - graph[k][j])); d > 1e-5 {
+							t.Fatalf("component %d: pooled on the host %v, in the graph %v", j, v[j], graph[k][j])
+						}
+					}
+				}
+			}
+
 			jsonPath := filepath.Join(t.TempDir(), "e.json")
 			if _, stderr, err := run(t, home, "-q", "eval", "--model", dir, "--data", pairsFile, "--cache", cache, "--json", jsonPath); err != nil {
 				t.Fatalf("eval: %v\n%s", err, stderr)
