@@ -30,9 +30,16 @@ func Files(paths []string, split string) (files, notes []string, err error) {
 			// the folder it names: WalkDir would list the link alone
 			root = p + string(filepath.Separator)
 		}
+		linked := 0 // links to folders inside p: not followed (they may lead anywhere)
 		err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 			if err != nil {
 				return err
+			}
+			if d.Type()&os.ModeSymlink != 0 && path != root {
+				if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+					linked++
+					return nil
+				}
 			}
 			if !d.IsDir() && IsDataFile(path) {
 				// regular files only (following links): a FIFO or device named
@@ -46,11 +53,22 @@ func Files(paths []string, split string) (files, notes []string, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		skipped := ""
+		if linked > 0 {
+			skipped = fmt.Sprintf("%d links to folders in %s were not followed (give each as --data itself)", linked, p)
+		}
 		if len(files) == n {
+			if skipped != "" {
+				return nil, nil, fmt.Errorf("%s: no .jsonl, .jsonl.gz or .parquet files; %s", p, skipped)
+			}
 			return nil, nil, fmt.Errorf("%s: no .jsonl, .jsonl.gz or .parquet files", p)
 		}
+		if skipped != "" {
+			notes = append(notes, skipped)
+		}
 	}
-	return pickSplit(files, split)
+	files, more, err := pickSplit(files, split)
+	return files, append(notes, more...), err
 }
 
 // IsDataFile says whether a file's name is one the readers take in a folder.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +43,30 @@ func TestFilesFolderLink(t *testing.T) {
 	}
 	if files, _, err := Files([]string{fileLink}, ""); err != nil || !slices.Equal(files, []string{fileLink}) {
 		t.Fatalf("Files(file link) = %q, %v", files, err)
+	}
+}
+
+// TestFilesLinkedSubfolder: a link to a folder inside the folder given is
+// not followed (it may lead anywhere), and said, never silently skipped.
+func TestFilesLinkedSubfolder(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other")
+	ds := filepath.Join(dir, "ds")
+	for _, d := range []string{other, filepath.Join(ds, "real"), filepath.Join(dir, "onlylinks")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	row := []byte(`{"prompt":"p","chosen":"a","rejected":"b"}` + "\n")
+	os.WriteFile(filepath.Join(other, "x.jsonl"), row, 0o644)
+	os.WriteFile(filepath.Join(ds, "real", "y.jsonl"), row, 0o644)
+	os.Symlink(other, filepath.Join(ds, "linked"))
+	os.Symlink(other, filepath.Join(dir, "onlylinks", "linked"))
+	files, notes, err := Files([]string{ds}, "")
+	if err != nil || len(files) != 1 || len(notes) != 1 || !strings.Contains(notes[0], "1 links to folders") {
+		t.Fatalf("Files(ds) = %q, notes %q, %v", files, notes, err)
+	}
+	if _, _, err := Files([]string{filepath.Join(dir, "onlylinks")}, ""); err == nil || !strings.Contains(err.Error(), "not followed") {
+		t.Fatalf("a folder of links only: %v", err)
 	}
 }

@@ -282,8 +282,8 @@ func (r *run) loop(k int) error {
 	lp.TestBySubset = r.bySubset(nh)
 	lp.Seconds = time.Since(t0).Seconds()
 	r.rep.Heads = append(r.rep.Heads, nh)
-	r.logf("loop %d: pool %d, selected %d (status 1: %d, status 2 only: %d), estimated precision %.3f (%d val pairs), pseudo-label accuracy %s, asked %d; trained on %d: validation %.4f, test %.4f",
-		k, lp.PoolSize, lp.Selected, lp.Status1, lp.Status2, lp.EstPrec, lp.EstN, fmtPrec(lp.TruePrec), lp.Asked, lp.TrainPairs, lp.ValAcc, lp.TestAcc)
+	r.logf("loop %d: pool %d, selected %d (status 1: %d, status 2 only: %d), estimated precision %s (%d val pairs), pseudo-label accuracy %s, asked %d; trained on %d: validation %.4f, test %.4f",
+		k, lp.PoolSize, lp.Selected, lp.Status1, lp.Status2, fmtPrec(lp.EstPrec), lp.EstN, fmtPrec(lp.TruePrec), lp.Asked, lp.TrainPairs, lp.ValAcc, lp.TestAcc)
 	r.pool = remove(r.pool, append(sel, asked...))
 	r.h = nh
 	if r.better(lp) {

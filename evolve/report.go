@@ -471,6 +471,17 @@ func nextSteps(r *Report, known bool) (tips, tried []string) {
 			cands = []tip{{fmt.Sprintf("more loops, `--max-loops %d` (the last loop was still the best)", more), func(p Options) bool { return p.MaxLoops >= more }}}
 		}
 	}
+	// thresholds the run's statuses never read are not suggested: status 1
+	// reads tau-high and tau-low, status 2 tau-delta
+	uses1, uses2 := o.Statuses != Status2, o.Statuses != Status1
+	var apply []tip
+	for _, c := range cands {
+		if (c.text == nearer.text || c.text == wider.text) && !uses1 || c.text == delta.text && !uses2 {
+			continue
+		}
+		apply = append(apply, c)
+	}
+	cands = apply
 	if known { // the README found the loop's settings change nothing here
 		var keep []tip
 		for _, c := range cands {

@@ -315,7 +315,7 @@ func TestReportNotANumber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep.Loops[0].ValLoss = math.NaN()
+	rep.Loops[0].ValLoss, rep.Loops[0].EstPrec, rep.Loops[0].EstN, rep.Loops[0].TruePrec = math.NaN(), -1, 0, -1
 	rep.Gain.Mean, rep.Gain.CI = math.Inf(1), [2]float64{-0.01, 0.02}
 	closed := 1.0
 	rep.GapClosed = &closed
@@ -331,8 +331,11 @@ func TestReportNotANumber(t *testing.T) {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
 	}
-	if got := v["loops"].([]any)[0].(map[string]any)["val_loss"]; got != nil {
-		t.Errorf("NaN val_loss written %v, want null", got)
+	loop0 := v["loops"].([]any)[0].(map[string]any)
+	for _, k := range []string{"val_loss", "estimated_precision", "pseudo_label_accuracy"} {
+		if got, ok := loop0[k]; !ok || got != nil {
+			t.Errorf("loop 0's %s written %v, want null (NaN, or unmeasured)", k, got)
+		}
 	}
 	if got := v["ser_gain"].(map[string]any)["mean"]; got != nil {
 		t.Errorf("+Inf gain written %v, want null", got)
@@ -343,5 +346,27 @@ func TestReportNotANumber(t *testing.T) {
 	}
 	if !strings.Contains(string(md), "SER closes 100% of the seed-to-full gap, the share of a gain whose 95% interval includes 0") {
 		t.Errorf("report.md does not qualify the share:\n%s", md)
+	}
+}
+
+// TestAdviceFitsStatuses: thresholds the run's statuses never read are not
+// suggested (tau-delta under status 1, tau-high and tau-low under status 2).
+func TestAdviceFitsStatuses(t *testing.T) {
+	o := DefaultOptions()
+	for _, c := range []struct {
+		statuses string
+		never    []string
+	}{{Status1, []string{"--tau-delta"}}, {Status2, []string{"--tau-high", "--tau-low"}}} {
+		o.Statuses = c.statuses
+		for _, reason := range []StopReason{SelectionDry, ValveUnmeasured, ValveLow} {
+			r := stopped(reason, o, &About{Data: "d"})
+			r.Advise()
+			tips := suggested(r.Advice)
+			for _, n := range c.never {
+				if strings.Contains(tips, n) {
+					t.Errorf("statuses %s, %v: suggests %s, which they never read: %q", c.statuses, reason, n, tips)
+				}
+			}
+		}
 	}
 }

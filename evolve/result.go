@@ -196,8 +196,17 @@ func (l Loop) MarshalJSON() ([]byte, error) {
 		ValAcc  *float64 `json:"val_accuracy"`
 		ValLoss *float64 `json:"val_loss"`
 		TestAcc *float64 `json:"test_accuracy"`
+		// unmeasured (no validation pair picked; the pool's labels unknown): null
+		EstPrec  *float64 `json:"estimated_precision"`
+		TruePrec *float64 `json:"pseudo_label_accuracy"`
 	}
 	out := nullable{alias: alias(l), Trained: l.Added}
+	if l.EstPrec >= 0 && l.EstN > 0 {
+		out.EstPrec = &l.EstPrec
+	}
+	if l.TruePrec >= 0 {
+		out.TruePrec = &l.TruePrec
+	}
 	if l.Added {
 		out.ValAcc, out.ValLoss, out.TestAcc = &l.ValAcc, &l.ValLoss, &l.TestAcc
 	} else {

@@ -119,6 +119,22 @@ func (r *embedReport) onProgress(p cache.Progress) {
 	}
 }
 
+// Below these a run's rate is not stored: a run of a few batches measures
+// mostly its fixed costs, and would make the next large run's estimate
+// many times too long.
+const (
+	minRateBatches = 16
+	minRateTokens  = 50_000
+)
+
+// worthStoring says whether this run's plan is large enough for its rate
+// to estimate later runs.
+func (r *embedReport) worthStoring() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.plan.Batches) >= minRateBatches && r.plan.TokensToEmbed >= minRateTokens
+}
+
 // rates is the file of stored rates: per backbone and machine set-up, the
 // last run's.
 type ratesFile map[string]progress.Rate
@@ -135,7 +151,7 @@ func (r *embedReport) load() *progress.Rate {
 	if json.Unmarshal(raw, &all) != nil {
 		return nil
 	}
-	if rate, ok := all[r.key]; ok && rate.Valid() {
+	if rate, ok := all[r.key]; ok && rate.Valid() && !rate.Measured.IsZero() && rate.Measured.Before(time.Now().Add(time.Hour)) {
 		return &rate
 	}
 	return nil
@@ -145,14 +161,16 @@ func (r *embedReport) load() *progress.Rate {
 // rate that cannot be written is said once and otherwise ignored.
 func (r *embedReport) save(est *progress.Estimate, now time.Time) {
 	rate, ok := est.Rate(now)
-	if !ok || r.rates == "" {
+	if !ok || r.rates == "" || !r.worthStoring() {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	all := ratesFile{}
 	if raw, err := safefile.ReadRegular(r.rates, 1<<20); err == nil {
-		_ = json.Unmarshal(raw, &all) // a damaged file is replaced
+		if json.Unmarshal(raw, &all) != nil || all == nil { // a damaged file (or null) is replaced
+			all = ratesFile{}
+		}
 	}
 	all[r.key] = rate
 	raw, _ := json.MarshalIndent(all, "", " ")

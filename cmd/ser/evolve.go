@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -210,7 +211,11 @@ func knownDataset(formats map[string]int) string {
 // that its advice does not suggest what they tried.
 func earlierRuns(c *cli.Context, rep *evolve.Report, out string) {
 	raw, err := safefile.ReadRegular(filepath.Join(out, "report.json"), 64<<20)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
 	if err != nil {
+		notef(c, "%s: not read (%v); the advice does not know the runs before this one", filepath.Join(out, "report.json"), err)
 		return
 	}
 	var prev evolve.Report
@@ -219,7 +224,11 @@ func earlierRuns(c *cli.Context, rep *evolve.Report, out string) {
 		return
 	}
 	if rep.About.Same(prev.About) {
-		rep.Earlier = prev.Previous()
+		for _, e := range prev.Previous() {
+			if e.Options.Check(true) == nil { // options no run could have used are not history
+				rep.Earlier = append(rep.Earlier, e)
+			}
+		}
 		rep.Advise()
 	}
 }

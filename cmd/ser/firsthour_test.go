@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ser-rl/ser/cache"
+	"github.com/ser-rl/ser/internal/progress"
 	"github.com/ser-rl/ser/internal/testsupport/testenv"
 	"github.com/ser-rl/ser/models"
 )
@@ -49,11 +51,15 @@ func TestMistypedNames(t *testing.T) {
 		{[]string{"train", "--dat", "x.jsonl"}, "train: no flag --dat; did you mean --data?"},
 		{[]string{"eval", "--haed", "h.json"}, "eval: no flag --haed; did you mean --head?"},
 		{[]string{"--hme", "x", "train"}, "no flag --hme; did you mean --home?"},
+		{[]string{"models", "list", "--quite"}, "models list: no flag --quite; did you mean --quiet? (ser models list --help lists them)"},
+		{[]string{"train", "--" + strings.Repeat("x", 100000)}, "train: no flag --xxxxxxxx"},
+		{[]string{strings.Repeat("y", 100000)}, `no command "yyyyy`},
+		{[]string{"embed", "--data", "a.jsonl", "b.jsonl"}, `embed takes no argument, and was given 1: "b.jsonl"`},
 	} {
 		stderr, code := serExit(t, c.args...)
 		lines := strings.Split(strings.TrimSpace(stderr), "\n")
-		if code == 0 || len(lines) != 1 || !strings.Contains(stderr, c.want) {
-			t.Errorf("ser %v: exit %d, %d lines, want one line with %q:\n%s", c.args, code, len(lines), c.want, stderr)
+		if code == 0 || len(lines) != 1 || !strings.Contains(stderr, c.want) || len(stderr) > 400 {
+			t.Errorf("ser %v: exit %d, %d lines, want one short line with %q:\n%s", clip(strings.Join(c.args, " ")), code, len(lines), c.want, clip(stderr))
 		}
 	}
 	// nothing near: no suggestion, still one line
@@ -150,5 +156,52 @@ func TestEmbedWaitsForTheLock(t *testing.T) {
 	defer c.Close()
 	if c.Len() == 0 {
 		t.Fatalf("the waiting embed stored nothing:\n%s", errb.String())
+	}
+}
+
+// TestRatesFile: the stored embedding rate replaces a damaged file (null
+// included: it once panicked on a nil map), is written only from a run
+// large enough to measure more than its fixed costs, and a stored rate
+// beyond any machine's (1e308 s a token) is not believed.
+func TestRatesFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "embed-rates.json")
+	run := func(batches int, tokens int64) {
+		shapes := make([]progress.Shape, batches)
+		sample := make([]int, batches)
+		plan := cache.Plan{Batches: make([]cache.Batch, batches), TokensToEmbed: tokens}
+		for i := range shapes {
+			shapes[i] = progress.Shape{Rows: 10, Tokens: tokens / int64(batches)}
+			sample[i] = i
+		}
+		est := progress.NewEstimate(shapes, sample, nil)
+		now := time.Now()
+		est.Start(now.Add(-10 * time.Second))
+		for i := range shapes {
+			est.Done(i, 0.5+float64(i)/100)
+		}
+		r := &embedReport{rates: path, key: "k", plan: plan}
+		r.save(est, now)
+	}
+	for _, damaged := range []string{"null", "[1,2]", `{"k": 7}`, "{"} {
+		os.WriteFile(path, []byte(damaged), 0o644)
+		run(16, 60_000)
+		raw, err := os.ReadFile(path)
+		var all ratesFile
+		if err != nil || json.Unmarshal(raw, &all) != nil {
+			t.Fatalf("after %q: %s, %v", damaged, raw, err)
+		}
+		if k := all["k"]; !k.Valid() {
+			t.Fatalf("after %q: %s, %v", damaged, raw, err)
+		}
+	}
+	os.Remove(path)
+	run(1, 5) // one batch of five tokens: its fixed costs, not a rate
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("a one-batch run stored its rate")
+	}
+	os.WriteFile(path, []byte(`{"k": {"per_row_s": 0, "per_token_s": 1e308, "wall_per_s": 1, "measured": "2026-01-01T00:00:00Z"}}`), 0o644)
+	if got := (&embedReport{rates: path, key: "k"}).load(); got != nil {
+		t.Fatalf("a rate of 1e308 s a token was believed: %+v", got)
 	}
 }

@@ -73,8 +73,9 @@ func newApp() *cli.App {
 		Before:          checkGlobals,
 	}
 	addGlobalFlags(app.Commands)
-	app.OnUsageError = onUsageError(nil, app.Flags)
-	setUsageErrors(app.Commands)
+	app.OnUsageError = onUsageError("", app.Flags)
+	setUsageErrors(app.Commands, "")
+	refuseArgs(app.Commands, "ser")
 	for _, c := range app.Commands {
 		before := c.Before
 		c.Before = func(ctx *cli.Context) error { // global flags given after the command
@@ -88,6 +89,33 @@ func newApp() *cli.App {
 		}
 	}
 	return app
+}
+
+// refuseArgs makes the commands that take no arguments (no ArgsUsage, no
+// subcommands) refuse them: `--data a.jsonl b.jsonl` would otherwise read a
+// alone and say nothing of b.
+func refuseArgs(cmds []*cli.Command, path string) {
+	for _, cmd := range cmds {
+		name := path + " " + cmd.Name
+		if len(cmd.Subcommands) > 0 {
+			refuseArgs(cmd.Subcommands, name)
+			continue
+		}
+		if cmd.ArgsUsage != "" || cmd.Action == nil || cmd.Name == "help" {
+			continue
+		}
+		action := cmd.Action
+		cmd.Action = func(c *cli.Context) error {
+			if c.Args().Len() > 0 {
+				arg := c.Args().First()
+				if r := []rune(arg); len(r) > 80 {
+					arg = string(r[:77]) + "..."
+				}
+				return fmt.Errorf("%s takes no argument, and was given %d: %q first (a flag takes one value: repeat it, --data a.jsonl --data b.jsonl, or give their folder)", strings.TrimPrefix(name, "ser "), c.Args().Len(), arg)
+			}
+			return action(c)
+		}
+	}
 }
 
 // home resolves --home.

@@ -70,7 +70,7 @@ func commandNotFound(c *cli.Context, name string) {
 			names = append(names, cmd.Name)
 		}
 	}
-	msg := fmt.Sprintf("no command %q", strings.TrimSpace(strings.TrimPrefix(where, "ser")+" "+name))
+	msg := fmt.Sprintf("no command %q", strings.TrimSpace(strings.TrimPrefix(where, "ser")+" "+clip(name)))
 	if best := suggest(name, names); best != "" {
 		msg += fmt.Sprintf("; did you mean %q?", strings.TrimSpace(strings.TrimPrefix(where, "ser")+" "+best))
 	}
@@ -80,13 +80,14 @@ func commandNotFound(c *cli.Context, name string) {
 // notFound is the error of an unknown command, which urfave's hook cannot return.
 var notFound error
 
-// onUsageError makes a command's (or, cmd nil, the program's) flag errors
+// onUsageError makes a command's (path, as "models list"; "" for the
+// program's own) flag errors
 // one line, with the flag it most likely meant, instead of urfave's line
 // followed by the whole help.
-func onUsageError(cmd *cli.Command, flags []cli.Flag) cli.OnUsageErrorFunc {
+func onUsageError(path string, flags []cli.Flag) cli.OnUsageErrorFunc {
 	where, help := "", "ser --help"
-	if cmd != nil {
-		where, help = cmd.Name+": ", "ser "+cmd.Name+" --help"
+	if path != "" {
+		where, help = path+": ", "ser "+path+" --help"
 	}
 	return func(_ *cli.Context, err error, _ bool) error {
 		msg := err.Error()
@@ -96,7 +97,7 @@ func onUsageError(cmd *cli.Command, flags []cli.Flag) cli.OnUsageErrorFunc {
 			for _, f := range flags {
 				names = append(names, f.Names()...)
 			}
-			out := fmt.Sprintf("%sno flag %s", where, dashes(name))
+			out := fmt.Sprintf("%sno flag %s", where, dashes(clip(name)))
 			if best := suggest(name, names); best != "" {
 				out += fmt.Sprintf("; did you mean %s?", dashes(best))
 			}
@@ -109,6 +110,14 @@ func onUsageError(cmd *cli.Command, flags []cli.Flag) cli.OnUsageErrorFunc {
 	}
 }
 
+// clip cuts a name the user typed to 60 characters for a message.
+func clip(s string) string {
+	if r := []rune(s); len(r) > 60 {
+		return string(r[:57]) + "..."
+	}
+	return s
+}
+
 // dashes writes a flag name as the help does: -n, --name.
 func dashes(name string) string {
 	if len(name) == 1 {
@@ -118,10 +127,11 @@ func dashes(name string) string {
 }
 
 // setUsageErrors gives the commands (and their subcommands) one-line flag errors.
-func setUsageErrors(cmds []*cli.Command) {
+func setUsageErrors(cmds []*cli.Command, parent string) {
 	for _, c := range cmds {
-		c.OnUsageError = onUsageError(c, c.Flags)
-		setUsageErrors(c.Subcommands)
+		path := strings.TrimSpace(parent + " " + c.Name)
+		c.OnUsageError = onUsageError(path, c.Flags)
+		setUsageErrors(c.Subcommands, path)
 	}
 }
 

@@ -124,7 +124,7 @@ func watch(npm string, p Package, o Options, logf func(string, ...any)) (stop fu
 			case <-t.C:
 			}
 			line := fmt.Sprintf("fetching %s: %s", p.Spec, time.Since(start).Round(time.Second))
-			if n := dirBytes(tmp); n > 0 {
+			if n := dirBytes(tmp, start); n > 0 {
 				line += fmt.Sprintf(", %.1f MB", float64(n)/1e6)
 				if p.Size > 0 {
 					line += fmt.Sprintf(" of %.1f MB", float64(p.Size)/1e6)
@@ -136,9 +136,10 @@ func watch(npm string, p Package, o Options, logf func(string, ...any)) (stop fu
 	return func() { close(done); cancel(); <-finished }
 }
 
-// dirBytes is the bytes of the regular files directly in dir (0 when dir is
-// "" or unreadable).
-func dirBytes(dir string) int64 {
+// dirBytes is the bytes of the regular files directly in dir written since
+// since (another download's leftovers are not this one's; 0 when dir is ""
+// or unreadable).
+func dirBytes(dir string, since time.Time) int64 {
 	if dir == "" {
 		return 0
 	}
@@ -148,7 +149,7 @@ func dirBytes(dir string) int64 {
 	}
 	var n int64
 	for _, e := range entries {
-		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && !info.ModTime().Before(since.Add(-time.Second)) {
 			n += info.Size()
 		}
 	}

@@ -35,6 +35,12 @@ func TestFetchProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("FAKE_CACHE", filepath.Join(dir, "npm-cache"))
+	// another download's leftover, from before this one: not counted
+	stale := filepath.Join(dir, "npm-cache", "_cacache", "tmp", "leftover")
+	os.MkdirAll(filepath.Dir(stale), 0o755)
+	os.WriteFile(stale, make([]byte, 7_000_000), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, old, old)
 	sum := sha256.Sum256([]byte("hello"))
 	p := Package{Spec: "pkg@1.0.0", SHA256: hex.EncodeToString(sum[:]), Size: 5_000_000}
 	var mu sync.Mutex

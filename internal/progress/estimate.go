@@ -39,9 +39,19 @@ func (r *Rate) sessionSeconds(shapes []Shape) float64 {
 }
 
 // Valid reports whether the rate can estimate anything.
+// A rate beyond these bounds is not a measurement (a minute a row, a
+// second a token, a hundred wall seconds per second of work): a stored file
+// that says so was damaged or written by hand, and is not believed.
+const (
+	maxPerRow  = 60
+	maxPerTok  = 1
+	maxWallPer = 100
+)
+
 func (r *Rate) Valid() bool {
-	ok := func(x float64) bool { return x >= 0 && !math.IsInf(x, 0) && !math.IsNaN(x) }
-	return r != nil && ok(r.PerRow) && ok(r.PerToken) && r.PerRow+r.PerToken > 0 && ok(r.Wall) && r.Wall > 0
+	in := func(x, hi float64) bool { return x >= 0 && x <= hi } // false for NaN
+	return r != nil && in(r.PerRow, maxPerRow) && in(r.PerToken, maxPerTok) && r.PerRow+r.PerToken > 0 &&
+		in(r.Wall, maxWallPer) && r.Wall > 0
 }
 
 // Estimate tells the time left of a job of batches whose costs differ

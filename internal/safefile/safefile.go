@@ -185,6 +185,11 @@ func WriteSet(dir string, owned func(name string) bool, fill func(stage string) 
 				return fmt.Errorf("write %s: the new set has %s, which is not one of its files", dir, n)
 			}
 			c.Files = append(c.Files, n)
+			// what is in the way must be replaceable, or the renames would stop
+			// half done, every time: a folder of that name is the user's
+			if fi, err := os.Lstat(filepath.Join(dir, n)); err == nil && !fi.Mode().IsRegular() && fi.Mode()&os.ModeSymlink == 0 {
+				return fmt.Errorf("write %s: %s there is a %s, not a file this set can replace: move it away and run again", dir, n, kindOf(fi.Mode()))
+			}
 		}
 	}
 	if old, err := os.ReadDir(dir); err == nil {
@@ -204,6 +209,21 @@ func WriteSet(dir string, owned func(name string) bool, fill func(stage string) 
 	}
 	committed = true
 	return c.carryOut(dir)
+}
+
+// kindOf names a file mode's type for a message.
+func kindOf(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "folder"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // Repair carries out a WriteSet of dir that a crash interrupted during its

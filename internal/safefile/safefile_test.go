@@ -236,3 +236,24 @@ func TestWriteTarget(t *testing.T) {
 		t.Fatal("the FIFO was replaced")
 	}
 }
+
+// TestWriteSetFolderInTheWay: a folder under one of the set's names stops
+// the write before anything moves (it once failed at the renames, every
+// run, leaving new files beside the old set's), and says what to do.
+func TestWriteSetFolderInTheWay(t *testing.T) {
+	dir := t.TempDir()
+	owned := func(n string) bool { return strings.HasPrefix(n, "set-") }
+	if err := WriteSet(dir, owned, files("set-a", "set-b")); err != nil {
+		t.Fatal(err)
+	}
+	before := names(t, dir)
+	os.Remove(filepath.Join(dir, "set-b"))
+	os.Mkdir(filepath.Join(dir, "set-b"), 0o755)
+	err := WriteSet(dir, owned, files("set-a", "set-b"))
+	if err == nil || !strings.Contains(err.Error(), "set-b there is a folder") {
+		t.Fatalf("a folder in the way: %v", err)
+	}
+	if got := names(t, dir); got != before {
+		t.Fatalf("the refused write changed the folder: %s, was %s", got, before)
+	}
+}
