@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
-
-	"github.com/ser-rl/ser/data"
 )
 
 // synthetic makes n pairs of d features whose preference follows a hidden
@@ -184,14 +182,6 @@ func TestSaveLoad(t *testing.T) {
 	if err := g.Check(Backbone{Name: "other", Fingerprint: "0123456789abcdef", Dim: 4}); err == nil {
 		t.Error("a head of another backbone passed Check")
 	}
-}
-
-func labelled(n int) []data.Pair {
-	out := make([]data.Pair, n)
-	for i := range out {
-		out[i] = data.Pair{Prompt: "p", Chosen: "a", Rejected: "b", Labelled: true}
-	}
-	return out
 }
 
 // TestLBFGSObjective checks the linear head's objective: its gradient

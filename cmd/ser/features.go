@@ -99,7 +99,7 @@ func modelHead(c *cli.Context, name string) (*head.Head, *models.Manifest, error
 func loadHeadAt(c *cli.Context, path string) (*head.Head, *models.Manifest, error) {
 	if name, ok := strings.CutPrefix(path, modelHeadPrefix); ok {
 		if name == "" {
-			return nil, nil, fmt.Errorf("--head %s: name the reward model after model:", path)
+			return nil, nil, fmt.Errorf("--head %s: name the reward model after the prefix (model:NAME)", path)
 		}
 		if other := c.String("model"); other != "" && other != name {
 			return nil, nil, fmt.Errorf("--head %s with --model %s: a reward model's own reward is read from that model; leave --model out", path, other)
