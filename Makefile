@@ -67,8 +67,9 @@ fmt-check:
 
 # SER_TEST_REQUIRE=1: a test that lacks the runtime or the backbone fails
 # instead of skipping, so a green run means everything ran. The whole of it
-# takes about 12 minutes from a fresh clone with an empty build cache on 2
-# cores (README, Tests); every step is bounded (the fuzzing by counts).
+# took 18m47s from a fresh clone with an empty HOME (Go's module and build
+# caches and npm's cache empty) on 2 cores, quiet (README, Tests); every step
+# is bounded (the fuzzing by counts).
 test: setup chromium vet fmt-check staticcheck
 	SER_TEST_REQUIRE=1 $(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) race
