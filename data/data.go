@@ -109,6 +109,7 @@ type Stats struct {
 	Skipped map[string]int // bad records skipped, by reason (SkipBad)
 	Dropped map[string]int // records that yield no pair by design (UltraFeedback ties), by reason
 	Kept    map[string]int // oddities kept, by kind ("empty response")
+	Format  string         // the format read (detected, or Options.Format)
 }
 
 func (s *Stats) add(m *map[string]int, why string) {

@@ -136,7 +136,11 @@ func (r *Reader) Close() error {
 }
 
 // Stats reports what has been read so far.
-func (r *Reader) Stats() Stats { return r.stats }
+func (r *Reader) Stats() Stats {
+	s := r.stats
+	s.Format = r.format
+	return s
+}
 
 // Format is the format in use (detected from the first record when Auto).
 func (r *Reader) Format() string { return r.format }

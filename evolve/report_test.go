@@ -39,10 +39,10 @@ func keys(v any, path string, bad *[]string) {
 	}
 }
 
-// TestReportJSON: every key of report.json is snake_case (the options and
-// the split included), the options read back as they were, and a loop that
-// never trained says so and why, with no accuracies of its own.
-func TestReportJSON(t *testing.T) {
+// valveStopped runs the loop on planted data with a valve no rule passes:
+// loop 0 trains, loop 1 is stopped before it trains.
+func valveStopped(t *testing.T) *Report {
+	t.Helper()
 	set := planted(3000, 10, 0.5, 2)
 	rep, err := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) {
 		o.Seed, o.MinPrecision, o.FullData = 1, 0.99, true
@@ -51,6 +51,14 @@ func TestReportJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rep
+}
+
+// TestReportJSON: every key of report.json is snake_case (the options and
+// the split included), the options read back as they were, and a loop that
+// never trained says so and why, with no accuracies of its own.
+func TestReportJSON(t *testing.T) {
+	rep := valveStopped(t)
 	rep.About = &About{Data: "x.jsonl", Backbone: "default", Fingerprint: "f"}
 	rep.Earlier = []Earlier{{Options: rep.Options, Reason: ValveLow}}
 	raw, err := json.Marshal(rep)
@@ -307,14 +315,7 @@ func fmtSscan(s string, x *float64) (int, error) { return fmt.Sscan(s, x) }
 // are null in report.json rather than a failed write; a share of the gap
 // closed by a gain not told from none says so.
 func TestReportNotANumber(t *testing.T) {
-	set := planted(3000, 10, 0.5, 2)
-	rep, err := Run(context.Background(), Input{Labelled: set, Backbone: head.Backbone{}, Form: head.Separate}, opts(func(o *Options) {
-		o.Seed, o.MinPrecision, o.FullData = 1, 0.99, true
-		o.Head.Hidden, o.Head.L2Grid = []int{8}, []float64{0.1, 1}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := valveStopped(t)
 	rep.Loops[0].ValLoss, rep.Loops[0].EstPrec, rep.Loops[0].EstN, rep.Loops[0].TruePrec = math.NaN(), -1, 0, -1
 	rep.Gain.Mean, rep.Gain.CI = math.Inf(1), [2]float64{-0.01, 0.02}
 	closed := 1.0

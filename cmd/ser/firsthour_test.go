@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -90,24 +89,6 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestEmbedWaitsForTheLock: a second writer of a cache says that another
 // process is writing it and waits, then finishes, rather than failing.
 func TestEmbedWaitsForTheLock(t *testing.T) {
@@ -124,7 +105,7 @@ func TestEmbedWaitsForTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(serBin, "--home", home, "embed", "--data", pairs, "--cache", path)
-	var errb lockedBuffer
+	var errb syncBuffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
 		holder.Close()

@@ -344,12 +344,15 @@ func readFilesFormats(c *cli.Context, paths []string) ([]data.Pair, map[string]i
 		for _, n := range notes {
 			notef(c, "%s", n)
 		}
-		got, stats, err := readAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad"), MaxLine: mb << 20}, formats)
+		got, stats, err := data.ReadAll(files, data.Options{Format: c.String("format"), SkipBad: c.Bool("skip-bad"), MaxLine: mb << 20})
 		if errors.Is(err, data.ErrUnknownFormat) {
 			return nil, nil, fmt.Errorf("%w: name it with --format hh, uf-raw, uf-binarized, pairs or unlabelled", err)
 		}
 		if err != nil {
 			return nil, nil, err
+		}
+		for _, s := range stats {
+			formats[s.Format] += s.Pairs
 		}
 		for i, s := range stats {
 			for _, why := range sortedKeys(s.Skipped) {
@@ -369,32 +372,4 @@ func readFilesFormats(c *cli.Context, paths []string) ([]data.Pair, map[string]i
 		return nil, nil, fmt.Errorf("no pairs in %v", all)
 	}
 	return pairs, formats, nil
-}
-
-// readAll is data.ReadAll, also counting the pairs of each format.
-func readAll(paths []string, opts data.Options, formats map[string]int) ([]data.Pair, []data.Stats, error) {
-	var all []data.Pair
-	var stats []data.Stats
-	for _, path := range paths {
-		r, err := data.Open(path, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		n := len(all)
-		for {
-			p, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				r.Close()
-				return nil, nil, err
-			}
-			all = append(all, p)
-		}
-		formats[r.Format()] += len(all) - n
-		stats = append(stats, r.Stats())
-		r.Close()
-	}
-	return all, stats, nil
 }
