@@ -43,6 +43,7 @@ func TestMistypedNames(t *testing.T) {
 		want string
 	}{
 		{[]string{"trian"}, `did you mean "train"?`},
+		{[]string{""}, `no command ""`},
 		{[]string{"evalute"}, `did you mean "eval"?`},
 		{[]string{"emebd"}, `did you mean "embed"?`},
 		{[]string{"evolv"}, `did you mean "evolve"?`},

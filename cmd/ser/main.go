@@ -71,6 +71,15 @@ func newApp() *cli.App {
 		ExitErrHandler:  func(*cli.Context, error) {}, // main prints and exits
 		CommandNotFound: commandNotFound,
 		Before:          checkGlobals,
+		Action: func(c *cli.Context) error { // no command: the help; a word that names none (ser ""): an error
+			if c.NArg() > 0 {
+				commandNotFound(c, c.Args().First())
+				err := notFound
+				notFound = nil
+				return err
+			}
+			return cli.ShowAppHelp(c)
+		},
 	}
 	addGlobalFlags(app.Commands)
 	app.OnUsageError = onUsageError("", app.Flags)
