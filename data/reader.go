@@ -47,13 +47,7 @@ func Open(path string, opts Options) (*Reader, error) {
 	default:
 		return nil, &Error{File: path, Msg: fmt.Sprintf("unknown format %q (want %s)", opts.Format, formatsKnown)}
 	}
-	// Opening a FIFO waits for a writer: look before opening.
-	if fi, err := os.Stat(path); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, &Error{File: path, Msg: "not a regular file (a FIFO, device or folder is not read)"}
-	}
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -726,4 +720,15 @@ func ReadAll(paths []string, opts Options) ([]Pair, []Stats, error) {
 		r.Close()
 	}
 	return all, stats, nil
+}
+
+// openRegular opens a regular file, refusing anything else before opening
+// it (opening a FIFO waits for a writer).
+func openRegular(path string) (*os.File, error) {
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, &Error{File: path, Msg: "not a regular file (a FIFO, device or folder is not read)"}
+	}
+	return os.Open(path)
 }

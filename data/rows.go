@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -85,12 +84,7 @@ type RowReader struct {
 
 // OpenRows opens a file to score (see RowReader).
 func OpenRows(path string, opts Options) (*RowReader, error) {
-	if fi, err := os.Stat(path); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, &Error{File: path, Msg: "not a regular file (a FIFO, device or folder is not read)"}
-	}
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"unicode"
@@ -175,9 +176,7 @@ func SubsetChart(m Metrics, base, title string) error {
 		rows = append(rows, hbar{fmt.Sprintf("all pairs (%d)", m.N), m.Accuracy, m.AccuracyCI[0], m.AccuracyCI[1], m.Chance != AboveChance})
 	}
 	// the first row is drawn at the bottom: list from the bottom up
-	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-		rows[i], rows[j] = rows[j], rows[i]
-	}
+	slices.Reverse(rows)
 	if err := hbars(p, rows, 0.5, "above chance (the interval is above 0.5)", "not above chance (the interval reaches 0.5 or lies below it)", "chance (0.5)"); err != nil {
 		return err
 	}
@@ -332,9 +331,7 @@ func CompareChart(c Comparison, base, title string) error {
 	if len(names) != 1 {
 		rows = append(rows, row("all pairs", c.Overall))
 	}
-	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-		rows[i], rows[j] = rows[j], rows[i]
-	}
+	slices.Reverse(rows)
 	if err := hbars(p, rows, 0, "told apart (McNemar's exact test, p < 0.05)", "not told apart (p >= 0.05)", "no difference (0)"); err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ser-rl/ser/data"
+
 	"github.com/ser-rl/ser/internal/safefile"
 	"github.com/ser-rl/ser/tokenize"
 )
@@ -656,18 +658,7 @@ func (t *tokenizerConfig) template(dir string) (string, error) {
 // date, which some templates print, is the date those templates default to,
 // so that an import is the same whatever the day.
 func renderPairTemplate(ctx context.Context, tpl string, t tokenizerConfig, lim TemplateLimits) (string, error) {
-	return renderTemplate(ctx, tpl, map[string]any{
-		"messages": []any{
-			map[string]any{"role": "user", "content": "{prompt}"},
-			map[string]any{"role": "assistant", "content": "{response}"},
-		},
-		"add_generation_prompt": false,
-		"bos_token":             t.BOSToken.Content,
-		"eos_token":             t.EOSToken.Content,
-		"pad_token":             t.PadToken.Content,
-		"unk_token":             t.UnkToken.Content,
-		"date_string":           "26 Jul 2024",
-	}, lim)
+	return renderConversation(ctx, tpl, t, lim, []data.Turn{{Role: "user", Content: "{prompt}"}, {Role: "assistant", Content: "{response}"}})
 }
 
 // dropDoubleSpecial removes from the start of a rendered template the

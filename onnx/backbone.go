@@ -115,9 +115,16 @@ func Open(m *models.Manifest, opts Options) (*Backbone, error) {
 	default:
 		return nil, fmt.Errorf("onnx: pool in %q: want graph or host", opts.PoolIn)
 	}
+	so := SessionOptions{Device: dev, Threads: opts.Threads, PadLeft: opts.PadLeft, Buckets: opts.Buckets, PoolInGraph: inGraph}
+	if inGraph && opts.Sessions > 1 && m.Input == models.InputDense && m.Pooling != models.PoolNone {
+		// the model read and extended once, for every session
+		if so.pooledGraph, err = pooledGraph(m.Path(m.Model), m.Output); err != nil {
+			return nil, err
+		}
+	}
 	b := &Backbone{M: m, tok: tok, opt: opts, jobs: make(chan job)}
 	for i := 0; i < opts.Sessions; i++ {
-		s, err := NewSession(m, SessionOptions{Device: dev, Threads: opts.Threads, PadLeft: opts.PadLeft, Buckets: opts.Buckets, PoolInGraph: inGraph})
+		s, err := NewSession(m, so)
 		if err != nil {
 			b.Close()
 			return nil, err

@@ -56,6 +56,10 @@ type SessionOptions struct {
 	// pooling runs there. The model's bytes are read and extended in memory;
 	// its external data, if any, is read from its folder as before.
 	PoolInGraph bool
+
+	// pooledGraph, when set, is the model already extended to pool (Open
+	// reads and extends it once for all of a backbone's sessions).
+	pooledGraph []byte
 }
 
 // The names the pooling added to a graph goes by.
@@ -174,7 +178,7 @@ func NewSession(m *models.Manifest, opts SessionOptions) (*Session, error) {
 	}
 	defer so.Destroy()
 	if opts.PoolInGraph && s.outRank == 3 {
-		s.s, err = s.pooledSession(path, outputs, so)
+		s.s, err = s.pooledSession(path, opts.pooledGraph, outputs, so)
 	} else {
 		s.s, err = ort.NewDynamicAdvancedSession(path, s.inputs, outputs, so)
 	}
@@ -192,17 +196,29 @@ func NewSession(m *models.Manifest, opts SessionOptions) (*Session, error) {
 // external data, and their .onnx file is small).
 const maxGraphBytes = 2 << 30
 
-// pooledSession opens the graph extended to pool its output (outputs[0])
-// with the weights runDense computes; the session's first output is then
-// the pooled [rows, dim] float32.
-func (s *Session) pooledSession(path string, outputs []string, so *ort.SessionOptions) (*ort.DynamicAdvancedSession, error) {
+// pooledGraph reads the model at path and extends it to pool its output
+// hidden with the weights runDense computes.
+func pooledGraph(path, hidden string) ([]byte, error) {
 	raw, err := safefile.ReadRegular(path, maxGraphBytes)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: reading %s to pool in the graph: %w", path, err)
 	}
-	ext, err := onnxpb.AppendPooling(raw, onnxpb.Pooling{Hidden: outputs[0], Weights: poolWeights, Pooled: poolOutput})
+	ext, err := onnxpb.AppendPooling(raw, onnxpb.Pooling{Hidden: hidden, Weights: poolWeights, Pooled: poolOutput})
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %s: pooling in the graph: %w", path, err)
+	}
+	return ext, nil
+}
+
+// pooledSession opens the graph extended to pool its output (outputs[0]);
+// ext is that graph when already made (nil: made here). The session's
+// first output is then the pooled [rows, dim] float32.
+func (s *Session) pooledSession(path string, ext []byte, outputs []string, so *ort.SessionOptions) (*ort.DynamicAdvancedSession, error) {
+	if ext == nil {
+		var err error
+		if ext, err = pooledGraph(path, outputs[0]); err != nil {
+			return nil, err
+		}
 	}
 	// a model read from memory finds its external data here
 	if err := so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", filepath.Dir(path)); err != nil {
