@@ -38,3 +38,26 @@ func TestAppendPoolingRefuses(t *testing.T) {
 		t.Fatalf("rewritten model lacks the graph's own node or the pooling: %q", out)
 	}
 }
+
+// FuzzAppendPooling: any bytes are refused with an error or rewritten into
+// a model that still scans, with the graph grown; never a panic.
+func FuzzAppendPooling(f *testing.F) {
+	good := (&Model{Opset: 18, Graph: Graph{Name: "g", Nodes: []Node{{Op: "Identity", Name: "h", Inputs: []string{"x"}, Outputs: []string{"h"}}}}}).Marshal()
+	f.Add(good)
+	f.Add((&Model{Opset: 11, Graph: Graph{Name: "g"}}).Marshal())
+	f.Add([]byte{0x3a, 0x00, 0x42, 0x02, 0x10, 0x0d})
+	f.Fuzz(func(t *testing.T, model []byte) {
+		out, err := AppendPooling(model, Pooling{Hidden: "h", Weights: "w", Pooled: "p"})
+		if err != nil {
+			return
+		}
+		_, _, _, n, err := scanModel(out)
+		if err != nil {
+			t.Fatalf("the rewritten model does not scan: %v", err)
+		}
+		_, _, _, n0, _ := scanModel(model)
+		if n <= n0 {
+			t.Fatalf("the graph did not grow: %d -> %d bytes", n0, n)
+		}
+	})
+}
